@@ -1,0 +1,35 @@
+# Two commands a new user needs: `make demo` and `make test`. Both set everything up.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench install clean models
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall when the dependency list changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/auditor run audits/digits_cnn.yaml
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Retrain the committed example models (deterministic, CPU, under a minute).
+models: install
+	$(BIN)/python -m examples.train
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Data sources: a spec's ``data:`` block -> an ``AuditDataset`` -> a slice."""

@@ -1,0 +1,82 @@
+"""Base of data sources and the dataset they produce.
+
+Shape contract: ``AuditDataset.get(indices)`` returns a float32 CPU tensor of shape
+``(len(indices), *input_shape)``; images are ``(C, H, W)``, tabular rows ``(F,)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+
+from auditor.plugin import Plugin
+
+Modality = Literal["image", "tabular"]
+
+
+class AuditDataset(ABC):
+    """Samples with labels and the names a report needs."""
+
+    modality: Modality
+    input_shape: tuple[int, ...]
+    class_names: list[str]
+    feature_names: list[str] | None
+    labels: np.ndarray  # int64, one per sample
+    description: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @abstractmethod
+    def get(self, indices: np.ndarray) -> torch.Tensor:
+        """Inputs for these indices, float32, shape ``(len(indices), *input_shape)``."""
+
+
+class TensorDataset(AuditDataset):
+    """A dataset held in memory as one float32 tensor."""
+
+    def __init__(
+        self,
+        inputs: torch.Tensor,
+        labels: np.ndarray,
+        *,
+        modality: Modality,
+        class_names: list[str],
+        feature_names: list[str] | None = None,
+        description: str = "",
+    ) -> None:
+        if len(inputs) != len(labels):
+            raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels")
+        self.inputs = inputs.detach().to(torch.float32).contiguous()
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.modality = modality
+        self.input_shape = tuple(self.inputs.shape[1:])
+        self.class_names = list(class_names)
+        self.feature_names = list(feature_names) if feature_names is not None else None
+        self.description = description
+
+    def get(self, indices: np.ndarray) -> torch.Tensor:
+        return self.inputs[torch.as_tensor(np.asarray(indices, dtype=np.int64))].clone()
+
+
+class DataSource(Plugin):
+    """Turns the spec's ``data:`` block (less ``source``, ``slice``, ``batch_size``) into data.
+
+    Errors that are the spec's fault are raised as ``SpecError.at(("data", field), msg)``.
+    """
+
+    kind: ClassVar[str] = "dataset"
+
+    @abstractmethod
+    def load(self, params: BaseModel) -> AuditDataset:
+        """Load (or open lazily) the whole dataset; slicing happens afterwards."""
+
+
+def default_class_names(labels: np.ndarray) -> list[str]:
+    """``["0", "1", ...]`` up to the largest label."""
+    n = int(labels.max()) + 1 if len(labels) else 0
+    return [str(i) for i in range(n)]

@@ -1,0 +1,1 @@
+"""Explainers: local (attribution per sample, same shape as the input) and global."""

@@ -1,0 +1,90 @@
+"""Base classes of explainers.
+
+Local contract: ``explain(inputs, targets) -> Tensor`` of the same shape as ``inputs``,
+float32, on CPU; deterministic under the run's seed; leaves no hooks on the model and
+does not mutate its inputs. The base class owns those guarantees so that a concrete
+method only implements ``_attribute``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+from torch import nn
+
+from auditor.data.base import AuditDataset, Modality
+from auditor.plugin import Plugin
+
+
+@dataclass
+class ExplainContext:
+    """What an explainer may know about the run besides its inputs."""
+
+    modality: Modality
+    input_shape: tuple[int, ...]
+    seed: int = 0
+    background: torch.Tensor | None = None  # samples from the slice, for baselines and SHAP
+    feature_names: list[str] | None = None
+    class_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GlobalExplanation:
+    """One importance per feature for the slice, with a surrogate's fidelity if any."""
+
+    importance: np.ndarray
+    feature_names: list[str]
+    spread: np.ndarray | None = None
+    fidelity: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Explainer(Plugin):
+    """Base of every explainer plugin."""
+
+    kind: ClassVar[str] = "explainer"
+    scope: ClassVar[Literal["local", "global"]] = "local"
+    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular"})
+
+    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
+        self.model = model
+        self.params = params
+        self.context = context
+        #: Per-sample diagnostics (e.g. IG's convergence delta), appended batch by batch.
+        self.sample_stats: dict[str, list[float]] = defaultdict(list)
+
+    def explain(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Attributions with the shape of ``inputs`` for the ``targets`` outputs."""
+        if self.scope != "local":
+            raise NotImplementedError(f"{self.name} is a global explainer")
+        x = inputs.detach().clone().to(torch.float32)
+        t = torch.as_tensor(targets, dtype=torch.long).detach().clone()
+        with torch.random.fork_rng():
+            torch.manual_seed(self.context.seed)
+            result = self._attribute(x, t)
+        result = result.detach().to("cpu", torch.float32)
+        if result.shape != inputs.shape:
+            raise RuntimeError(
+                f"explainer '{self.name}' returned shape {tuple(result.shape)} "
+                f"for inputs of shape {tuple(inputs.shape)}"
+            )
+        return result
+
+    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def explain_global(
+        self, dataset: AuditDataset, indices: np.ndarray, predictions: np.ndarray
+    ) -> GlobalExplanation:
+        raise NotImplementedError(f"{self.name} is not a global explainer")
+
+    def record(self, **values: torch.Tensor | np.ndarray) -> None:
+        """Keep per-sample diagnostics of the current batch."""
+        for key, value in values.items():
+            array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+            self.sample_stats[key].extend(np.asarray(array, dtype=np.float64).ravel().tolist())

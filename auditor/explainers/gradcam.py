@@ -1,0 +1,45 @@
+"""Grad-CAM: class activation map from a layer's gradient-weighted activations.
+
+Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks via
+Gradient-based Localization", https://arxiv.org/abs/1610.02391. Engine:
+``captum.attr.LayerGradCam``; the map is upsampled to the input size and repeated over
+the input's channels so that it has the input's shape.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import torch
+from captum.attr import LayerAttribution, LayerGradCam
+from pydantic import Field
+
+from auditor.explainers.base import Explainer
+from auditor.explainers.layers import resolve_layer
+from auditor.plugin import Params
+
+
+class GradCamParams(Params):
+    layer: str = Field(description="Module path of the layer, e.g. features.3 or layer4.")
+    relu: bool = Field(True, description="Keep only positive evidence (the paper's ReLU).")
+    interpolate: Literal["bilinear", "nearest", "bicubic"] = Field(
+        "bilinear", description="Upsampling to the input size."
+    )
+
+
+class GradCam(Explainer):
+    """Grad-CAM at a named layer, upsampled to the input (Selvaraju et al. 2017)."""
+
+    name: ClassVar[str] = "gradcam"
+    Params = GradCamParams
+    modalities = frozenset({"image"})
+
+    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        layer = resolve_layer(self.model, self.params.layer)
+        cam = LayerGradCam(self.model, layer).attribute(
+            inputs, target=targets, relu_attributions=self.params.relu
+        )
+        cam = LayerAttribution.interpolate(
+            cam, tuple(inputs.shape[2:]), interpolate_mode=self.params.interpolate
+        )
+        return cam.mean(dim=1, keepdim=True).expand_as(inputs).contiguous()

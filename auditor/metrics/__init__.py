@@ -1,0 +1,1 @@
+"""Quality metrics of explanations and of the model."""

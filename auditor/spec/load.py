@@ -1,0 +1,219 @@
+"""Validate a spec file completely (every error at once) without loading model or data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from auditor import registries
+from auditor.errors import Loc, SpecError, SpecIssue
+from auditor.registry import Registry, UnknownPluginError
+from auditor.spec.document import SpecDocument, load_document, parse_document
+from auditor.spec.errors import issues_from
+from auditor.spec.model import DATA_COMMON, AuditSpec, MetricCheck, RankingCheck
+from auditor.spec.overrides import apply_overrides
+from auditor.suggest import did_you_mean
+
+
+@dataclass
+class ValidatedSpec:
+    """A spec that passed validation, with each plugin's params validated too."""
+
+    doc: SpecDocument
+    spec: AuditSpec
+    model_params: BaseModel
+    data_params: BaseModel
+    explainer_params: dict[str, BaseModel] = field(default_factory=dict)
+    metric_params: dict[str, BaseModel] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.doc.path
+
+    @property
+    def base_dir(self) -> Path:
+        return self.doc.path.parent
+
+
+def _plugin_params(
+    doc: SpecDocument,
+    registry: Registry[Any],
+    name: Any,
+    params: Any,
+    *,
+    name_loc: Loc,
+    params_loc: Loc,
+    common: tuple[str, ...] = (),
+) -> tuple[BaseModel | None, list[SpecIssue]]:
+    """Validate one plugin block's params with the plugin's own ``Params``."""
+    if not isinstance(name, str):
+        return None, []  # the structural validation reports it
+    try:
+        cls = registry.get(name)
+    except UnknownPluginError as exc:
+        return None, [doc.issue(name_loc, str(exc))]
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        return None, []
+    try:
+        validated = cls.Params.model_validate(params, context={"base_dir": doc.path.parent})
+    except ValidationError as exc:
+        return None, issues_from(
+            exc,
+            doc,
+            model=cls.Params,
+            prefix=params_loc,
+            extra_known=common,
+            what=f"{registry.kind} '{name}' param",
+        )
+    return validated, []
+
+
+def _unique_ids(doc: SpecDocument, entries: Any, what: str) -> tuple[list[str], list[SpecIssue]]:
+    ids: list[str] = []
+    issues = []
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        key = entry.get("id") or entry.get("type")
+        if not isinstance(key, str):
+            continue
+        if key in ids:
+            issues.append(
+                doc.issue(
+                    (what, i, "id" if "id" in entry else "type"),
+                    f"duplicate {what[:-1]} id '{key}': give each repeated type its own 'id'",
+                )
+            )
+        ids.append(key)
+    return ids, issues
+
+
+def _check_references(doc: SpecDocument, spec: AuditSpec) -> list[SpecIssue]:
+    """Checks may only name explainers the spec runs (or ``model``)."""
+    ids = [e.key for e in spec.explainers]
+    issues = []
+    listed = ", ".join(ids) if ids else "none"
+    for i, check in enumerate(spec.checks):
+        if isinstance(check, MetricCheck):
+            owner = check.metric.split(".", 1)[0]
+            if owner != "model" and owner not in ids:
+                issues.append(
+                    doc.issue(
+                        ("checks", i, "metric"),
+                        f"check names explainer '{owner}', which this spec does not run."
+                        f"{did_you_mean(owner, [*ids, 'model'])} Explainers: {listed}",
+                    )
+                )
+        elif isinstance(check, RankingCheck) and check.ranking not in ids:
+            issues.append(
+                doc.issue(
+                    ("checks", i, "ranking"),
+                    f"check names explainer '{check.ranking}', which this spec does not run."
+                    f"{did_you_mean(check.ranking, ids)} Explainers: {listed}",
+                )
+            )
+    for i, metric in enumerate(spec.metrics):
+        for j, target in enumerate(metric.explainers or []):
+            if target not in ids:
+                issues.append(
+                    doc.issue(
+                        ("metrics", i, "explainers", j),
+                        f"metric names explainer '{target}', which this spec does not run."
+                        f"{did_you_mean(target, ids)} Explainers: {listed}",
+                    )
+                )
+    return issues
+
+
+def validate_document(doc: SpecDocument) -> ValidatedSpec:
+    """Validate parsed spec data; raise one ``SpecError`` listing every problem."""
+    data = doc.data
+    issues: list[SpecIssue] = []
+    spec: AuditSpec | None = None
+    try:
+        spec = AuditSpec.model_validate(data, context={"base_dir": doc.path.parent})
+    except ValidationError as exc:
+        issues.extend(issues_from(exc, doc, model=AuditSpec))
+
+    # Plugin params are validated from the raw data so that their errors are reported
+    # even when other parts of the spec are invalid.
+    model_raw = data.get("model") if isinstance(data.get("model"), dict) else {}
+    data_raw = data.get("data") if isinstance(data.get("data"), dict) else {}
+    model_params, found = _plugin_params(
+        doc,
+        registries.models,
+        model_raw.get("source"),
+        {k: v for k, v in model_raw.items() if k != "source"},
+        name_loc=("model", "source"),
+        params_loc=("model",),
+        common=("source",),
+    )
+    issues.extend(found)
+    data_params, found = _plugin_params(
+        doc,
+        registries.datasets,
+        data_raw.get("source"),
+        {k: v for k, v in data_raw.items() if k not in DATA_COMMON},
+        name_loc=("data", "source"),
+        params_loc=("data",),
+        common=DATA_COMMON,
+    )
+    issues.extend(found)
+
+    validated: dict[str, dict[str, BaseModel]] = {"explainers": {}, "metrics": {}}
+    for section, registry in (
+        ("explainers", registries.explainers),
+        ("metrics", registries.metrics),
+    ):
+        entries = data.get(section)
+        ids, found = _unique_ids(doc, entries, section)
+        issues.extend(found)
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, dict):
+                continue
+            params, found = _plugin_params(
+                doc,
+                registry,
+                entry.get("type"),
+                entry.get("params"),
+                name_loc=(section, i, "type"),
+                params_loc=(section, i, "params"),
+            )
+            issues.extend(found)
+            if params is not None:
+                validated[section][ids[i]] = params
+
+    if spec is not None:
+        issues.extend(_check_references(doc, spec))
+    if issues or spec is None or model_params is None or data_params is None:
+        raise SpecError(_sorted(issues))
+    return ValidatedSpec(
+        doc=doc,
+        spec=spec,
+        model_params=model_params,
+        data_params=data_params,
+        explainer_params=validated["explainers"],
+        metric_params=validated["metrics"],
+    )
+
+
+def _sorted(issues: list[SpecIssue]) -> list[SpecIssue]:
+    return sorted(issues, key=lambda i: (i.line or 0, i.col or 0))
+
+
+def load_spec(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> ValidatedSpec:
+    """Read, override (``--set key.path=value``) and validate a spec file."""
+    doc = load_document(Path(path))
+    if overrides:
+        doc.data = apply_overrides(doc, overrides)
+    return validate_document(doc)
+
+
+def validate_text(text: str, path: Path) -> ValidatedSpec:
+    """Validate spec text as if it were the file at ``path`` (for tests and editors)."""
+    return validate_document(parse_document(text, path))

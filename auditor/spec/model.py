@@ -1,0 +1,191 @@
+"""The audit spec, version 1 (design.md "Spec"), as pydantic models.
+
+Plugin blocks are validated in two steps: these models check the common keys
+(``source``/``type``, ``slice``, ``batch_size``, ...) and keep the plugin's own keys;
+``auditor.spec.load`` then validates those with the plugin's ``Params``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from auditor.data.slicing import SliceSpec
+from auditor.paths import SpecPath
+
+#: Names used in folder names and result keys: no path separators, no leading dot.
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelBlock(BaseModel):
+    """``model:``: ``source`` picks the model-source plugin; other keys are its params."""
+
+    model_config = ConfigDict(extra="allow")
+    source: str = Field(description="Model source plugin: python | torchvision | torchscript.")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+DATA_COMMON = ("source", "slice", "batch_size")
+
+
+class DataBlock(BaseModel):
+    """``data:``: ``source`` picks the data-source plugin; ``slice`` and ``batch_size`` are
+    common; other keys are the plugin's params."""
+
+    model_config = ConfigDict(extra="allow")
+    source: str = Field(description="Data source plugin: sklearn | image_folder | ...")
+    slice: SliceSpec | None = Field(None, description="Which samples to audit.")
+    batch_size: int = Field(64, ge=1, le=65536, description="Samples per batch.")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ExplainerEntry(Strict):
+    """One explainer to run."""
+
+    id: str | None = Field(None, pattern=IDENT, description="Defaults to type.")
+    type: str = Field(description="Explainer plugin name.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The plugin's params.")
+
+    @property
+    def key(self) -> str:
+        return self.id or self.type
+
+
+class MetricEntry(Strict):
+    """One quality metric to compute."""
+
+    id: str | None = Field(None, pattern=IDENT, description="Defaults to type.")
+    type: str = Field(description="Metric plugin name.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The plugin's params.")
+    explainers: list[str] | None = Field(
+        None, min_length=1, description="Explainer ids to measure (default: every one)."
+    )
+
+    @property
+    def key(self) -> str:
+        return self.id or self.type
+
+
+Severity = Literal["error", "warning"]
+
+
+class MetricCheck(Strict):
+    """A bound on a metric: ``metric: <explainer_id>.<metric>`` or ``model.accuracy``."""
+
+    metric: str = Field(pattern=r"^[A-Za-z_][\w]*\.[A-Za-z_][\w.]*$")
+    min: float | None = None
+    max: float | None = None
+    severity: Severity = "error"
+    name: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MetricCheck:
+        if self.min is None and self.max is None:
+            raise ValueError("a metric check needs 'min', 'max' or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"'min' ({self.min}) is greater than 'max' ({self.max})")
+        return self
+
+
+class RankingCheck(Strict):
+    """A rule on an explainer's slice-level ranking of features."""
+
+    ranking: str = Field(pattern=IDENT)
+    top_k: int = Field(5, ge=1, le=100_000)
+    must_include: list[str] = Field(default_factory=list)
+    must_not_include: list[str] = Field(default_factory=list)
+    severity: Severity = "error"
+    name: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _rules(self) -> RankingCheck:
+        if not self.must_include and not self.must_not_include:
+            raise ValueError("a ranking check needs 'must_include' or 'must_not_include'")
+        return self
+
+
+def _check_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "metric" in value:
+            return "metric-check"
+        if "ranking" in value:
+            return "ranking-check"
+    if isinstance(value, MetricCheck | RankingCheck):
+        return "metric-check" if isinstance(value, MetricCheck) else "ranking-check"
+    return None
+
+
+Check = Annotated[
+    Annotated[MetricCheck, Tag("metric-check")] | Annotated[RankingCheck, Tag("ranking-check")],
+    Discriminator(
+        _check_kind,
+        custom_error_type="check_kind",
+        custom_error_message="a check needs a 'metric' or a 'ranking' key",
+    ),
+]
+
+
+class GallerySpec(Strict):
+    """Which samples the saliency gallery shows."""
+
+    samples: int = Field(12, ge=0, le=1000, description="How many samples.")
+    misclassified_first: bool = Field(True, description="Show misclassified samples first.")
+    per_class: int | None = Field(None, ge=1, le=1000, description="Spread over classes.")
+
+
+class ReportSpec(Strict):
+    """``report:``"""
+
+    title: str | None = Field(None, max_length=200)
+    formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"])
+    gallery: GallerySpec = Field(default_factory=GallerySpec)
+    top_k: int = Field(10, ge=1, le=1000, description="Features shown per ranking.")
+
+
+Targets = Literal["predicted", "label"] | Annotated[int, Field(ge=0, le=1_000_000)] | str
+
+
+class AuditSpec(Strict):
+    """An audit spec, version 1."""
+
+    version: Literal[1] = Field(description="Spec format version.")
+    name: str = Field(pattern=SLUG, description="Names the run folder <output>/<name>/.")
+    description: str = Field("", max_length=10_000)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    precision: Literal["float32", "bfloat16"] = "float32"
+    model: ModelBlock
+    data: DataBlock
+    targets: Targets = Field("predicted", description="predicted | label | class index or name")
+    explainers: list[ExplainerEntry] = Field(default_factory=list)
+    metrics: list[MetricEntry] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+    output: SpecPath = Field(Path("runs"), validate_default=True)
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("targets must be 'predicted', 'label', a class index or a class name")
+        return value
