@@ -1,0 +1,1 @@
+"""A third-party auditor plugin package used by the tests."""
