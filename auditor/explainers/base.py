@@ -17,7 +17,7 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from auditor.data.base import AuditDataset, Modality
+from auditor.data.base import Modality
 from auditor.plugin import Plugin
 
 
@@ -31,6 +31,29 @@ class ExplainContext:
     background: torch.Tensor | None = None  # samples from the slice, for baselines and SHAP
     feature_names: list[str] | None = None
     class_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Predictions:
+    """The model's outputs on the slice, computed once and shared by every stage."""
+
+    logits: np.ndarray  # (N, K) float32
+    labels: np.ndarray  # (N,) int64, from the data
+    targets: np.ndarray  # (N,) int64, the class each explanation explains
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        z = self.logits - self.logits.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.predicted == self.labels
 
 
 @dataclass
@@ -78,9 +101,12 @@ class Explainer(Plugin):
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def explain_global(
-        self, dataset: AuditDataset, indices: np.ndarray, predictions: np.ndarray
-    ) -> GlobalExplanation:
+    def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:
+        """Importance per feature for the slice (global explainers only).
+
+        ``inputs`` is the whole slice, ``(N, *input_shape)``; ``predictions`` the model's
+        outputs on it. Everything in ``GlobalExplanation.extra`` must be JSON-serializable.
+        """
         raise NotImplementedError(f"{self.name} is not a global explainer")
 
     def record(self, **values: torch.Tensor | np.ndarray) -> None:

@@ -1,0 +1,173 @@
+"""The classification datasets bundled inside scikit-learn: digits, breast_cancer, wine, iris.
+
+Nothing is downloaded: only the ``load_*`` loaders whose files ship with scikit-learn are
+used, never ``fetch_*``. The train/test split is stratified and seeded, so a model trained on
+``split="train"`` (see ``examples/train.py``) is audited on exactly the held-out samples.
+
+Shapes: digits is an image set, ``(N, 1, 8, 8)`` in ``[0, 1]``; the others are tabular,
+``(N, F)`` float32, z-scored with the mean and standard deviation of the train split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+from sklearn import datasets as sk_datasets
+from sklearn.model_selection import train_test_split
+
+from auditor.data.base import AuditDataset, DataSource, Modality, TensorDataset
+from auditor.plugin import Params as PluginParams
+
+DatasetName = Literal["digits", "breast_cancer", "wine", "iris"]
+Split = Literal["train", "test", "all"]
+
+_LOADERS: dict[str, Callable[[], Any]] = {
+    "digits": sk_datasets.load_digits,
+    "breast_cancer": sk_datasets.load_breast_cancer,
+    "wine": sk_datasets.load_wine,
+    "iris": sk_datasets.load_iris,
+}
+_IMAGE_SETS = frozenset({"digits"})
+# Pixel values of load_digits are counts of set pixels in 4x4 blocks: 0..16.
+_DIGITS_MAX = 16.0
+
+
+@dataclass(frozen=True)
+class ArraysMeta:
+    """What ``load_arrays`` knows about the arrays it returns besides their values."""
+
+    modality: Modality
+    class_names: list[str]
+    feature_names: list[str] | None
+    #: Row numbers in scikit-learn's original order, one per returned sample (ascending).
+    indices: np.ndarray
+    #: Number of samples in the whole dataset, before splitting.
+    total: int
+    description: str
+
+
+def split_indices(
+    labels: np.ndarray, test_size: float, split_seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified, seeded train/test row numbers, each sorted ascending."""
+    train, test = train_test_split(
+        np.arange(len(labels)),
+        test_size=test_size,
+        random_state=split_seed,
+        stratify=labels,
+    )
+    # Sorted so that a slice like {start: 0, stop: 64} keeps scikit-learn's order.
+    return np.sort(train), np.sort(test)
+
+
+def load_arrays(
+    name: str,
+    split: str = "test",
+    test_size: float = 0.25,
+    split_seed: int = 0,
+    standardize: bool = True,
+) -> tuple[np.ndarray, np.ndarray, ArraysMeta]:
+    """One split of a bundled dataset as ``(X float32, y int64, meta)``.
+
+    The training script and the ``sklearn`` data source both call this, so a model sees the
+    same preprocessing when it is trained and when it is audited. ``X`` is
+    ``(N, 1, 8, 8)`` in ``[0, 1]`` for digits and ``(N, F)`` for the tabular sets; with
+    ``standardize`` the tabular features are z-scored with the train split's statistics
+    (whatever ``split`` is asked for). Images are never standardized.
+    """
+    if name not in _LOADERS:
+        raise ValueError(f"unknown scikit-learn dataset {name!r}; expected one of {list(_LOADERS)}")
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    bunch = _LOADERS[name]()
+    y_all = np.asarray(bunch.target, dtype=np.int64)
+    train_idx, test_idx = split_indices(y_all, test_size, split_seed)
+    chosen = {"train": train_idx, "test": test_idx, "all": np.arange(len(y_all))}[split]
+
+    if name in _IMAGE_SETS:
+        images = np.asarray(bunch.images, dtype=np.float64) / _DIGITS_MAX
+        x_all = images[:, None, :, :]
+        modality: Modality = "image"
+        class_names = [str(c) for c in range(int(y_all.max()) + 1)]
+        feature_names = None
+    else:
+        x_all = np.asarray(bunch.data, dtype=np.float64)
+        if standardize:
+            x_all = _standardize(x_all, x_all[train_idx])
+        modality = "tabular"
+        class_names = [str(c) for c in bunch.target_names]
+        feature_names = [str(f) for f in bunch.feature_names]
+
+    x = np.ascontiguousarray(x_all[chosen], dtype=np.float32)
+    y = y_all[chosen].copy()
+    scaled = ", standardized" if standardize and name not in _IMAGE_SETS else ""
+    description = (
+        f"scikit-learn {name}, {split} split: {len(y)} of {len(y_all)} samples "
+        f"(stratified, test_size {test_size}, split_seed {split_seed}{scaled})"
+    )
+    meta = ArraysMeta(modality, class_names, feature_names, chosen.copy(), len(y_all), description)
+    return x, y, meta
+
+
+def _standardize(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``(x - mean) / std`` with the statistics of ``reference``; constant columns stay put."""
+    mean = reference.mean(axis=0)
+    std = reference.std(axis=0)
+    # A column that is constant on the train split carries no information; dividing by 1
+    # instead of 0 keeps it finite.
+    std = np.where(std > 0, std, 1.0)
+    return (x - mean) / std
+
+
+class SklearnDataSource(DataSource):
+    """Classification datasets bundled with scikit-learn (digits, breast_cancer, wine, iris).
+
+    Splits are stratified and seeded (``sklearn.model_selection.train_test_split``); tabular
+    features are z-scored with the train split's mean and standard deviation.
+    """
+
+    name: ClassVar[str] = "sklearn"
+
+    class Params(PluginParams):
+        name: DatasetName = Field(
+            description="Which bundled dataset: digits (8x8 images), breast_cancer, wine, iris."
+        )
+        split: Split = Field(
+            default="test",
+            description="Which part: the held-out test split, the train split, or all samples.",
+        )
+        test_size: float = Field(
+            default=0.25,
+            ge=0.05,
+            le=0.95,
+            description="Fraction of samples held out as the test split.",
+        )
+        split_seed: int = Field(
+            default=0,
+            ge=0,
+            le=2**32 - 1,
+            description="Seed of the stratified train/test split.",
+        )
+        standardize: bool = Field(
+            default=True,
+            description="Z-score tabular features with the train split's mean and std "
+            "(ignored for digits, whose pixels are scaled to [0, 1]).",
+        )
+
+    def load(self, params: BaseModel) -> AuditDataset:
+        """The requested split as an in-memory dataset."""
+        p = self.Params.model_validate(params)
+        x, y, meta = load_arrays(p.name, p.split, p.test_size, p.split_seed, p.standardize)
+        return TensorDataset(
+            torch.from_numpy(x),
+            y,
+            modality=meta.modality,
+            class_names=meta.class_names,
+            feature_names=meta.feature_names,
+            description=meta.description,
+        )

@@ -1,0 +1,1 @@
+"""Example models audited by ``audits/*.yaml`` and the script that trains them."""
