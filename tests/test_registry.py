@@ -58,7 +58,7 @@ def test_decorator_registration_and_collision() -> None:
 
 
 def test_collision_with_entry_point() -> None:
-    with pytest.raises(PluginError, match="'saliency' is registered by entry point"):
+    with pytest.raises(PluginError, match="explainer name collision: 'saliency' is registered by"):
         registries.explainers.register(_explainer("saliency"))
 
 
