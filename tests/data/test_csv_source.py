@@ -1,0 +1,216 @@
+"""The csv data source on small files written to tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from auditor.data.base import TensorDataset
+from auditor.data.csv_source import CsvDataSource, CsvParams
+from auditor.errors import SpecError
+from auditor.registries import datasets
+
+IRIS = """sepal,petal,species,weight
+5.1,1.4,setosa,2
+4.9,1.3,setosa,3
+6.3,4.9,virginica,4
+5.8,4.0,versicolor,5
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "data.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(tmp_path: Path, **params: object) -> TensorDataset:
+    validated = CsvParams.model_validate(params, context={"base_dir": tmp_path})
+    return CsvDataSource().load(validated)
+
+
+def spec_error(tmp_path: Path, **params: object) -> tuple[tuple[str | int, ...], str]:
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, **params)
+    (issue,) = info.value.issues
+    return issue.loc, issue.message
+
+
+def test_registered_under_csv() -> None:
+    assert datasets.get("csv") is CsvDataSource
+
+
+def test_string_labels_sorted_and_numbered(tmp_path: Path) -> None:
+    write(tmp_path, IRIS)
+    data = load(tmp_path, path="data.csv", label="species")
+    assert data.modality == "tabular"
+    assert data.input_shape == (3,)
+    assert data.feature_names == ["sepal", "petal", "weight"]
+    assert data.class_names == ["setosa", "versicolor", "virginica"]
+    assert data.labels.dtype == np.int64
+    assert data.labels.tolist() == [0, 0, 2, 1]
+    got = data.get(np.array([2, 0]))
+    assert got.dtype == torch.float32
+    assert got.tolist() == [
+        pytest.approx([6.3, 4.9, 4.0]),
+        pytest.approx([5.1, 1.4, 2.0]),
+    ]
+    assert data.description == (
+        f"CSV {tmp_path / 'data.csv'}: 4 rows, 3 features, label 'species' (3 classes)"
+    )
+
+
+def test_features_pick_and_order_columns(tmp_path: Path) -> None:
+    write(tmp_path, IRIS)
+    data = load(tmp_path, path="data.csv", label="species", features=["weight", "sepal"])
+    assert data.feature_names == ["weight", "sepal"]
+    assert data.get(np.arange(4))[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0]
+
+
+def test_standardize_uses_the_files_own_statistics(tmp_path: Path) -> None:
+    write(tmp_path, "a,b,y\n1,7,0\n2,7,1\n3,7,0\n")
+    data = load(tmp_path, path="data.csv", label="y", standardize=True)
+    got = data.get(np.arange(3)).numpy()
+    std = np.std([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(got[:, 0], [-1 / std, 0.0, 1 / std], rtol=1e-6)
+    assert got[:, 1].tolist() == [0.0, 0.0, 0.0]  # a constant column stays finite
+
+
+def test_whole_number_labels_are_class_indices(tmp_path: Path) -> None:
+    # Class 1 is absent: 2 must stay 2, as the model numbers it.
+    write(tmp_path, "x,y\n0.5,0\n0.25,2\n1.0,2.0\n")
+    data = load(tmp_path, path="data.csv", label="y")
+    assert data.labels.tolist() == [0, 2, 2]
+    assert data.class_names == ["0", "1", "2"]
+
+
+def test_negative_numeric_labels_sort_as_numbers(tmp_path: Path) -> None:
+    write(tmp_path, "x,y\n1,10\n2,-1\n3,2\n")
+    data = load(tmp_path, path="data.csv", label="y")
+    assert data.class_names == ["-1", "2", "10"]
+    assert data.labels.tolist() == [2, 0, 1]
+
+
+def test_class_names_match_labels_by_name(tmp_path: Path) -> None:
+    write(tmp_path, IRIS)
+    names = ["virginica", "setosa", "versicolor"]
+    data = load(tmp_path, path="data.csv", label="species", class_names=names)
+    assert data.class_names == names
+    assert data.labels.tolist() == [1, 1, 0, 2]
+
+
+def test_class_names_for_index_labels(tmp_path: Path) -> None:
+    write(tmp_path, "x,y\n1,1\n2,0\n")
+    data = load(tmp_path, path="data.csv", label="y", class_names=["benign", "malignant"])
+    assert data.labels.tolist() == [1, 0]
+    assert data.class_names == ["benign", "malignant"]
+
+
+def test_delimiter_blank_lines_and_bom(tmp_path: Path) -> None:
+    path = tmp_path / "semi.csv"
+    path.write_bytes("\ufeffx;y\n1.5;a\n\n2;b\n".encode())
+    data = load(tmp_path, path="semi.csv", label="y", delimiter=";")
+    assert data.feature_names == ["x"]
+    assert data.get(np.arange(2)).tolist() == [[1.5], [2.0]]
+
+
+def test_missing_label_column_suggests_and_lists(tmp_path: Path) -> None:
+    write(tmp_path, IRIS)
+    assert spec_error(tmp_path, path="data.csv", label="specie") == (
+        ("data", "label"),
+        f"column 'specie' is not in {tmp_path / 'data.csv'}. Did you mean: species? "
+        "Columns: sepal, petal, species, weight",
+    )
+
+
+def test_missing_feature_column(tmp_path: Path) -> None:
+    write(tmp_path, IRIS)
+    error = spec_error(tmp_path, path="data.csv", label="species", features=["sepal", "colour"])
+    assert error == (
+        ("data", "features", 1),
+        f"column 'colour' is not in {tmp_path / 'data.csv'}. "
+        "Columns: sepal, petal, species, weight",
+    )
+
+
+def test_label_cannot_be_a_feature(tmp_path: Path) -> None:
+    write(tmp_path, IRIS)
+    assert spec_error(tmp_path, path="data.csv", label="species", features=["species"]) == (
+        ("data", "features", 0),
+        "'species' is the label column; it cannot also be a feature",
+    )
+
+
+def test_non_numeric_value_names_line_and_column(tmp_path: Path) -> None:
+    write(tmp_path, "age,income,y\n30,100,0\n41,lots,1\n")
+    assert spec_error(tmp_path, path="data.csv", label="y") == (
+        ("data", "path"),
+        f"{tmp_path / 'data.csv'} line 3, column 'income': 'lots' is not a number",
+    )
+
+
+def test_empty_and_infinite_cells(tmp_path: Path) -> None:
+    write(tmp_path, "age,y\n30,0\n,1\n")
+    assert spec_error(tmp_path, path="data.csv", label="y")[1] == (
+        f"{tmp_path / 'data.csv'} line 3, column 'age' is empty; expected a number"
+    )
+    write(tmp_path, "age,y\n30,0\ninf,1\n")
+    assert spec_error(tmp_path, path="data.csv", label="y")[1] == (
+        f"{tmp_path / 'data.csv'} line 3, column 'age': 'inf' is not a finite number"
+    )
+
+
+def test_ragged_row(tmp_path: Path) -> None:
+    write(tmp_path, "a,b,y\n1,2,0\n1,2\n")
+    assert spec_error(tmp_path, path="data.csv", label="y")[1] == (
+        f"{tmp_path / 'data.csv'} line 3 has 2 fields but the header has 3 (delimiter ',')"
+    )
+
+
+def test_empty_file_and_header_only(tmp_path: Path) -> None:
+    write(tmp_path, "")
+    assert spec_error(tmp_path, path="data.csv", label="y")[1] == (
+        f"{tmp_path / 'data.csv'} is empty; expected a header row and data rows"
+    )
+    write(tmp_path, "a,y\n")
+    assert spec_error(tmp_path, path="data.csv", label="y")[1] == (
+        f"{tmp_path / 'data.csv'} has a header but no data rows"
+    )
+
+
+def test_label_not_in_class_names(tmp_path: Path) -> None:
+    write(tmp_path, IRIS)
+    loc, message = spec_error(
+        tmp_path, path="data.csv", label="species", class_names=["setosa", "virginica", "versicolr"]
+    )
+    assert loc == ("data", "class_names")
+    assert message == (
+        f"label 'versicolor' ({tmp_path / 'data.csv'} line 5) is not in class_names. "
+        "Did you mean: versicolr? class_names: setosa, virginica, versicolr"
+    )
+
+
+def test_duplicate_header(tmp_path: Path) -> None:
+    write(tmp_path, "a,a,y\n1,2,0\n")
+    assert spec_error(tmp_path, path="data.csv", label="y")[1] == (
+        f"{tmp_path / 'data.csv'} has two columns named 'a'"
+    )
+
+
+def test_params_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as info:
+        CsvParams.model_validate({"path": "nope.csv", "label": "y"}, context={"base_dir": tmp_path})
+    assert f"file {tmp_path / 'nope.csv'} does not exist" in str(info.value)
+    write(tmp_path, IRIS)
+    with pytest.raises(ValidationError):
+        CsvParams.model_validate(
+            {"path": "data.csv", "label": "y", "delimiter": ";;"}, context={"base_dir": tmp_path}
+        )
+    with pytest.raises(ValidationError):
+        CsvParams.model_validate(
+            {"path": "data.csv", "label": "y", "sep": ";"}, context={"base_dir": tmp_path}
+        )
