@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from auditor import __version__
-from auditor.errors import AuditorError, SpecError
+from auditor.errors import AuditorError, SpecError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,28 +54,61 @@ def cli() -> None:
 
 @cli.command(epilog=EXIT_CODES)
 @click.argument("spec", type=click.Path(path_type=Path))
-@click.option(
-    "--out", "out", type=click.Path(path_type=Path), help="Output folder (overrides spec's output)."
-)
-@click.option(
-    "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override a spec value."
-)
-@click.option("--run-id", help="Name of the run folder (default: a timestamp).")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (instead of the spec's).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override a spec value.")
+@click.option("--run-id", help="Name of the run folder (default: a UTC timestamp).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--fail-fast", is_flag=True, help="Stop explaining at the first failed explainer.")
+@click.option(
+    "--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
+    help="Lowest check severity that fails the run.",
+)
+@click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR", help="Finish an interrupted run.")
+@click.option(
+    "--reuse", type=click.Path(path_type=Path), metavar="RUN_DIR",
+    help="Copy finished attributions from an earlier run whose inputs hash the same.",
+)
 @_user_errors
 def run(
-    spec: Path, out: Path | None, overrides: tuple[str, ...], run_id: str | None, quiet: bool
+    spec: Path,
+    out: Path | None,
+    overrides: tuple[str, ...],
+    run_id: str | None,
+    quiet: bool,
+    fail_fast: bool,
+    fail_on: str,
+    resume: Path | None,
+    reuse: Path | None,
 ) -> None:
-    """Run the audit described by SPEC."""
-    from auditor.spec import load_spec
+    """Run the audit described by SPEC and write its run folder."""
+    from auditor.runner import RunOptions
+    from auditor.runner import run as run_audit
 
-    load_spec(spec, overrides)
-    click.echo(
-        "error: 'auditor run' is not implemented yet (the runner is still being built); "
-        "the spec is valid. Use 'auditor validate' meanwhile.",
-        err=True,
+    if resume and (out or run_id):
+        raise UsageError("--resume takes the run folder itself; do not combine it with --out or --run-id")
+    options = RunOptions(
+        out=out, overrides=overrides, run_id=run_id, progress="quiet" if quiet else "auto",
+        fail_fast=fail_fast, fail_on=fail_on, resume=resume, reuse=reuse,
     )
-    sys.exit(3)
+    outcome = run_audit(spec, options)
+    for report in outcome.reports:
+        click.echo(f"report: {report}")
+    click.echo(f"results: {outcome.folder.path / 'results.json'}")
+    click.echo(f"verdict: {outcome.results.status.upper()} (exit {outcome.exit_code})")
+    sys.exit(outcome.exit_code)
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf"]), help="Default: both.")
+@_user_errors
+def render(run_dir: Path, formats: tuple[str, ...]) -> None:
+    """Re-render the report of RUN_DIR from its stored results (nothing is recomputed)."""
+    from auditor.report import render as render_report
+    from auditor.run_folder import RunFolder
+
+    for path in render_report(RunFolder.open(run_dir), list(formats) or ["html", "pdf"]):
+        click.echo(f"report: {path}")
 
 
 @cli.command()
@@ -124,12 +157,14 @@ def plugins(kind: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to a file.")
+@click.option("--results", "of_results", is_flag=True, help="The schema of results.json instead.")
 @_user_errors
-def schema(output: Path | None) -> None:
+def schema(output: Path | None, of_results: bool) -> None:
     """Print the JSON Schema of the spec (for yaml-language-server and other editors)."""
+    from auditor.results import results_schema
     from auditor.spec.schema import spec_schema
 
-    text = json.dumps(spec_schema(), indent=2)
+    text = json.dumps(results_schema() if of_results else spec_schema(), indent=2)
     if output:
         output.write_text(text + "\n", encoding="utf-8")
     else:

@@ -32,6 +32,8 @@ class SpecDocument:
     data: Any
     values: dict[Loc, Mark] = field(default_factory=dict)
     keys: dict[Loc, Mark] = field(default_factory=dict)
+    #: Paths whose value came from ``--set`` on the command line.
+    overridden: set[Loc] = field(default_factory=set)
 
     @property
     def display_path(self) -> str:
@@ -55,6 +57,9 @@ class SpecDocument:
         return self.values.get(())
 
     def issue(self, loc: Loc, message: str, *, key: bool = False) -> SpecIssue:
+        loc = tuple(loc)
+        if any(loc[: len(o)] == o for o in self.overridden):
+            message += " (value set with --set)"
         mark = self.mark(loc, key=key)
         line, col = mark if mark else (None, None)
         return SpecIssue(message, tuple(loc), self.display_path, line, col)

@@ -54,6 +54,7 @@ def apply_overrides(doc: SpecDocument, overrides: list[str] | tuple[str, ...]) -
                     raise SpecError(
                         [SpecIssue(f"--set {key}: there is no '{part}' to set a value in")]
                     ) from None
+        doc.overridden.add(tuple(parts))
         last = parts[-1]
         if isinstance(node, list) and isinstance(last, int) and last == len(node):
             node.append(value)

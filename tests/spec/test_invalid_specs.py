@@ -346,8 +346,9 @@ def test_overrides(spec_dir: Path) -> None:
     assert validated.spec.data.slice is not None and validated.spec.data.slice.stop == 8
     with pytest.raises(SpecError) as info:
         load_spec(path, ["explainers.0.params.n_steps=-1"])
-    assert "explainers[0].params.n_steps: Input should be greater than 0 (got -1)" in str(
-        info.value
+    assert str(info.value) == (
+        f"{path}:13:23 explainers[0].params.n_steps: Input should be greater than 0 (got -1) "
+        "(value set with --set)"
     )
 
 

@@ -1,0 +1,314 @@
+"""Run every explainer: local ones batch by batch into memory-mapped files, global ones on
+the whole slice. An explainer that raises is recorded as failed; the others still run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+from torch import nn
+
+from auditor import registries
+from auditor.data.base import AuditDataset
+from auditor.data.slicing import iter_batches
+from auditor.errors import SpecError
+from auditor.explainers.base import ExplainContext, Explainer, Predictions
+from auditor.explainers.layers import resolve_layer
+from auditor.hashing import sha256_file
+from auditor.progress import Reporter
+from auditor.results import ExplainerResult, RankedFeature
+from auditor.run_folder import AttributionWriter, RunFolder, atomic_save_npy, copy_file
+from auditor.spec.model import ExplainerEntry
+from auditor.stats import summarize
+
+RANKING_KEEP = 100  # features kept in results.json per explainer; the full ranking is in rankings/
+
+
+@dataclass
+class ExplainJob:
+    """One explainer entry of the spec, ready to run."""
+
+    index: int
+    entry: ExplainerEntry
+    params: BaseModel
+    cls: type[Explainer]
+
+    @property
+    def id(self) -> str:
+        return self.entry.key
+
+
+def plan(
+    entries: list[ExplainerEntry], params: dict[str, BaseModel], model: nn.Module, modality: str
+) -> list[ExplainJob]:
+    """Explainer jobs, after checking what needs the model and data (modality, layer)."""
+    jobs, issues = [], []
+    for i, entry in enumerate(entries):
+        cls = registries.explainers.get(entry.type)
+        if modality not in cls.modalities:
+            issues.append(
+                SpecError.at(
+                    ("explainers", i, "type"),
+                    f"explainer '{entry.type}' works on {' and '.join(sorted(cls.modalities))} "
+                    f"data; this data is {modality}",
+                ).issues[0]
+            )
+            continue
+        layer = getattr(params[entry.key], "layer", None)
+        if isinstance(layer, str):
+            try:
+                resolve_layer(model, layer)
+            except SpecError as exc:
+                issues.extend(
+                    type(issue)(issue.message, ("explainers", i, *issue.loc))
+                    for issue in exc.issues
+                )
+                continue
+        jobs.append(ExplainJob(i, entry, params[entry.key], cls))
+    if issues:
+        raise SpecError(issues)
+    return jobs
+
+
+def cache_key(job: ExplainJob, inputs_key: str) -> str:
+    """What an explainer's output depends on: its type, params and the run's inputs."""
+    payload = {
+        "type": job.entry.type,
+        "params": job.params.model_dump(mode="json"),
+        "inputs": inputs_key,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def feature_names(dataset: AuditDataset) -> list[str]:
+    """Names of the features a ranking is over: columns, or pixels ``r{row}c{col}``."""
+    if dataset.modality == "tabular":
+        names = dataset.feature_names or [f"x{i}" for i in range(int(np.prod(dataset.input_shape)))]
+        return list(names)
+    h, w = dataset.input_shape[-2:]
+    return [f"r{r}c{c}" for r in range(h) for c in range(w)]
+
+
+def _per_feature(attr: np.ndarray, modality: str) -> np.ndarray:
+    """(B, *shape) -> (B, F): tabular columns, or pixels with channels averaged."""
+    if modality == "image" and attr.ndim == 4:
+        attr = attr.mean(axis=1)
+    return attr.reshape(len(attr), -1)
+
+
+def rank_attributions(
+    path: Path, modality: str, names: list[str], targets: np.ndarray, n_classes: int, chunk: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean |attribution| per feature, its std, and per-class mean signed maps, read in chunks."""
+    array = np.load(path, mmap_mode="r")
+    total = np.zeros(len(names))
+    total_sq = np.zeros(len(names))
+    class_sum = np.zeros((n_classes, len(names)))
+    class_n = np.zeros(n_classes)
+    for start in range(0, len(array), chunk):
+        block = _per_feature(np.asarray(array[start : start + chunk], dtype=np.float64), modality)
+        t = targets[start : start + chunk]
+        total += np.abs(block).sum(axis=0)
+        total_sq += (block**2).sum(axis=0)
+        np.add.at(class_sum, t, block)
+        np.add.at(class_n, t, 1)
+    n = max(len(array), 1)
+    mean = total / n
+    std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
+    class_maps = class_sum / np.maximum(class_n, 1)[:, None]
+    return mean, std, class_maps
+
+
+def top_features(
+    importance: np.ndarray, spread: np.ndarray | None, names: list[str]
+) -> list[RankedFeature]:
+    order = np.argsort(-np.abs(importance), kind="stable")[:RANKING_KEEP]
+    return [
+        RankedFeature(
+            feature=names[i],
+            importance=float(importance[i]),
+            spread=None if spread is None else float(spread[i]),
+        )
+        for i in order
+    ]
+
+
+class ExplainStage:
+    """Runs explainer jobs for one run folder."""
+
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        dataset: AuditDataset,
+        indices: np.ndarray,
+        predictions: Predictions,
+        context: ExplainContext,
+        folder: RunFolder,
+        batch_size: int,
+        reporter: Reporter,
+        inputs_key: str,
+        resume: bool = False,
+        reuse: RunFolder | None = None,
+    ) -> None:
+        self.model = model
+        self.dataset = dataset
+        self.indices = indices
+        self.predictions = predictions
+        self.context = context
+        self.folder = folder
+        self.batch_size = batch_size
+        self.reporter = reporter
+        self.inputs_key = inputs_key
+        self.resume = resume
+        self.previous = self._previous_results(reuse)
+        self.names = feature_names(dataset)
+
+    @staticmethod
+    def _previous_results(reuse: RunFolder | None) -> dict[str, tuple[RunFolder, dict]]:
+        if reuse is None:
+            return {}
+        try:
+            data = reuse.read_json("results.json")
+        except FileNotFoundError:
+            return {}
+        return {
+            r["cache_key"]: (reuse, r)
+            for r in data.get("explainers", {}).values()
+            if r.get("status") == "ok" and r.get("cache_key")
+        }
+
+    def run(self, job: ExplainJob) -> ExplainerResult:
+        key = cache_key(job, self.inputs_key)
+        start = time.perf_counter()
+        base = {"id": job.id, "type": job.entry.type, "scope": job.cls.scope, "cache_key": key}
+        try:
+            if job.cls.scope == "global":
+                result = self._run_global(job)
+            else:
+                result = self._run_local(job, key)
+        except Exception as exc:  # isolation: one explainer's failure must not stop the run
+            return ExplainerResult(
+                **base,
+                status="failed",
+                seconds=time.perf_counter() - start,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(),
+            )
+        seconds = time.perf_counter() - start
+        if result.reused is None:
+            result.seconds = seconds
+            result.seconds_per_sample = seconds / max(len(self.indices), 1)
+        result.cache_key = key
+        return result
+
+    # -- local ----------------------------------------------------------------------------
+    def _run_local(self, job: ExplainJob, key: str) -> ExplainerResult:
+        final = self.folder.attribution_path(job.id)
+        shape = (len(self.indices), *self.dataset.input_shape)
+        reused = None
+        stats: dict[str, list[float]] = {}
+        if key in self.previous and self._copy_previous(job, key, final):
+            reused = str(self.previous[key][0].path)
+            stats = self._finished_stats(job.id) or {}
+        elif self.resume and final.exists() and self._finished_stats(job.id) is not None:
+            stats = self._finished_stats(job.id) or {}
+        else:
+            stats = self._compute_local(job, final, shape)
+        return self._local_result(job, final, stats, reused)
+
+    def _compute_local(self, job: ExplainJob, final: Path, shape: tuple[int, ...]) -> dict[str, list[float]]:
+        explainer = job.cls(self.model, job.params, self.context)
+        writer = AttributionWriter(final, shape, resume=self.resume)
+        batches = list(iter_batches(np.arange(len(self.indices)), self.batch_size))
+        targets = torch.as_tensor(self.predictions.targets)
+        try:
+            with self.reporter.task(f"explain {job.id}", len(batches)) as task:
+                task.advance(writer.done_batches)
+                for b, positions in enumerate(batches):
+                    if b < writer.done_batches:
+                        continue
+                    x = self.dataset.get(self.indices[positions])
+                    before = {k: len(v) for k, v in explainer.sample_stats.items()}
+                    attr = explainer.explain(x, targets[positions])
+                    new = {k: v[before.get(k, 0) :] for k, v in explainer.sample_stats.items()}
+                    writer.write(b, int(positions[0]), attr.numpy(), new)
+                    task.advance()
+        except BaseException:
+            writer.abandon()
+            raise
+        stats = writer.stats
+        self.folder.write_json(f"attributions/{job.id}.stats.json", stats)
+        writer.finish()  # last: a finished .npy always has its stats beside it
+        return stats
+
+    def _finished_stats(self, explainer_id: str) -> dict[str, list[float]] | None:
+        path = self.folder.file(f"attributions/{explainer_id}.stats.json")
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def _copy_previous(self, job: ExplainJob, key: str, final: Path) -> bool:
+        folder, record = self.previous[key]
+        source = folder.path / (record.get("attribution_file") or "")
+        if not source.is_file() or sha256_file(source) != record.get("attribution_sha256"):
+            return False
+        copy_file(source, final)
+        stats_file = source.with_suffix(".stats.json")
+        if stats_file.is_file():
+            copy_file(stats_file, self.folder.file(f"attributions/{job.id}.stats.json"))
+        self.reporter.log(f"explain {job.id}: reused from {folder.path}")
+        return True
+
+    def _local_result(
+        self, job: ExplainJob, final: Path, stats: dict[str, list[float]], reused: str | None
+    ) -> ExplainerResult:
+        n_classes = self.predictions.logits.shape[1]
+        mean, std, class_maps = rank_attributions(
+            final, self.dataset.modality, self.names, self.predictions.targets, n_classes, 256
+        )
+        atomic_save_npy(
+            self.folder.file(f"rankings/{job.id}.npy"), np.stack([mean, std]).astype(np.float32)
+        )
+        atomic_save_npy(self.folder.file(f"rankings/{job.id}.classmaps.npy"), class_maps.astype(np.float32))
+        return ExplainerResult(
+            id=job.id,
+            type=job.entry.type,
+            scope="local",
+            status="ok",
+            reused=reused,
+            attribution_file=str(final.relative_to(self.folder.path)),
+            attribution_sha256=sha256_file(final),
+            ranking=top_features(mean, std, self.names),
+            stats={k: summarize(v) for k, v in stats.items() if v},
+        )
+
+    # -- global ---------------------------------------------------------------------------
+    def _run_global(self, job: ExplainJob) -> ExplainerResult:
+        explainer = job.cls(self.model, job.params, self.context)
+        with self.reporter.task(f"explain {job.id}", 1) as task:
+            inputs = torch.cat(
+                [self.dataset.get(self.indices[p]) for p in iter_batches(np.arange(len(self.indices)), self.batch_size)]
+            )
+            explanation = explainer.explain_global(inputs, self.predictions)
+            task.advance()
+        importance = np.asarray(explanation.importance, dtype=np.float64)
+        spread = None if explanation.spread is None else np.asarray(explanation.spread)
+        atomic_save_npy(
+            self.folder.file(f"rankings/{job.id}.npy"),
+            np.stack([importance, spread if spread is not None else np.zeros_like(importance)]).astype(np.float32),
+        )
+        return ExplainerResult(
+            id=job.id,
+            type=job.entry.type,
+            scope="global",
+            status="ok",
+            ranking=top_features(importance, spread, list(explanation.feature_names)),
+            fidelity={k: float(v) for k, v in explanation.fidelity.items()},
+            extra=explanation.extra,
+        )

@@ -1,0 +1,44 @@
+"""junit.xml: one test case per check, for CI dashboards."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree as ET
+
+from auditor.results import Results
+
+
+def junit_xml(results: Results, fail_on: str = "error") -> str:
+    """A JUnit XML document for the run's checks (and failed explainers as errors)."""
+    suite = ET.Element(
+        "testsuite",
+        name=results.name,
+        tests=str(len(results.checks)),
+        timestamp=results.provenance.started,
+        time=f"{results.provenance.seconds:.3f}",
+    )
+    failures = errors = 0
+    for check in results.checks:
+        case = ET.SubElement(suite, "testcase", classname=results.name, name=check.name)
+        blocking = check.severity == "error" or fail_on == "warning"
+        message = f"{check.reason} (threshold: {check.threshold})"
+        if check.status == "fail" and blocking:
+            ET.SubElement(case, "failure", message=message, type="check_failed").text = message
+            failures += 1
+        elif check.status == "error" and blocking:
+            ET.SubElement(case, "error", message=message, type="check_error").text = message
+            errors += 1
+        elif check.status != "pass":
+            ET.SubElement(case, "system-out").text = f"warning: {message}"
+    for result in results.explainers.values():
+        if result.status == "failed":
+            case = ET.SubElement(
+                suite, "testcase", classname=results.name, name=f"explainer {result.id}"
+            )
+            ET.SubElement(case, "error", message=result.error or "", type="explainer_failed").text = (
+                result.traceback or result.error or ""
+            )
+            errors += 1
+    suite.set("tests", str(len(suite)))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,129 @@
+"""results.json: the versioned, machine-readable outcome of a run (pydantic models).
+
+``auditor schema --results`` prints the JSON Schema. Bump ``SCHEMA_VERSION`` on any
+change that is not purely additive.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Summary(Record):
+    """Mean, spread and a 95% confidence interval of a per-sample quantity."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+    ci95: tuple[float, float]
+    n: int
+
+
+class Provenance(Record):
+    spec_sha256: str
+    weights_sha256: str | None
+    data_sha256: str
+    versions: dict[str, str]
+    seed: int
+    precision: str
+    device: str
+    threads: int
+    hostname: str
+    started: str
+    finished: str
+    seconds: float
+    stage_seconds: dict[str, float]
+    overrides: list[str] = Field(default_factory=list)
+
+
+class DataSummary(Record):
+    source: str
+    description: str
+    modality: Literal["image", "tabular"]
+    input_shape: list[int]
+    class_names: list[str]
+    feature_names: list[str] | None
+    slice: str
+    n: int
+    batch_size: int
+    class_counts: dict[str, int]
+
+
+class PredictionSummary(Record):
+    n: int
+    accuracy: float
+    per_class_accuracy: dict[str, float | None]
+    confusion: list[list[int]]
+    mean_probability: float
+    targets: str
+    finite: bool
+
+
+class RankedFeature(Record):
+    feature: str
+    importance: float
+    spread: float | None = None
+
+
+class ExplainerResult(Record):
+    id: str
+    type: str
+    scope: Literal["local", "global"]
+    status: Literal["ok", "failed", "skipped"]
+    seconds: float = 0.0
+    seconds_per_sample: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+    reused: str | None = Field(None, description="Where a finished result was taken from.")
+    cache_key: str | None = None
+    attribution_file: str | None = None
+    attribution_sha256: str | None = None
+    ranking: list[RankedFeature] = Field(default_factory=list)
+    stats: dict[str, Summary] = Field(default_factory=dict)
+    fidelity: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class CheckResult(Record):
+    name: str
+    kind: Literal["metric", "ranking"]
+    severity: Literal["error", "warning"]
+    status: Literal["pass", "fail", "error"]
+    value: Any = None
+    threshold: str
+    reason: str
+
+
+class Results(Record):
+    schema_version: int = SCHEMA_VERSION
+    auditor_version: str
+    run_id: str
+    name: str
+    title: str
+    description: str
+    status: Literal["passed", "failed", "error"]
+    exit_code: int
+    provenance: Provenance
+    model: dict[str, Any]
+    data: DataSummary
+    predictions: PredictionSummary
+    explainers: dict[str, ExplainerResult]
+    checks: list[CheckResult]
+    problems: list[str] = Field(default_factory=list)
+
+
+def results_schema() -> dict[str, Any]:
+    schema = Results.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"auditor results.json (schema version {SCHEMA_VERSION})"
+    return schema

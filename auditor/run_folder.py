@@ -1,0 +1,210 @@
+"""The run folder (design.md "Run folder"): atomic files and streamed attributions.
+
+Every file is written to a temporary name and renamed into place, so a killed run never
+leaves a file that looks finished. Attributions stream batch by batch into a memory-mapped
+``attributions/<id>.npy.partial`` with a progress record next to it; ``finish`` renames the
+array to ``<id>.npy``. ``--resume`` continues from the last recorded batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auditor.errors import UsageError
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()
+
+
+def _place(tmp: str, path: Path) -> None:
+    """Give the temporary file ordinary permissions and rename it into place."""
+    os.chmod(tmp, _MODE)
+    os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _place(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _place(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def new_run_id() -> str:
+    """A sortable timestamp, e.g. ``20261127T134455Z``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")[:-7] + "Z"
+
+
+@dataclass
+class RunFolder:
+    """``<output>/<name>/<run_id>/`` and the files in it."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, output: Path, name: str, run_id: str | None) -> RunFolder:
+        run_id = run_id or new_run_id()
+        if not RUN_ID.match(run_id):
+            raise UsageError(
+                f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' (not starting "
+                "with '.' or '-')"
+            )
+        path = Path(output) / name / run_id
+        if path.exists():
+            raise UsageError(
+                f"run folder {path} already exists; pick another --run-id or use --resume {path}"
+            )
+        path.mkdir(parents=True)
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: Path) -> RunFolder:
+        path = Path(path)
+        if not (path / "spec.yaml").is_file():
+            raise UsageError(f"{path} is not a run folder (no spec.yaml in it)")
+        return cls(path)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def file(self, relative: str) -> Path:
+        """A path inside the run folder; refuses anything that would leave it."""
+        target = (self.path / relative).resolve()
+        if not target.is_relative_to(self.path.resolve()):
+            raise ValueError(f"{relative!r} is outside the run folder")
+        return target
+
+    def attribution_path(self, explainer_id: str) -> Path:
+        return self.file(f"attributions/{explainer_id}.npy")
+
+    def write_text(self, relative: str, text: str) -> Path:
+        target = self.file(relative)
+        atomic_write_text(target, text)
+        return target
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        target = self.file(relative)
+        atomic_write_bytes(target, data)
+        return target
+
+    def write_json(self, relative: str, data: Any) -> Path:
+        target = self.file(relative)
+        atomic_write_json(target, data)
+        return target
+
+    def read_json(self, relative: str) -> Any:
+        return json.loads(self.file(relative).read_text(encoding="utf-8"))
+
+
+class AttributionWriter:
+    """Streams ``(N, *shape)`` float32 attributions batch by batch through a memory map.
+
+    A progress record (``<id>.progress.json``: batches done and per-sample diagnostics)
+    is written atomically after each flushed batch, so a resumed run knows exactly what
+    is complete.
+    """
+
+    def __init__(self, final: Path, shape: tuple[int, ...], *, resume: bool) -> None:
+        self.final = final
+        self.partial = final.with_suffix(".npy.partial")
+        self.progress_path = final.with_suffix(".progress.json")
+        self.shape = shape
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self.done_batches = 0
+        self.stats: dict[str, list[float]] = {}
+        if resume and self.partial.exists() and self.progress_path.exists():
+            progress = json.loads(self.progress_path.read_text())
+            if tuple(progress["shape"]) == shape:
+                self.done_batches = int(progress["batches"])
+                self.stats = {k: list(v) for k, v in progress["stats"].items()}
+                self.array = np.lib.format.open_memmap(self.partial, mode="r+")
+                return
+        self.array = np.lib.format.open_memmap(
+            self.partial, mode="w+", dtype=np.float32, shape=shape
+        )
+
+    def write(self, batch_index: int, start: int, values: np.ndarray, stats: dict[str, list[float]]) -> None:
+        self.array[start : start + len(values)] = values
+        self.array.flush()
+        for key, vals in stats.items():
+            self.stats.setdefault(key, []).extend(vals)
+        self.done_batches = batch_index + 1
+        atomic_write_json(
+            self.progress_path,
+            {"shape": list(self.shape), "batches": self.done_batches, "stats": self.stats},
+        )
+
+    def finish(self) -> Path:
+        self.array.flush()
+        del self.array
+        with open(self.partial, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self.partial, self.final)
+        self.progress_path.unlink(missing_ok=True)
+        return self.final
+
+    def abandon(self) -> None:
+        """Drop the memory map (after a failure); the partial file stays for --resume."""
+        if hasattr(self, "array"):
+            del self.array
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy through a temporary file and a rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        _place(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

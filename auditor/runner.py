@@ -1,0 +1,299 @@
+"""``auditor run``: the audit pipeline, stage by stage (design.md "Data flow")."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from auditor import __version__, registries
+from auditor.checks import evaluate, failing
+from auditor.data.base import AuditDataset
+from auditor.data.slicing import select_indices
+from auditor.errors import SpecError, UsageError
+from auditor.explain import ExplainStage, feature_names, plan
+from auditor.explainers.base import ExplainContext, Predictions
+from auditor.hashing import sha256_file
+from auditor.junit import junit_xml
+from auditor.models.base import LoadedModel
+from auditor.models.info import describe_model
+from auditor.predict import predict, resolve_targets, summarize_predictions
+from auditor.progress import Reporter
+from auditor.provenance import machine, package_versions
+from auditor.results import DataSummary, ExplainerResult, Provenance, Results
+from auditor.run_folder import RunFolder, atomic_save_npy
+from auditor.spec import ValidatedSpec, load_spec
+
+T = TypeVar("T")
+BACKGROUND_SIZE = 64  # slice samples given to explainers as background (SHAP, mean baseline)
+
+
+@dataclass
+class RunOptions:
+    out: Path | None = None
+    overrides: tuple[str, ...] = ()
+    run_id: str | None = None
+    progress: str = "auto"  # auto | bar | log | quiet
+    fail_fast: bool = False
+    fail_on: str = "error"  # error | warning
+    resume: Path | None = None
+    reuse: Path | None = None
+
+
+@dataclass
+class RunOutcome:
+    folder: RunFolder
+    results: Results
+    exit_code: int
+    reports: list[Path] = field(default_factory=list)
+
+
+class Stages:
+    """Times each stage and turns spec errors raised late into located ones."""
+
+    def __init__(self, validated: ValidatedSpec, reporter: Reporter) -> None:
+        self.validated = validated
+        self.reporter = reporter
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        start = time.perf_counter()
+        self.reporter.log(f"{name} ...")
+        try:
+            return func(*args, **kwargs)
+        except SpecError as exc:
+            raise self.validated.doc.locate(exc) from None
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 4)
+
+
+def run(spec_path: Path, options: RunOptions | None = None) -> RunOutcome:
+    """Validate, load, predict, explain, measure, check, store, render."""
+    options = options or RunOptions()
+    started = datetime.now(UTC)
+    validated = load_spec(spec_path, options.overrides)
+    spec = validated.spec
+    with Reporter(options.progress) as reporter:
+        stage = Stages(validated, reporter)
+        seed_everything(spec.seed)
+        loaded = stage("load model", load_model, validated)
+        dataset, indices = stage("load data", load_data, validated)
+        jobs = stage("plan", plan, spec.explainers, validated.explainer_params, loaded.module, dataset.modality)
+        folder = open_run_folder(validated, options)
+        model_info = stage("describe model", describe_model, loaded, dataset.get(indices[:1]))
+        model = with_precision(loaded.module, spec.precision)
+        logits, data_sha = stage("predict", predict, model, dataset, indices, spec.data.batch_size, reporter)
+        targets = stage("targets", resolve_targets, spec.targets, logits, dataset.labels[indices], dataset.class_names)
+        predictions = Predictions(logits=logits, labels=dataset.labels[indices], targets=targets)
+        atomic_save_npy(folder.file("predictions.npy"), logits)
+        summary = summarize_predictions(predictions, dataset.class_names, spec.targets)
+        inputs_key = f"{data_sha}:{loaded.weights_sha256}:{spec.seed}:{spec.precision}"
+        explained = stage(
+            "explain", explain_all, jobs, model, dataset, indices, predictions, validated,
+            folder, reporter, inputs_key, options, summary.finite,
+        )
+        checks = stage("check", evaluate, spec.checks, summary, explained, feature_names(dataset))
+        problems = [] if summary.finite else ["the model's outputs contain NaN or inf on the slice"]
+        exit_code = verdict(explained, checks, problems, options.fail_on)
+        results = Results(
+            auditor_version=__version__,
+            run_id=folder.run_id,
+            name=spec.name,
+            title=spec.report.title or spec.name,
+            description=spec.description,
+            status={0: "passed", 1: "failed"}.get(exit_code, "error"),
+            exit_code=exit_code,
+            provenance=provenance(validated, loaded, data_sha, started, stage.seconds, options),
+            model=model_info.to_dict(),
+            data=data_summary(validated, dataset, indices),
+            predictions=summary,
+            explainers=explained,
+            checks=checks,
+            problems=problems,
+        )
+        folder.write_json("results.json", results.model_dump(mode="json"))
+        folder.write_text("junit.xml", junit_xml(results, options.fail_on))
+        reports = stage("render", render_reports, folder, spec.report.formats, reporter)
+        reporter.log(f"{results.status.upper()}: {folder.path}")
+    return RunOutcome(folder=folder, results=results, exit_code=exit_code, reports=reports)
+
+
+# -- stages -------------------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def load_model(validated: ValidatedSpec) -> LoadedModel:
+    source = registries.models.get(validated.spec.model.source)
+    return source().load(validated.model_params)
+
+
+def load_data(validated: ValidatedSpec) -> tuple[AuditDataset, np.ndarray]:
+    source = registries.datasets.get(validated.spec.data.source)
+    dataset = source().load(validated.data_params)
+    return dataset, select_indices(validated.spec.data.slice, dataset)
+
+
+def open_run_folder(validated: ValidatedSpec, options: RunOptions) -> RunFolder:
+    """A new run folder holding the spec byte for byte, or the folder to resume."""
+    spec_bytes = validated.path.read_bytes()
+    if options.resume is not None:
+        folder = RunFolder.open(options.resume)
+        if (folder.path / "spec.yaml").read_bytes() != spec_bytes:
+            raise UsageError(f"--resume {folder.path}: its spec.yaml differs from {validated.path}")
+        return folder
+    output = options.out or validated.spec.output
+    folder = RunFolder.create(output, validated.spec.name, options.run_id)
+    folder.write_bytes("spec.yaml", spec_bytes)
+    return folder
+
+
+class _Autocast(nn.Module):
+    """Runs a model under CPU bfloat16 autocast and returns float32 outputs."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = self.module(x)
+        return out.float()
+
+
+def with_precision(module: nn.Module, precision: str) -> nn.Module:
+    return _Autocast(module).eval() if precision == "bfloat16" else module
+
+
+def explain_all(
+    jobs: list,
+    model: nn.Module,
+    dataset: AuditDataset,
+    indices: np.ndarray,
+    predictions: Predictions,
+    validated: ValidatedSpec,
+    folder: RunFolder,
+    reporter: Reporter,
+    inputs_key: str,
+    options: RunOptions,
+    finite: bool,
+) -> dict[str, ExplainerResult]:
+    """Every explainer in spec order; skipped when the model's outputs are not finite."""
+    spec = validated.spec
+    background = background_samples(dataset, indices, spec.seed)
+    context = ExplainContext(
+        modality=dataset.modality,
+        input_shape=tuple(dataset.input_shape),
+        seed=spec.seed,
+        background=background,
+        feature_names=dataset.feature_names,
+        class_names=dataset.class_names,
+    )
+    stage = ExplainStage(
+        model=model,
+        dataset=dataset,
+        indices=indices,
+        predictions=predictions,
+        context=context,
+        folder=folder,
+        batch_size=spec.data.batch_size,
+        reporter=reporter,
+        inputs_key=inputs_key + f":{sha_targets(predictions.targets)}",
+        resume=options.resume is not None,
+        reuse=RunFolder.open(options.reuse) if options.reuse else None,
+    )
+    results: dict[str, ExplainerResult] = {}
+    for job in jobs:
+        if not finite or (options.fail_fast and any(r.status == "failed" for r in results.values())):
+            results[job.id] = ExplainerResult(
+                id=job.id, type=job.entry.type, scope=job.cls.scope, status="skipped",
+                error="skipped: " + ("the model's outputs are not finite" if not finite else "--fail-fast"),
+            )
+            continue
+        results[job.id] = stage.run(job)
+        if results[job.id].status == "failed":
+            reporter.log(f"explain {job.id}: FAILED: {results[job.id].error}")
+    return results
+
+
+def sha_targets(targets: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(targets).tobytes()).hexdigest()[:16]
+
+
+def background_samples(dataset: AuditDataset, indices: np.ndarray, seed: int) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(indices), size=min(BACKGROUND_SIZE, len(indices)), replace=False))
+    return dataset.get(indices[chosen])
+
+
+def verdict(
+    explained: dict[str, ExplainerResult], checks: list, problems: list[str], fail_on: str
+) -> int:
+    """3 the run failed; 1 a check failed; 0 every check passed."""
+    if problems or any(r.status == "failed" for r in explained.values()):
+        return 3
+    return 1 if failing(checks, fail_on) else 0
+
+
+def provenance(
+    validated: ValidatedSpec,
+    loaded: LoadedModel,
+    data_sha: str,
+    started: datetime,
+    seconds: dict[str, float],
+    options: RunOptions,
+) -> Provenance:
+    finished = datetime.now(UTC)
+    info = machine()
+    return Provenance(
+        spec_sha256=sha256_file(validated.path),
+        weights_sha256=loaded.weights_sha256,
+        data_sha256=data_sha,
+        versions=package_versions(),
+        seed=validated.spec.seed,
+        precision=validated.spec.precision,
+        device=str(info["device"]),
+        threads=int(info["threads"]),
+        hostname=str(info["hostname"]),
+        started=started.isoformat(),
+        finished=finished.isoformat(),
+        seconds=(finished - started).total_seconds(),
+        stage_seconds=dict(seconds),
+        overrides=list(options.overrides),
+    )
+
+
+def data_summary(validated: ValidatedSpec, dataset: AuditDataset, indices: np.ndarray) -> DataSummary:
+    labels = dataset.labels[indices]
+    counts = np.bincount(labels, minlength=len(dataset.class_names))
+    slice_spec = validated.spec.data.slice
+    return DataSummary(
+        source=validated.spec.data.source,
+        description=dataset.description,
+        modality=dataset.modality,
+        input_shape=list(dataset.input_shape),
+        class_names=dataset.class_names,
+        feature_names=dataset.feature_names,
+        slice=slice_spec.model_dump_json(exclude_none=True) if slice_spec else "all samples",
+        n=len(indices),
+        batch_size=validated.spec.data.batch_size,
+        class_counts={name: int(counts[i]) for i, name in enumerate(dataset.class_names)},
+    )
+
+
+def render_reports(folder: RunFolder, formats: list[str], reporter: Reporter) -> list[Path]:
+    from auditor.report import render
+
+    return render(folder, formats)

@@ -1,0 +1,32 @@
+"""Summaries of per-sample values: mean, std and a 95% confidence interval."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+from auditor.results import Summary
+
+
+def summarize(values: Sequence[float] | np.ndarray) -> Summary:
+    """Mean, sample std, min, max and a Student-t 95% interval of the mean."""
+    array = np.asarray(values, dtype=np.float64).ravel()
+    array = array[np.isfinite(array)]
+    n = int(array.size)
+    if n == 0:
+        nan = float("nan")
+        return Summary(mean=nan, std=nan, min=nan, max=nan, ci95=(nan, nan), n=0)
+    mean = float(array.mean())
+    std = float(array.std(ddof=1)) if n > 1 else 0.0
+    half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else 0.0
+    return Summary(
+        mean=mean,
+        std=std,
+        min=float(array.min()),
+        max=float(array.max()),
+        ci95=(mean - half, mean + half),
+        n=n,
+    )
