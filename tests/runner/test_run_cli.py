@@ -129,7 +129,7 @@ def test_unknown_layer_is_a_spec_error(digits_spec: Path, tmp_path: Path) -> Non
     assert proc.returncode == 2
     assert proc.stderr == (
         "error: audits/digits_cnn.yaml:25:21 explainers[2].params.layer: unknown layer "
-        "'features.9'. Did you mean: features.0? Layers: features, features.0, features.1, "
+        "'features.9'. Did you mean: features.4? Layers: features, features.0, features.1, "
         "features.2, features.3, features.4, classifier, classifier.0, classifier.1, "
         "classifier.2, classifier.3 (value set with --set)\n"
     )
