@@ -42,13 +42,13 @@ class GradCamPlusPlus(Explainer):
     modalities = frozenset({"image"})
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        layer = resolve_layer(self.model, self.params.layer)
-        activations, grads = layer_gradients(self.model, layer, inputs, targets)
+        activations, grads = layer_gradients(self.model, self.params.layer, inputs, targets)
         check_maps(activations, self.params.layer)
         weights = gradcam_pp_weights(activations, grads)
         cam = F.relu((weights[:, :, None, None] * activations).sum(dim=1, keepdim=True))
         cam = upsample(cam, tuple(inputs.shape[2:]), self.params.interpolate)
-        return cam.expand_as(inputs).contiguous()
+        # Bicubic upsampling overshoots below zero near edges; the map stays non-negative.
+        return cam.clamp(min=0).expand_as(inputs).contiguous()
 
 
 def gradcam_pp_weights(activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
@@ -66,9 +66,10 @@ def gradcam_pp_weights(activations: torch.Tensor, grads: torch.Tensor) -> torch.
 
 
 def layer_gradients(
-    model: torch.nn.Module, layer: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor
+    model: torch.nn.Module, path: str, inputs: torch.Tensor, targets: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The layer's output and the gradient of each sample's target logit with respect to it."""
+    """The output of the layer at ``path`` and each sample's target-logit gradient there."""
+    layer = resolve_layer(model, path)
     kept: list[torch.Tensor] = []
 
     def keep_output(_module: torch.nn.Module, _inputs: object, output: object) -> None:
@@ -81,20 +82,20 @@ def layer_gradients(
             x = inputs.detach().requires_grad_(True)
             logits = model(x)
             score = logits.gather(1, targets.view(-1, 1)).sum()  # samples are independent
-            check_single_output(kept, layer)
+            check_single_output(kept, path)
             (grads,) = torch.autograd.grad(score, kept[0])
     finally:
         handle.remove()
     return kept[0].detach(), grads.detach()
 
 
-def check_single_output(kept: list[object], layer: torch.nn.Module) -> None:
+def check_single_output(kept: list[object], path: str) -> None:
     """The hooked layer must have run once per forward pass and returned one tensor."""
     if len(kept) != 1 or not isinstance(kept[0], torch.Tensor):
         got = f"ran {len(kept)} times" if len(kept) != 1 else f"returned {type(kept[0]).__name__}"
         raise RuntimeError(
-            f"layer {type(layer).__name__} {got} in one forward pass; a class activation map "
-            "needs a layer called once that returns one tensor"
+            f"layer '{path}' {got} in one forward pass; a class activation map needs a "
+            "layer that is called once and returns one tensor"
         )
 
 

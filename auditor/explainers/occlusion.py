@@ -23,14 +23,14 @@ from auditor.explainers.base import ExplainContext, Explainer
 from auditor.plugin import Params
 
 Size = Annotated[int, Field(ge=1, le=100_000)]
-DEFAULT_IMAGE_WINDOW = 4
+GRID_CELLS = 8  # the default image window is an eighth of each side, as feature_ablation's grid
 
 
 class OcclusionParams(Params):
     window: Size | list[Size] | None = Field(
         None,
         description="Occluded patch: int or [h, w] for images (all channels), int or [k] "
-        "for tabular. Default: 4x4 for images (at most the image), 1 for tabular.",
+        "for tabular. Default: ceil(side / 8) per image side, 1 for tabular.",
     )
     stride: Size | list[Size] | None = Field(
         None, description="Step between windows, same forms. Default: half the window, at least 1."
@@ -74,7 +74,7 @@ def window_and_stride(
     spatial = shape[1:] if context.modality == "image" else shape
     if params.window is None:
         window = (
-            tuple(min(DEFAULT_IMAGE_WINDOW, s) for s in spatial)
+            tuple(-(-s // GRID_CELLS) for s in spatial)
             if context.modality == "image"
             else (1,) * len(spatial)
         )

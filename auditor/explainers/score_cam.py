@@ -42,8 +42,7 @@ class ScoreCam(Explainer):
     @torch.no_grad()
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         p = self.params
-        layer = resolve_layer(self.model, p.layer)
-        activations = layer_output(self.model, layer, inputs)
+        activations = layer_output(self.model, p.layer, inputs)
         check_maps(activations, p.layer)
         n, k = activations.shape[:2]
         size = tuple(inputs.shape[2:])
@@ -79,15 +78,14 @@ def normalize(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return masks, usable.to(maps.dtype)
 
 
-def layer_output(
-    model: torch.nn.Module, layer: torch.nn.Module, inputs: torch.Tensor
-) -> torch.Tensor:
-    """The layer's output for ``inputs``, kept by a forward hook removed before returning."""
+def layer_output(model: torch.nn.Module, path: str, inputs: torch.Tensor) -> torch.Tensor:
+    """The output of the layer at ``path``, kept by a forward hook removed before returning."""
     kept: list[object] = []
+    layer = resolve_layer(model, path)
     handle = layer.register_forward_hook(lambda _m, _i, output: kept.append(output))
     try:
         model(inputs)
-        check_single_output(kept, layer)
+        check_single_output(kept, path)
     finally:
         handle.remove()
     return kept[0].detach()  # type: ignore[union-attr]
