@@ -93,22 +93,6 @@ def test_in_process_plugin_runs() -> None:
     assert "doubler_for_test" not in registries.explainers.names()
 
 
-@pytest.fixture(scope="module")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/plugin_pkg pip-installed into a folder of its own (not into the venv)."""
-    target = tmp_path_factory.mktemp("plugin") / "site"
-    subprocess.run(
-        [
-            str(BIN / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
-            "--no-build-isolation", "--no-index", "--target", str(target),
-            str(ROOT / "tests" / "plugin_pkg"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return target
-
-
 def test_third_party_package_is_listed(plugin_site: Path) -> None:
     """The installed package's explainer shows in `auditor plugins`."""
     target = plugin_site
