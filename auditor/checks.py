@@ -11,10 +11,18 @@ from auditor.suggest import did_you_mean
 
 
 def metric_value(
-    name: str, predictions: PredictionSummary, explainers: dict[str, ExplainerResult]
+    name: str,
+    predictions: PredictionSummary,
+    explainers: dict[str, ExplainerResult],
+    model_metrics: dict[str, Any] | None = None,
 ) -> tuple[float | None, str]:
     """The value a metric check names, or None with the reason it is missing."""
     owner, _, metric = name.partition(".")
+    if owner == "model" and metric in (model_metrics or {}):
+        record = (model_metrics or {})[metric]
+        if record.get("status") != "ok":
+            return None, f"model metric '{metric}' {record.get('status')}: {record.get('error', '')}"
+        return record.get("mean", record.get("values", {}).get("value")), ""
     if owner == "model":
         if metric == "accuracy":
             return predictions.accuracy, ""
@@ -43,10 +51,13 @@ def metric_value(
 
 
 def _lookup(metric: str, result: ExplainerResult) -> float | None:
-    if metric in result.metrics:
-        value: Any = result.metrics[metric]
-        if isinstance(value, dict):
-            value = value.get("mean", value.get("value"))
+    """A metric's mean, a named value of a metric (``deletion.gain``), a stat, a fidelity."""
+    head, _, sub = metric.partition(".")
+    if head in result.metrics:
+        record: Any = result.metrics[head]
+        if record.get("status", "ok") != "ok":
+            return None
+        value = record.get("values", {}).get(sub) if sub else record.get("mean")
         return None if value is None else float(value)
     if metric in result.stats:
         return result.stats[metric].mean
@@ -65,9 +76,12 @@ def _threshold(check: MetricCheck) -> str:
 
 
 def evaluate_metric(
-    check: MetricCheck, predictions: PredictionSummary, explainers: dict[str, ExplainerResult]
+    check: MetricCheck,
+    predictions: PredictionSummary,
+    explainers: dict[str, ExplainerResult],
+    model_metrics: dict[str, Any] | None = None,
 ) -> CheckResult:
-    value, why = metric_value(check.metric, predictions, explainers)
+    value, why = metric_value(check.metric, predictions, explainers, model_metrics)
     base = {
         "name": check.name or check.metric,
         "kind": "metric",
@@ -127,11 +141,12 @@ def evaluate(
     predictions: PredictionSummary,
     explainers: dict[str, ExplainerResult],
     all_features: list[str],
+    model_metrics: dict[str, Any] | None = None,
 ) -> list[CheckResult]:
     out = []
     for check in checks:
         if isinstance(check, MetricCheck):
-            out.append(evaluate_metric(check, predictions, explainers))
+            out.append(evaluate_metric(check, predictions, explainers, model_metrics))
         else:
             out.append(evaluate_ranking(check, explainers, all_features))
     return out

@@ -119,6 +119,8 @@ class Results(Record):
     predictions: PredictionSummary
     explainers: dict[str, ExplainerResult]
     checks: list[CheckResult]
+    model_metrics: dict[str, Any] = Field(default_factory=dict)
+    cross_metrics: dict[str, Any] = Field(default_factory=dict)
     problems: list[str] = Field(default_factory=list)
 
 

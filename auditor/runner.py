@@ -24,6 +24,8 @@ from auditor.explain import ExplainStage, feature_names, plan
 from auditor.explainers.base import ExplainContext, Predictions
 from auditor.hashing import sha256_file
 from auditor.junit import junit_xml
+from auditor.measure import MeasureStage, explainer_runs, metric_jobs
+from auditor.metrics.base import SliceAccess
 from auditor.models.base import LoadedModel
 from auditor.models.info import describe_model
 from auditor.predict import predict, resolve_targets, summarize_predictions
@@ -96,13 +98,23 @@ def run(spec_path: Path, options: RunOptions | None = None) -> RunOutcome:
         predictions = Predictions(logits=logits, labels=dataset.labels[indices], targets=targets)
         atomic_save_npy(folder.file("predictions.npy"), logits)
         summary = summarize_predictions(predictions, dataset.class_names, spec.targets)
+        context = explain_context(dataset, indices, spec.seed)
         inputs_key = f"{data_sha}:{loaded.weights_sha256}:{spec.seed}:{spec.precision}"
         explained = stage(
-            "explain", explain_all, jobs, model, dataset, indices, predictions, validated,
-            folder, reporter, inputs_key, options, summary.finite,
+            "explain", explain_all, jobs, model, dataset, indices, predictions, context,
+            validated, folder, reporter, inputs_key, options, summary.finite,
         )
-        checks = stage("check", evaluate, spec.checks, summary, explained, feature_names(dataset))
+        measured = stage(
+            "measure", measure_all, jobs, model, dataset, indices, predictions, context,
+            validated, folder, reporter, explained,
+        )
+        checks = stage(
+            "check", evaluate, spec.checks, summary, explained, feature_names(dataset),
+            measured.model_metrics,
+        )
         problems = [] if summary.finite else ["the model's outputs contain NaN or inf on the slice"]
+        if measured.failed:
+            problems.append("a metric failed (see the explainers' metrics)")
         exit_code = verdict(explained, checks, problems, options.fail_on)
         results = Results(
             auditor_version=__version__,
@@ -118,6 +130,8 @@ def run(spec_path: Path, options: RunOptions | None = None) -> RunOutcome:
             predictions=summary,
             explainers=explained,
             checks=checks,
+            model_metrics=measured.model_metrics,
+            cross_metrics=measured.cross_metrics,
             problems=problems,
         )
         folder.write_json("results.json", results.model_dump(mode="json"))
@@ -183,6 +197,7 @@ def explain_all(
     dataset: AuditDataset,
     indices: np.ndarray,
     predictions: Predictions,
+    context: ExplainContext,
     validated: ValidatedSpec,
     folder: RunFolder,
     reporter: Reporter,
@@ -192,15 +207,6 @@ def explain_all(
 ) -> dict[str, ExplainerResult]:
     """Every explainer in spec order; skipped when the model's outputs are not finite."""
     spec = validated.spec
-    background = background_samples(dataset, indices, spec.seed)
-    context = ExplainContext(
-        modality=dataset.modality,
-        input_shape=tuple(dataset.input_shape),
-        seed=spec.seed,
-        background=background,
-        feature_names=dataset.feature_names,
-        class_names=dataset.class_names,
-    )
     stage = ExplainStage(
         model=model,
         dataset=dataset,
@@ -226,6 +232,45 @@ def explain_all(
         if results[job.id].status == "failed":
             reporter.log(f"explain {job.id}: FAILED: {results[job.id].error}")
     return results
+
+
+def explain_context(dataset: AuditDataset, indices: np.ndarray, seed: int) -> ExplainContext:
+    return ExplainContext(
+        modality=dataset.modality,
+        input_shape=tuple(dataset.input_shape),
+        seed=seed,
+        background=background_samples(dataset, indices, seed),
+        feature_names=dataset.feature_names,
+        class_names=dataset.class_names,
+    )
+
+
+def measure_all(
+    jobs: list,
+    model: nn.Module,
+    dataset: AuditDataset,
+    indices: np.ndarray,
+    predictions: Predictions,
+    context: ExplainContext,
+    validated: ValidatedSpec,
+    folder: RunFolder,
+    reporter: Reporter,
+    explained: dict[str, ExplainerResult],
+) -> MeasureStage:
+    """Every metric of the spec (and those its checks name) over the finished explanations."""
+    stage = MeasureStage(
+        model=model,
+        data=SliceAccess(dataset, indices, validated.spec.data.batch_size),
+        predictions=predictions,
+        context=context,
+        folder=folder,
+        reporter=reporter,
+        explained=explained,
+        runs=explainer_runs(explained, jobs, folder),
+    )
+    for job in metric_jobs(validated.spec, validated.metric_params):
+        stage.run(job)
+    return stage
 
 
 def sha_targets(targets: np.ndarray) -> str:

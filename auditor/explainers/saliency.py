@@ -27,5 +27,6 @@ class Saliency(Explainer):
     Params = SaliencyParams
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        inputs.requires_grad_(True)  # ours to change: the base passed a copy
         method = CaptumSaliency(self.model)
         return method.attribute(inputs, target=targets, abs=self.params.abs)
