@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from auditor import __version__, registries
+from auditor import __version__, gallery, registries
 from auditor.checks import evaluate, failing
 from auditor.data.base import AuditDataset
 from auditor.data.slicing import select_indices
@@ -92,11 +92,14 @@ def run(spec_path: Path, options: RunOptions | None = None) -> RunOutcome:
         jobs = stage("plan", plan, spec.explainers, validated.explainer_params, loaded.module, dataset.modality)
         folder = open_run_folder(validated, options)
         model_info = stage("describe model", describe_model, loaded, dataset.get(indices[:1]))
+        histograms = weight_histograms(loaded.module)
         model = with_precision(loaded.module, spec.precision)
         logits, data_sha = stage("predict", predict, model, dataset, indices, spec.data.batch_size, reporter)
         targets = stage("targets", resolve_targets, spec.targets, logits, dataset.labels[indices], dataset.class_names)
         predictions = Predictions(logits=logits, labels=dataset.labels[indices], targets=targets)
         atomic_save_npy(folder.file("predictions.npy"), logits)
+        gallery.save(folder, gallery.choose(spec.report.gallery, predictions, spec.seed),
+                     dataset, indices, predictions)
         summary = summarize_predictions(predictions, dataset.class_names, spec.targets)
         context = explain_context(dataset, indices, spec.seed)
         inputs_key = f"{data_sha}:{loaded.weights_sha256}:{spec.seed}:{spec.precision}"
@@ -125,7 +128,7 @@ def run(spec_path: Path, options: RunOptions | None = None) -> RunOutcome:
             status={0: "passed", 1: "failed"}.get(exit_code, "error"),
             exit_code=exit_code,
             provenance=provenance(validated, loaded, data_sha, started, stage.seconds, options),
-            model=model_info.to_dict(),
+            model={**model_info.to_dict(), "weight_histograms": histograms},
             data=data_summary(validated, dataset, indices),
             predictions=summary,
             explainers=explained,
@@ -232,6 +235,23 @@ def explain_all(
         if results[job.id].status == "failed":
             reporter.log(f"explain {job.id}: FAILED: {results[job.id].error}")
     return results
+
+
+def weight_histograms(module: nn.Module, bins: int = 40) -> dict[str, dict[str, list[float]]]:
+    """A histogram of each weight tensor (biases and norms left out), for the report."""
+    out = {}
+    for name, param in module.named_parameters():
+        if param.dim() < 2:
+            continue
+        values = param.detach().float().cpu().numpy().ravel()
+        counts, edges = np.histogram(values, bins=bins)
+        out[name] = {
+            "edges": [float(e) for e in edges],
+            "counts": [int(c) for c in counts],
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+        }
+    return out
 
 
 def explain_context(dataset: AuditDataset, indices: np.ndarray, seed: int) -> ExplainContext:
