@@ -96,8 +96,14 @@ def feature_names(dataset: AuditDataset) -> list[str]:
     return [f"r{r}c{c}" for r in range(h) for c in range(w)]
 
 
-def _per_feature(attr: np.ndarray, modality: str) -> np.ndarray:
-    """(B, *shape) -> (B, F): tabular columns, or pixels with channels averaged."""
+def _per_feature(attr: np.ndarray, modality: str, *, magnitude: bool) -> np.ndarray:
+    """(B, *shape) -> (B, F): tabular columns, or pixels with channels averaged.
+
+    With ``magnitude`` the channels' absolute values are averaged, so that opposite signs
+    in different channels do not cancel (as in ``auditor.explainers.ranking``).
+    """
+    if magnitude:
+        attr = np.abs(attr)
     if modality == "image" and attr.ndim == 4:
         attr = attr.mean(axis=1)
     return attr.reshape(len(attr), -1)
@@ -113,11 +119,12 @@ def rank_attributions(
     class_sum = np.zeros((n_classes, len(names)))
     class_n = np.zeros(n_classes)
     for start in range(0, len(array), chunk):
-        block = _per_feature(np.asarray(array[start : start + chunk], dtype=np.float64), modality)
+        raw = np.asarray(array[start : start + chunk], dtype=np.float64)
+        block = _per_feature(raw, modality, magnitude=True)
         t = targets[start : start + chunk]
-        total += np.abs(block).sum(axis=0)
+        total += block.sum(axis=0)
         total_sq += (block**2).sum(axis=0)
-        np.add.at(class_sum, t, block)
+        np.add.at(class_sum, t, _per_feature(raw, modality, magnitude=False))
         np.add.at(class_n, t, 1)
     n = max(len(array), 1)
     mean = total / n

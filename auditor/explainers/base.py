@@ -8,7 +8,10 @@ method only implements ``_attribute``.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -73,6 +76,11 @@ class Explainer(Plugin):
     kind: ClassVar[str] = "explainer"
     scope: ClassVar[Literal["local", "global"]] = "local"
     modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular"})
+    #: True for methods that draw random numbers (noise, sampled baselines, coalitions).
+    #: ``explain`` then calls ``_attribute`` one sample at a time, each under a seed made
+    #: from the run's seed and the sample's bytes: a sample gets the same draws whatever
+    #: batch it arrives in, so batched and unbatched results are equal.
+    stochastic: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
         self.model = model
@@ -87,16 +95,24 @@ class Explainer(Plugin):
             raise NotImplementedError(f"{self.name} is a global explainer")
         x = inputs.detach().clone().to(torch.float32)
         t = torch.as_tensor(targets, dtype=torch.long).detach().clone()
-        with torch.random.fork_rng():
-            torch.manual_seed(self.context.seed)
-            result = self._attribute(x, t)
-        result = result.detach().to("cpu", torch.float32)
+        result = self._seeded_attribute(x, t).detach().to("cpu", torch.float32)
         if result.shape != inputs.shape:
             raise RuntimeError(
                 f"explainer '{self.name}' returned shape {tuple(result.shape)} "
                 f"for inputs of shape {tuple(inputs.shape)}"
             )
         return result
+
+    def _seeded_attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``_attribute`` under the run's seed; stochastic methods one sample at a time."""
+        if not self.stochastic:
+            with seeded(self.context.seed):
+                return self._attribute(inputs, targets)
+        parts = []
+        for i in range(len(inputs)):
+            with seeded(sample_seed(self.context.seed, inputs[i])):
+                parts.append(self._attribute(inputs[i : i + 1], targets[i : i + 1]))
+        return torch.cat(parts) if parts else torch.zeros_like(inputs)
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -114,3 +130,31 @@ class Explainer(Plugin):
         for key, value in values.items():
             array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
             self.sample_stats[key].extend(np.asarray(array, dtype=np.float64).ravel().tolist())
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's and numpy's global generators for a block, and restore both after.
+
+    Captum draws from both (NoiseTunnel from torch, GradientShap from numpy), shap from
+    numpy; restoring keeps an explainer from changing the caller's random stream.
+    """
+    state = np.random.get_state()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+
+
+def sample_seed(seed: int, sample: torch.Tensor) -> int:
+    """A seed for one sample's random draws, from the run's seed and the sample's bytes.
+
+    Made from the content, not the position, so that it is the same in any batch.
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(int(seed).to_bytes(8, "little", signed=True))
+    digest.update(sample.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return int.from_bytes(digest.digest(), "little") >> 1  # torch seeds are < 2**63

@@ -115,15 +115,26 @@ class SourcedModel(ClassifierMixin, BaseEstimator):
 
     def predict(self, sources: np.ndarray) -> np.ndarray:
         """The model's predicted class for every assembled input."""
-        flat = self.inputs.detach().reshape(len(self.inputs), -1).to(torch.float32)
-        columns = torch.arange(flat.shape[1])
-        owner = torch.as_tensor(self.element_features, dtype=torch.long)
-        rows = torch.as_tensor(np.asarray(sources, dtype=np.int64))
+        rows = np.asarray(sources, dtype=np.int64)
         out = []
         with torch.no_grad():
             for start in range(0, len(rows), self.batch_size):
                 block = rows[start : start + self.batch_size]
-                assembled = flat[block[:, owner], columns]
-                logits = self.model(assembled.reshape(len(block), *self.inputs.shape[1:]))
+                logits = self.model(assemble(self.inputs, self.element_features, block))
                 out.append(logits.argmax(dim=1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def assemble(
+    inputs: torch.Tensor, element_features: np.ndarray, sources: np.ndarray
+) -> torch.Tensor:
+    """Inputs whose feature ``f`` in row ``m`` is copied from sample ``sources[m, f]``.
+
+    ``element_features`` gives the feature number of every element of a flattened input;
+    the result has shape ``(len(sources), *inputs.shape[1:])``.
+    """
+    flat = inputs.detach().reshape(len(inputs), -1).to(torch.float32)
+    owner = torch.as_tensor(element_features, dtype=torch.long)
+    rows = torch.as_tensor(np.asarray(sources, dtype=np.int64))
+    assembled = flat[rows[:, owner], torch.arange(flat.shape[1])]
+    return assembled.reshape(len(rows), *inputs.shape[1:])
