@@ -21,7 +21,10 @@ def metric_value(
     if owner == "model" and metric in (model_metrics or {}):
         record = (model_metrics or {})[metric]
         if record.get("status") != "ok":
-            return None, f"model metric '{metric}' {record.get('status')}: {record.get('error', '')}"
+            return (
+                None,
+                f"model metric '{metric}' {record.get('status')}: {record.get('error', '')}",
+            )
         return record.get("mean", record.get("values", {}).get("value")), ""
     if owner == "model":
         if metric == "accuracy":
@@ -34,7 +37,11 @@ def metric_value(
             return value, ""
         if metric == "mean_probability":
             return predictions.mean_probability, ""
-        return None, f"unknown model metric '{metric}' (accuracy, per_class_accuracy.<class>, mean_probability)"
+        return (
+            None,
+            f"unknown model metric '{metric}' "
+            "(accuracy, per_class_accuracy.<class>, mean_probability)",
+        )
     result = explainers.get(owner)
     if result is None:
         return None, f"explainer '{owner}' did not run"

@@ -54,18 +54,32 @@ def cli() -> None:
 
 @cli.command(epilog=EXIT_CODES)
 @click.argument("spec", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), help="Output folder (instead of the spec's).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override a spec value.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Output folder (instead of the spec's)."
+)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override a spec value."
+)
 @click.option("--run-id", help="Name of the run folder (default: a UTC timestamp).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--fail-fast", is_flag=True, help="Stop explaining at the first failed explainer.")
 @click.option(
-    "--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
+    "--fail-on",
+    type=click.Choice(["error", "warning"]),
+    default="error",
+    show_default=True,
     help="Lowest check severity that fails the run.",
 )
-@click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR", help="Finish an interrupted run.")
 @click.option(
-    "--reuse", type=click.Path(path_type=Path), metavar="RUN_DIR",
+    "--resume",
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR",
+    help="Finish an interrupted run.",
+)
+@click.option(
+    "--reuse",
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR",
     help="Copy finished attributions from an earlier run whose inputs hash the same.",
 )
 @_user_errors
@@ -85,10 +99,18 @@ def run(
     from auditor.runner import run as run_audit
 
     if resume and (out or run_id):
-        raise UsageError("--resume takes the run folder itself; do not combine it with --out or --run-id")
+        raise UsageError(
+            "--resume takes the run folder itself; do not combine it with --out or --run-id"
+        )
     options = RunOptions(
-        out=out, overrides=overrides, run_id=run_id, progress="quiet" if quiet else "auto",
-        fail_fast=fail_fast, fail_on=fail_on, resume=resume, reuse=reuse,
+        out=out,
+        overrides=overrides,
+        run_id=run_id,
+        progress="quiet" if quiet else "auto",
+        fail_fast=fail_fast,
+        fail_on=fail_on,
+        resume=resume,
+        reuse=reuse,
     )
     outcome = run_audit(spec, options)
     for report in outcome.reports:
@@ -100,7 +122,9 @@ def run(
 
 @cli.command(epilog=EXIT_CODES)
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf"]), help="Default: both.")
+@click.option(
+    "--format", "formats", multiple=True, type=click.Choice(["html", "pdf"]), help="Default: both."
+)
 @_user_errors
 def render(run_dir: Path, formats: tuple[str, ...]) -> None:
     """Re-render the report of RUN_DIR from its stored results (nothing is recomputed)."""

@@ -231,7 +231,9 @@ class ExplainStage:
             stats = self._compute_local(job, final, shape)
         return self._local_result(job, final, stats, reused)
 
-    def _compute_local(self, job: ExplainJob, final: Path, shape: tuple[int, ...]) -> dict[str, list[float]]:
+    def _compute_local(
+        self, job: ExplainJob, final: Path, shape: tuple[int, ...]
+    ) -> dict[str, list[float]]:
         explainer = job.cls(self.model, job.params, self.context)
         writer = AttributionWriter(final, shape, resume=self.resume)
         batches = list(iter_batches(np.arange(len(self.indices)), self.batch_size))
@@ -282,7 +284,9 @@ class ExplainStage:
         atomic_save_npy(
             self.folder.file(f"rankings/{job.id}.npy"), np.stack([mean, std]).astype(np.float32)
         )
-        atomic_save_npy(self.folder.file(f"rankings/{job.id}.classmaps.npy"), class_maps.astype(np.float32))
+        atomic_save_npy(
+            self.folder.file(f"rankings/{job.id}.classmaps.npy"), class_maps.astype(np.float32)
+        )
         return ExplainerResult(
             id=job.id,
             type=job.entry.type,
@@ -300,7 +304,10 @@ class ExplainStage:
         explainer = job.cls(self.model, job.params, self.context)
         with self.reporter.task(f"explain {job.id}", 1) as task:
             inputs = torch.cat(
-                [self.dataset.get(self.indices[p]) for p in iter_batches(np.arange(len(self.indices)), self.batch_size)]
+                [
+                    self.dataset.get(self.indices[p])
+                    for p in iter_batches(np.arange(len(self.indices)), self.batch_size)
+                ]
             )
             explanation = explainer.explain_global(inputs, self.predictions)
             task.advance()
@@ -308,7 +315,9 @@ class ExplainStage:
         spread = None if explanation.spread is None else np.asarray(explanation.spread)
         atomic_save_npy(
             self.folder.file(f"rankings/{job.id}.npy"),
-            np.stack([importance, spread if spread is not None else np.zeros_like(importance)]).astype(np.float32),
+            np.stack(
+                [importance, spread if spread is not None else np.zeros_like(importance)]
+            ).astype(np.float32),
         )
         return ExplainerResult(
             id=job.id,

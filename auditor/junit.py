@@ -34,9 +34,9 @@ def junit_xml(results: Results, fail_on: str = "error") -> str:
             case = ET.SubElement(
                 suite, "testcase", classname=results.name, name=f"explainer {result.id}"
             )
-            ET.SubElement(case, "error", message=result.error or "", type="explainer_failed").text = (
-                result.traceback or result.error or ""
-            )
+            ET.SubElement(
+                case, "error", message=result.error or "", type="explainer_failed"
+            ).text = result.traceback or result.error or ""
             errors += 1
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(failures))

@@ -58,7 +58,8 @@ def resolve_targets(
     if isinstance(targets, int):
         if targets >= n_classes:
             raise SpecError.at(
-                ("targets",), f"class index {targets} is out of range: the model has {n_classes} outputs"
+                ("targets",),
+                f"class index {targets} is out of range: the model has {n_classes} outputs",
             )
         return np.full(len(labels), targets, dtype=np.int64)
     if targets in class_names:

@@ -171,7 +171,9 @@ class AttributionWriter:
             self.partial, mode="w+", dtype=np.float32, shape=shape
         )
 
-    def write(self, batch_index: int, start: int, values: np.ndarray, stats: dict[str, list[float]]) -> None:
+    def write(
+        self, batch_index: int, start: int, values: np.ndarray, stats: dict[str, list[float]]
+    ) -> None:
         self.array[start : start + len(values)] = values
         self.array.flush()
         for key, vals in stats.items():

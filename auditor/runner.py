@@ -89,30 +89,78 @@ def run(spec_path: Path, options: RunOptions | None = None) -> RunOutcome:
         seed_everything(spec.seed)
         loaded = stage("load model", load_model, validated)
         dataset, indices = stage("load data", load_data, validated)
-        jobs = stage("plan", plan, spec.explainers, validated.explainer_params, loaded.module, dataset.modality)
+        jobs = stage(
+            "plan",
+            plan,
+            spec.explainers,
+            validated.explainer_params,
+            loaded.module,
+            dataset.modality,
+        )
         folder = open_run_folder(validated, options)
         model_info = stage("describe model", describe_model, loaded, dataset.get(indices[:1]))
         histograms = weight_histograms(loaded.module)
         model = with_precision(loaded.module, spec.precision)
-        logits, data_sha = stage("predict", predict, model, dataset, indices, spec.data.batch_size, reporter)
-        targets = stage("targets", resolve_targets, spec.targets, logits, dataset.labels[indices], dataset.class_names)
+        logits, data_sha = stage(
+            "predict", predict, model, dataset, indices, spec.data.batch_size, reporter
+        )
+        targets = stage(
+            "targets",
+            resolve_targets,
+            spec.targets,
+            logits,
+            dataset.labels[indices],
+            dataset.class_names,
+        )
         predictions = Predictions(logits=logits, labels=dataset.labels[indices], targets=targets)
         atomic_save_npy(folder.file("predictions.npy"), logits)
-        gallery.save(folder, gallery.choose(spec.report.gallery, predictions, spec.seed),
-                     dataset, indices, predictions)
+        gallery.save(
+            folder,
+            gallery.choose(spec.report.gallery, predictions, spec.seed),
+            dataset,
+            indices,
+            predictions,
+        )
         summary = summarize_predictions(predictions, dataset.class_names, spec.targets)
         context = explain_context(dataset, indices, spec.seed)
         inputs_key = f"{data_sha}:{loaded.weights_sha256}:{spec.seed}:{spec.precision}"
         explained = stage(
-            "explain", explain_all, jobs, model, dataset, indices, predictions, context,
-            validated, folder, reporter, inputs_key, options, summary.finite,
+            "explain",
+            explain_all,
+            jobs,
+            model,
+            dataset,
+            indices,
+            predictions,
+            context,
+            validated,
+            folder,
+            reporter,
+            inputs_key,
+            options,
+            summary.finite,
         )
         measured = stage(
-            "measure", measure_all, jobs, model, dataset, indices, predictions, context,
-            validated, folder, reporter, explained,
+            "measure",
+            measure_all,
+            jobs,
+            model,
+            dataset,
+            indices,
+            predictions,
+            context,
+            validated,
+            folder,
+            reporter,
+            explained,
         )
         checks = stage(
-            "check", evaluate, spec.checks, summary, explained, feature_names(dataset),
+            "check",
+            evaluate,
+            spec.checks,
+            summary,
+            explained,
+            feature_names(dataset),
             measured.model_metrics,
         )
         problems = [] if summary.finite else ["the model's outputs contain NaN or inf on the slice"]
@@ -225,10 +273,16 @@ def explain_all(
     )
     results: dict[str, ExplainerResult] = {}
     for job in jobs:
-        if not finite or (options.fail_fast and any(r.status == "failed" for r in results.values())):
+        if not finite or (
+            options.fail_fast and any(r.status == "failed" for r in results.values())
+        ):
             results[job.id] = ExplainerResult(
-                id=job.id, type=job.entry.type, scope=job.cls.scope, status="skipped",
-                error="skipped: " + ("the model's outputs are not finite" if not finite else "--fail-fast"),
+                id=job.id,
+                type=job.entry.type,
+                scope=job.cls.scope,
+                status="skipped",
+                error="skipped: "
+                + ("the model's outputs are not finite" if not finite else "--fail-fast"),
             )
             continue
         results[job.id] = stage.run(job)
@@ -299,7 +353,9 @@ def sha_targets(targets: np.ndarray) -> str:
 
 def background_samples(dataset: AuditDataset, indices: np.ndarray, seed: int) -> torch.Tensor:
     rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(len(indices), size=min(BACKGROUND_SIZE, len(indices)), replace=False))
+    chosen = np.sort(
+        rng.choice(len(indices), size=min(BACKGROUND_SIZE, len(indices)), replace=False)
+    )
     return dataset.get(indices[chosen])
 
 
@@ -340,7 +396,9 @@ def provenance(
     )
 
 
-def data_summary(validated: ValidatedSpec, dataset: AuditDataset, indices: np.ndarray) -> DataSummary:
+def data_summary(
+    validated: ValidatedSpec, dataset: AuditDataset, indices: np.ndarray
+) -> DataSummary:
     labels = dataset.labels[indices]
     counts = np.bincount(labels, minlength=len(dataset.class_names))
     slice_spec = validated.spec.data.slice

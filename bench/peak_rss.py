@@ -22,10 +22,20 @@ AUDITOR = Path(sys.executable).parent / "auditor"
 def peak_rss_mb(samples: int, out: Path, formats: str = "[]") -> tuple[float, float, int]:
     """(peak RSS in MB, seconds, exit code) of one digits audit over ``samples`` samples."""
     args = [
-        str(AUDITOR), "run", str(ROOT / "audits" / "digits_cnn.yaml"), "-q",
-        "--out", str(out), "--run-id", f"n{samples}",
-        "--set", "data.split=all", "--set", f"data.slice.stop={samples}",
-        "--set", f"report.formats={formats}",
+        str(AUDITOR),
+        "run",
+        str(ROOT / "audits" / "digits_cnn.yaml"),
+        "-q",
+        "--out",
+        str(out),
+        "--run-id",
+        f"n{samples}",
+        "--set",
+        "data.split=all",
+        "--set",
+        f"data.slice.stop={samples}",
+        "--set",
+        f"report.formats={formats}",
     ]
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

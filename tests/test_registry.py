@@ -99,13 +99,20 @@ def test_third_party_package_is_listed(plugin_site: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(target)}
     out = subprocess.run(
         [str(BIN / "auditor"), "plugins", "--kind", "explainers", "--json"],
-        check=True, capture_output=True, text=True, env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     listing = {row["name"]: row for row in json.loads(out.stdout)["explainers"]}
     assert listing["gradient_x2"]["module"] == "auditor_example_plugin.gradient_x2:GradientTimesTwo"
     assert listing["gradient_x2"]["params"] == [
-        {"name": "scale", "type": "float", "default": 2.0,
-         "description": "Factor applied to the gradient."}
+        {
+            "name": "scale",
+            "type": "float",
+            "default": 2.0,
+            "description": "Factor applied to the gradient.",
+        }
     ]
     assert "integrated_gradients" in listing
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from auditor.data.base import AuditDataset
 from auditor.data.slicing import iter_batches
-from auditor.explainers.base import Explainer, ExplainContext, Predictions
+from auditor.explainers.base import ExplainContext, Explainer, Predictions
 from auditor.plugin import Plugin
 
 

@@ -40,7 +40,9 @@ class TinyCNN(nn.Module):
             nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, padding=1), nn.ReLU()
         )
         self.pool = nn.AdaptiveAvgPool2d(2)
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 3))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 3)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.features(x)))

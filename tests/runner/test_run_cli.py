@@ -18,8 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_digits_audit_end_to_end(digits_spec: Path, tmp_path: Path) -> None:
     proc = run_cli(
-        "run", str(digits_spec), "--out", str(tmp_path), "--run-id", "r1",
-        "--set", "data.slice.stop=96", "--set", "report.formats=[html]",
+        "run",
+        str(digits_spec),
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "r1",
+        "--set",
+        "data.slice.stop=96",
+        "--set",
+        "report.formats=[html]",
     )
     assert proc.returncode == 0, proc.stderr
     folder = tmp_path / "digits-cnn" / "r1"
@@ -42,8 +50,13 @@ def test_digits_audit_end_to_end(digits_spec: Path, tmp_path: Path) -> None:
     assert results["predictions"]["accuracy"] == accuracy
     assert results["checks"] == [
         {
-            "name": "model.accuracy", "kind": "metric", "severity": "error", "status": "pass",
-            "value": accuracy, "threshold": ">= 0.9", "reason": f"{accuracy:.4g} is within bounds",
+            "name": "model.accuracy",
+            "kind": "metric",
+            "severity": "error",
+            "status": "pass",
+            "value": accuracy,
+            "threshold": ">= 0.9",
+            "reason": f"{accuracy:.4g} is within bounds",
         }
     ]
 
@@ -75,9 +88,17 @@ def test_digits_audit_end_to_end(digits_spec: Path, tmp_path: Path) -> None:
 def test_tabular_audit_with_failing_checks(cancer_spec: Path, tmp_path: Path) -> None:
     """A check that fails gives exit 1, and junit.xml says which."""
     proc = run_cli(
-        "run", str(cancer_spec), "--out", str(tmp_path), "--run-id", "r1", "-q",
-        "--set", "report.formats=[]",
-        "--set", "checks[0].min=0.99",  # the MLP's test accuracy is 0.958
+        "run",
+        str(cancer_spec),
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "r1",
+        "-q",
+        "--set",
+        "report.formats=[]",
+        "--set",
+        "checks[0].min=0.99",  # the MLP's test accuracy is 0.958
     )
     assert proc.returncode == 1, proc.stderr
     folder = tmp_path / "breast-cancer-mlp" / "r1"
@@ -96,15 +117,34 @@ def test_tabular_audit_with_failing_checks(cancer_spec: Path, tmp_path: Path) ->
 
 
 def test_must_not_include_fails_when_feature_is_in_top_k(cancer_spec: Path, tmp_path: Path) -> None:
-    first = run_cli("run", str(cancer_spec), "--out", str(tmp_path), "--run-id", "a", "-q",
-                    "--set", "report.formats=[]")
+    first = run_cli(
+        "run",
+        str(cancer_spec),
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "a",
+        "-q",
+        "--set",
+        "report.formats=[]",
+    )
     assert first.returncode == 0, first.stderr
     ranking = read_results(tmp_path / "breast-cancer-mlp" / "a")["explainers"][
-        "integrated_gradients"]["ranking"]
+        "integrated_gradients"
+    ]["ranking"]
     top = ranking[2]["feature"]
     proc = run_cli(
-        "run", str(cancer_spec), "--out", str(tmp_path), "--run-id", "b", "-q",
-        "--set", "report.formats=[]", "--set", f"checks[1].must_not_include=[{top}]",
+        "run",
+        str(cancer_spec),
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "b",
+        "-q",
+        "--set",
+        "report.formats=[]",
+        "--set",
+        f"checks[1].must_not_include=[{top}]",
     )
     assert proc.returncode == 1
     check = read_results(tmp_path / "breast-cancer-mlp" / "b")["checks"][1]
@@ -112,9 +152,12 @@ def test_must_not_include_fails_when_feature_is_in_top_k(cancer_spec: Path, tmp_
     assert check["reason"] == f"{top} is ranked 3 (within the top 5)"
 
 
-def test_invalid_spec_exits_2_without_traceback_or_folder(digits_spec: Path, tmp_path: Path) -> None:
-    proc = run_cli("run", str(digits_spec), "--out", str(tmp_path),
-                   "--set", "explainers[1].params.n_steps=-3")
+def test_invalid_spec_exits_2_without_traceback_or_folder(
+    digits_spec: Path, tmp_path: Path
+) -> None:
+    proc = run_cli(
+        "run", str(digits_spec), "--out", str(tmp_path), "--set", "explainers[1].params.n_steps=-3"
+    )
     assert proc.returncode == 2
     assert proc.stderr == (
         "error: audits/digits_cnn.yaml:23:23 explainers[1].params.n_steps: "
@@ -124,8 +167,15 @@ def test_invalid_spec_exits_2_without_traceback_or_folder(digits_spec: Path, tmp
 
 
 def test_unknown_layer_is_a_spec_error(digits_spec: Path, tmp_path: Path) -> None:
-    proc = run_cli("run", str(digits_spec), "--out", str(tmp_path), "-q",
-                   "--set", "explainers[2].params.layer=features.9")
+    proc = run_cli(
+        "run",
+        str(digits_spec),
+        "--out",
+        str(tmp_path),
+        "-q",
+        "--set",
+        "explainers[2].params.layer=features.9",
+    )
     assert proc.returncode == 2
     assert proc.stderr == (
         "error: audits/digits_cnn.yaml:25:21 explainers[2].params.layer: unknown layer "

@@ -64,8 +64,18 @@ def test_failing_explainer_is_isolated(failing_plugin: Any, tmp_path: Path) -> N
         "  - type: integrated_gradients\n    params: {n_steps: 8}\n",
     )
     result = CliRunner().invoke(
-        cli, ["run", str(spec), "--out", str(tmp_path / "out"), "--run-id", "r", "-q",
-              "--set", "report.formats=[html]"]
+        cli,
+        [
+            "run",
+            str(spec),
+            "--out",
+            str(tmp_path / "out"),
+            "--run-id",
+            "r",
+            "-q",
+            "--set",
+            "report.formats=[html]",
+        ],
     )
     assert result.exit_code == 3, result.output
     folder = tmp_path / "out" / "digits-cnn" / "r"
@@ -91,8 +101,18 @@ def test_fail_fast_skips_the_rest(failing_plugin: Any, tmp_path: Path) -> None:
         tmp_path, "explainers:\n  - type: always_fails_for_test\n  - type: saliency\n"
     )
     result = CliRunner().invoke(
-        cli, ["run", str(spec), "--out", str(tmp_path), "--run-id", "r", "-q", "--fail-fast",
-              *NO_REPORT]
+        cli,
+        [
+            "run",
+            str(spec),
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "r",
+            "-q",
+            "--fail-fast",
+            *NO_REPORT,
+        ],
     )
     assert result.exit_code == 3
     results = read_results(tmp_path / "digits-cnn" / "r")
@@ -113,13 +133,24 @@ def _stable(data: Any) -> Any:
 
 def test_two_runs_are_identical(tmp_path: Path) -> None:
     for run_id in ("a", "b"):
-        proc = run_cli("run", str(DIGITS), "--out", str(tmp_path), "--run-id", run_id, "-q",
-                       "--set", "data.slice.stop=64", *NO_REPORT)
+        proc = run_cli(
+            "run",
+            str(DIGITS),
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            run_id,
+            "-q",
+            "--set",
+            "data.slice.stop=64",
+            *NO_REPORT,
+        )
         assert proc.returncode == 0, proc.stderr
     a, b = tmp_path / "digits-cnn" / "a", tmp_path / "digits-cnn" / "b"
     files = sorted(p.relative_to(a) for p in (a / "attributions").iterdir())
     assert [str(f) for f in files if f.suffix == ".npy"] == [
-        "attributions/gradcam.npy", "attributions/integrated_gradients.npy",
+        "attributions/gradcam.npy",
+        "attributions/integrated_gradients.npy",
         "attributions/saliency.npy",
     ]
     for f in [*files, Path("predictions.npy")]:
@@ -151,7 +182,9 @@ def test_sigkill_then_resume_matches_uninterrupted_run(plugin_site: Path, tmp_pa
     folder = tmp_path / "digits-cnn" / "killed"
     proc = subprocess.Popen(
         [str(AUDITOR), "run", str(spec), "--out", str(tmp_path), "--run-id", "killed", *args],
-        cwd=ROOT, start_new_session=True, env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 120
@@ -175,8 +208,14 @@ def test_sigkill_then_resume_matches_uninterrupted_run(plugin_site: Path, tmp_pa
     before = saliency.stat().st_mtime_ns
 
     def cli(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(AUDITOR), "run", str(spec), *extra, *args], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [str(AUDITOR), "run", str(spec), *extra, *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     resumed = cli("--resume", str(folder))
     assert resumed.returncode == 0, resumed.stderr
@@ -197,27 +236,43 @@ def test_reuse_copies_finished_attributions(tmp_path: Path) -> None:
     first = run_cli("run", str(DIGITS), "--out", str(tmp_path), "--run-id", "a", *args)
     assert first.returncode == 0
     a = tmp_path / "digits-cnn" / "a"
-    second = run_cli("run", str(DIGITS), "--out", str(tmp_path), "--run-id", "b",
-                     "--reuse", str(a), *args)
+    second = run_cli(
+        "run", str(DIGITS), "--out", str(tmp_path), "--run-id", "b", "--reuse", str(a), *args
+    )
     assert second.returncode == 0, second.stderr
     b = tmp_path / "digits-cnn" / "b"
     results = read_results(b)
     for name, record in results["explainers"].items():
         assert record["reused"] == str(a), name
         assert (a / record["attribution_file"]).read_bytes() == (
-            b / record["attribution_file"]).read_bytes()
-    assert results["explainers"]["integrated_gradients"]["stats"] == read_results(a)[
-        "explainers"]["integrated_gradients"]["stats"]
+            b / record["attribution_file"]
+        ).read_bytes()
+    assert (
+        results["explainers"]["integrated_gradients"]["stats"]
+        == read_results(a)["explainers"]["integrated_gradients"]["stats"]
+    )
     # a changed parameter changes the cache key: that explainer is recomputed
-    third = run_cli("run", str(DIGITS), "--out", str(tmp_path), "--run-id", "c",
-                    "--reuse", str(a), "--set", "explainers[1].params.n_steps=8", *args)
+    third = run_cli(
+        "run",
+        str(DIGITS),
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "c",
+        "--reuse",
+        str(a),
+        "--set",
+        "explainers[1].params.n_steps=8",
+        *args,
+    )
     assert third.returncode == 0
-    reused = {k: v["reused"] for k, v in read_results(tmp_path / "digits-cnn" / "c")[
-        "explainers"].items()}
+    reused = {
+        k: v["reused"] for k, v in read_results(tmp_path / "digits-cnn" / "c")["explainers"].items()
+    }
     assert reused == {"saliency": str(a), "integrated_gradients": None, "gradcam": str(a)}
 
 
-NAN_MODEL = '''
+NAN_MODEL = """
 import torch
 from torch import nn
 
@@ -229,7 +284,7 @@ class NanNet(nn.Module):
 
     def forward(self, x):
         return self.fc(x) * float("nan")
-'''
+"""
 
 
 def test_non_finite_outputs_are_reported_before_explaining(tmp_path: Path) -> None:
