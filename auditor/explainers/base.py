@@ -76,6 +76,10 @@ class Explainer(Plugin):
     kind: ClassVar[str] = "explainer"
     scope: ClassVar[Literal["local", "global"]] = "local"
     modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular"})
+    #: Per-sample diagnostics it records (``self.record``), which checks may name.
+    stats: ClassVar[tuple[str, ...]] = ()
+    #: Fidelity numbers a global explainer reports, which checks may name.
+    fidelity_keys: ClassVar[tuple[str, ...]] = ()
     #: True for methods that draw random numbers (noise, sampled baselines, coalitions).
     #: ``explain`` then calls ``_attribute`` one sample at a time, each under a seed made
     #: from the run's seed and the sample's bytes: a sample gets the same draws whatever

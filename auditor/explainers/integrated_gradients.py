@@ -34,6 +34,7 @@ class IntegratedGradients(Explainer):
 
     name: ClassVar[str] = "integrated_gradients"
     Params = IntegratedGradientsParams
+    stats = ("convergence_delta",)
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         p = self.params

@@ -59,6 +59,7 @@ class Lime(Explainer):
     """A kernel-weighted local linear model of the target output (Ribeiro et al. 2016)."""
 
     name: ClassVar[str] = "lime"
+    stats = ("r2",)
     Params = LimeParams
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

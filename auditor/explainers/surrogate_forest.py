@@ -58,6 +58,7 @@ class SurrogateForest(Explainer):
     """Random forest mimicking the model's predicted classes, with two importances."""
 
     name: ClassVar[str] = "surrogate_forest"
+    fidelity_keys = ("accuracy", "train_accuracy")
     Params = SurrogateForestParams
     scope = "global"
 

@@ -56,6 +56,7 @@ class SurrogateLinear(Explainer):
     """Linear regression of the target logit on the features, with held-out R^2."""
 
     name: ClassVar[str] = "surrogate_linear"
+    fidelity_keys = ("r2", "train_r2")
     Params = SurrogateLinearParams
     scope = "global"
 

@@ -53,6 +53,7 @@ class SurrogateTree(Explainer):
     """Decision tree mimicking the model's predicted classes, with held-out fidelity."""
 
     name: ClassVar[str] = "surrogate_tree"
+    fidelity_keys = ("accuracy", "train_accuracy")
     Params = SurrogateTreeParams
     scope = "global"
 
