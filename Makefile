@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean models
+.PHONY: demo test lint bench bench-smoke install clean models
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Benchmarks (not tests): auditor against the engines it wraps; writes bench/RESULTS.md.
+bench: install
+	$(BIN)/python bench/run_all.py
+
+bench-smoke: install
+	$(BIN)/python bench/run_all.py --smoke
 
 # Retrain the committed example models (deterministic, CPU, under a minute).
 models: install
