@@ -64,7 +64,8 @@ def _lookup(metric: str, result: ExplainerResult) -> float | None:
         record: Any = result.metrics[head]
         if record.get("status", "ok") != "ok":
             return None
-        value = record.get("values", {}).get(sub) if sub else record.get("mean")
+        values = record.get("values", {})
+        value = values.get(sub) if sub else record.get("mean", values.get("value"))
         return None if value is None else float(value)
     if metric in result.stats:
         return result.stats[metric].mean

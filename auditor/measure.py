@@ -61,11 +61,17 @@ def metric_jobs(spec: AuditSpec, params: dict[str, BaseModel]) -> list[MetricJob
     return jobs
 
 
+def finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: undefined values (e.g. correlations of constant maps) become null."""
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
 def _record(output: MetricOutput, metric: Metric) -> dict[str, Any]:
     record: dict[str, Any] = {"direction": metric.direction, "status": "ok"}
     if output.per_sample is not None:
         record.update(summarize(output.per_sample).model_dump())
-    record["values"] = {k: float(v) for k, v in output.values.items()}
+    record["values"] = {k: finite_or_none(v) for k, v in output.values.items()}
     if output.curves:
         record["curves"] = output.curves
     if output.note:
@@ -109,7 +115,7 @@ class MeasureStage:
             predictions=self.predictions,
             context=self.context,
             explainer=explainer,
-            explainers=self.runs,
+            explainers={k: r for k, r in self.runs.items() if r.cls.scope == "local"},
             log=self.reporter.log,
         )
 
@@ -170,7 +176,17 @@ def explainer_runs(
     runs = {}
     for job in jobs:
         result = explained.get(job.id)
-        if result is None or result.status != "ok" or job.cls.scope != "local":
+        if result is None or result.status != "ok":
+            continue
+        if job.cls.scope != "local":
+            runs[job.id] = ExplainerRun(
+                id=job.id,
+                type=job.entry.type,
+                cls=job.cls,
+                params=job.params,
+                attributions=np.empty((0,), np.float32),
+                fidelity={k: v for k, v in result.fidelity.items() if v is not None},
+            )
             continue
         path = folder.path / (result.attribution_file or "")
         stats_path = folder.file(f"attributions/{job.id}.stats.json")

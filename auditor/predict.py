@@ -92,7 +92,7 @@ def summarize_predictions(
         accuracy=float(predictions.correct.mean()) if len(labels) else float("nan"),
         per_class_accuracy=per_class,
         confusion=confusion.tolist(),
-        mean_probability=float(probs.max(axis=1).mean()) if finite else float("nan"),
+        mean_probability=float(probs.max(axis=1).mean()) if finite else None,
         targets=str(targets_spec),
         finite=finite,
     )

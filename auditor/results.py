@@ -20,11 +20,11 @@ class Record(BaseModel):
 class Summary(Record):
     """Mean, spread and a 95% confidence interval of a per-sample quantity."""
 
-    mean: float
-    std: float
-    min: float
-    max: float
-    ci95: tuple[float, float]
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    ci95: tuple[float | None, float | None]
     n: int
 
 
@@ -63,7 +63,7 @@ class PredictionSummary(Record):
     accuracy: float
     per_class_accuracy: dict[str, float | None]
     confusion: list[list[int]]
-    mean_probability: float
+    mean_probability: float | None
     targets: str
     finite: bool
 
@@ -89,7 +89,7 @@ class ExplainerResult(Record):
     attribution_sha256: str | None = None
     ranking: list[RankedFeature] = Field(default_factory=list)
     stats: dict[str, Summary] = Field(default_factory=dict)
-    fidelity: dict[str, float] = Field(default_factory=dict)
+    fidelity: dict[str, float | None] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
 

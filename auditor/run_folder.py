@@ -9,6 +9,7 @@ array to ``<id>.npy``. ``--resume`` continues from the last recorded batch.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -59,8 +60,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_safe(data: Any) -> Any:
+    """NaN and infinities become null: strict JSON parsers reject them."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [json_safe(v) for v in data]
+    return data
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    text = json.dumps(json_safe(data), indent=2, default=str, allow_nan=False)
+    atomic_write_text(path, text + "\n")
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:

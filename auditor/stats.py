@@ -16,9 +16,8 @@ def summarize(values: Sequence[float] | np.ndarray) -> Summary:
     array = np.asarray(values, dtype=np.float64).ravel()
     array = array[np.isfinite(array)]
     n = int(array.size)
-    if n == 0:
-        nan = float("nan")
-        return Summary(mean=nan, std=nan, min=nan, max=nan, ci95=(nan, nan), n=0)
+    if n == 0:  # JSON has no NaN: an empty summary is all null
+        return Summary(mean=None, std=None, min=None, max=None, ci95=(None, None), n=0)
     mean = float(array.mean())
     std = float(array.std(ddof=1)) if n > 1 else 0.0
     half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else 0.0

@@ -77,7 +77,7 @@ class KernelShap(Explainer):
         p = self.params
         shape = tuple(inputs.shape[1:])
         rows = inputs.reshape(len(inputs), -1).numpy().astype(np.float64)
-        summary = self._summary(shape)
+        summary = self.background_summary(shape)
         out = np.zeros_like(rows)
         expected = torch.zeros(len(inputs))
         options: dict[str, Any] = {"silent": True, "l1_reg": False}
@@ -99,7 +99,7 @@ class KernelShap(Explainer):
         )
         return attributions
 
-    def _summary(self, shape: tuple[int, ...]) -> Any:
+    def background_summary(self, shape: tuple[int, ...]) -> Any:
         """The background rows shap integrates features out over."""
         p = self.params
         background = background_sample(self.context, 1_000_000, self.name)

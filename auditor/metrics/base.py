@@ -50,8 +50,9 @@ class ExplainerRun:
     type: str
     cls: type[Explainer]
     params: BaseModel
-    attributions: np.ndarray  # memory-mapped (N, *input_shape) float32
+    attributions: np.ndarray  # memory-mapped (N, *input_shape) float32; empty for global ones
     stats: dict[str, list[float]] = field(default_factory=dict)
+    fidelity: dict[str, float] = field(default_factory=dict)  # global surrogates
 
     def rebuild(self, model: nn.Module, context: ExplainContext) -> Explainer:
         return self.cls(model, self.params, context)

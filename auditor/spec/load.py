@@ -100,13 +100,25 @@ def _check_references(doc: SpecDocument, spec: AuditSpec) -> list[SpecIssue]:
     listed = ", ".join(ids) if ids else "none"
     for i, check in enumerate(spec.checks):
         if isinstance(check, MetricCheck):
-            owner = check.metric.split(".", 1)[0]
+            owner, _, name = check.metric.partition(".")
             if owner != "model" and owner not in ids:
                 issues.append(
                     doc.issue(
                         ("checks", i, "metric"),
                         f"check names explainer '{owner}', which this spec does not run."
                         f"{did_you_mean(owner, [*ids, 'model'])} Explainers: {listed}",
+                    )
+                )
+                continue
+            known = _measurable(spec, owner)
+            head = name.split(".", 1)[0]
+            if known is not None and head not in known:
+                what = "the model" if owner == "model" else f"explainer '{owner}'"
+                issues.append(
+                    doc.issue(
+                        ("checks", i, "metric"),
+                        f"no metric '{head}' is measured for {what}."
+                        f"{did_you_mean(head, sorted(known))} Known: {', '.join(sorted(known))}",
                     )
                 )
         elif isinstance(check, RankingCheck) and check.ranking not in ids:
@@ -128,6 +140,30 @@ def _check_references(doc: SpecDocument, spec: AuditSpec) -> list[SpecIssue]:
                     )
                 )
     return issues
+
+
+MODEL_VALUES = ("accuracy", "per_class_accuracy", "mean_probability")
+
+
+def _measurable(spec: AuditSpec, owner: str) -> set[str] | None:
+    """Names a metric check may use after ``owner.``; None when that cannot be known."""
+    metrics = set()
+    for name in registries.metrics.names():
+        try:
+            scope = registries.metrics.get(name).scope
+        except Exception:  # a broken plugin is reported where it is used
+            return None
+        if scope == ("model" if owner == "model" else "explainer"):
+            metrics.add(name)
+    metrics |= {m.key for m in spec.metrics}
+    if owner == "model":
+        return metrics | set(MODEL_VALUES)
+    entry = next(e for e in spec.explainers if e.key == owner)
+    try:
+        cls = registries.explainers.get(entry.type)
+    except Exception:
+        return None
+    return metrics | set(cls.stats) | set(cls.fidelity_keys)
 
 
 def validate_document(doc: SpecDocument) -> ValidatedSpec:

@@ -219,6 +219,24 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "check-unknown-metric",
+        BASE + "checks:\n  - metric: integrated_gradients.completness_error\n    max: 0.01\n",
+        [
+            "{f}:16:13 checks[0].metric: no metric 'completness_error' is measured for "
+            "explainer 'integrated_gradients'. Did you mean: completeness_error? Known: completeness_error, convergence_delta, "
+            "deletion, fidelity, infidelity, insertion, randomization_sanity, sensitivity_max, "
+            "sparseness, stability"
+        ],
+    ),
+    (
+        "check-unknown-model-metric",
+        BASE + "checks:\n  - metric: model.acuracy\n    min: 0.9\n",
+        [
+            "{f}:16:13 checks[0].metric: no metric 'acuracy' is measured for the model. "
+            "Did you mean: accuracy? Known: accuracy, mean_probability, per_class_accuracy"
+        ],
+    ),
+    (
         "check-without-bounds",
         BASE + "checks:\n  - metric: model.accuracy\n",
         ["{f}:16:5 checks[0]: a metric check needs 'min', 'max' or both"],
