@@ -185,3 +185,22 @@ def test_unknown_layer_is_a_spec_error(digits_spec: Path, tmp_path: Path) -> Non
     )
     assert "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_warning_checks_fail_only_with_fail_on_warning(digits_spec: Path, tmp_path: Path) -> None:
+    strict = ("--set", "checks[0].min=0.999", "--set", "checks[0].severity=warning")
+    common = ("--set", "data.slice.stop=32", "--set", "report.formats=[]", "-q", *strict)
+    lenient = run_cli("run", str(digits_spec), "--out", str(tmp_path), "--run-id", "a", *common)
+    assert lenient.returncode == 0, lenient.stderr
+    check = read_results(tmp_path / "digits-cnn" / "a")["checks"][0]
+    assert (check["status"], check["severity"]) == ("fail", "warning")
+    junit = ET.parse(tmp_path / "digits-cnn" / "a" / "junit.xml").getroot()
+    assert junit.get("failures") == "0"
+    assert junit[0].find("system-out").text.startswith("warning: ")
+    strict_run = run_cli(
+        "run", str(digits_spec), "--out", str(tmp_path), "--run-id", "b", "--fail-on", "warning",
+        *common,
+    )
+    assert strict_run.returncode == 1
+    junit = ET.parse(tmp_path / "digits-cnn" / "b" / "junit.xml").getroot()
+    assert junit.get("failures") == "1"
