@@ -20,7 +20,7 @@ from auditor.checks import evaluate, failing
 from auditor.data.base import AuditDataset
 from auditor.data.slicing import select_indices
 from auditor.errors import SpecError, UsageError
-from auditor.explain import ExplainStage, feature_names, plan
+from auditor.explain import ExplainJob, ExplainStage, feature_names, plan
 from auditor.explainers.base import ExplainContext, Predictions
 from auditor.hashing import sha256_file
 from auditor.junit import junit_xml
@@ -31,9 +31,16 @@ from auditor.models.info import describe_model
 from auditor.predict import predict, resolve_targets, summarize_predictions
 from auditor.progress import Reporter
 from auditor.provenance import machine, package_versions
-from auditor.results import DataSummary, ExplainerResult, Provenance, Results
+from auditor.results import (
+    CheckResult,
+    DataSummary,
+    ExplainerResult,
+    PredictionSummary,
+    Provenance,
+    Results,
+)
 from auditor.run_folder import RunFolder, atomic_save_npy
-from auditor.spec import ValidatedSpec, load_spec
+from auditor.spec import AuditSpec, ValidatedSpec, load_spec
 
 T = TypeVar("T")
 BACKGROUND_SIZE = 64  # slice samples given to explainers as background (SHAP, mean baseline)
@@ -78,118 +85,51 @@ class Stages:
             self.seconds[name] = round(time.perf_counter() - start, 4)
 
 
+@dataclass
+class Audit:
+    """What the stages share once the model and data are loaded."""
+
+    validated: ValidatedSpec
+    options: RunOptions
+    reporter: Reporter
+    loaded: LoadedModel
+    dataset: AuditDataset
+    indices: np.ndarray
+    folder: RunFolder | None = None
+    model: nn.Module | None = None  # the model as run (precision applied)
+    predictions: Predictions | None = None
+    context: ExplainContext | None = None
+    data_sha256: str = ""
+
+    @property
+    def spec(self) -> AuditSpec:
+        return self.validated.spec
+
+
 def run(spec_path: Path, options: RunOptions | None = None) -> RunOutcome:
     """Validate, load, predict, explain, measure, check, store, render."""
     options = options or RunOptions()
     started = datetime.now(UTC)
     validated = load_spec(spec_path, options.overrides)
-    spec = validated.spec
     with Reporter(options.progress) as reporter:
         stage = Stages(validated, reporter)
-        seed_everything(spec.seed)
+        seed_everything(validated.spec.seed)
         loaded = stage("load model", load_model, validated)
         dataset, indices = stage("load data", load_data, validated)
-        jobs = stage(
-            "plan",
-            plan,
-            spec.explainers,
-            validated.explainer_params,
-            loaded.module,
-            dataset.modality,
+        audit = Audit(validated, options, reporter, loaded, dataset, indices)
+        jobs = stage("plan", plan_explainers, audit)
+        audit.folder = open_run_folder(validated, options)
+        model_info = stage("describe model", describe, audit)
+        summary = stage("predict", predict_slice, audit)
+        explained = stage("explain", explain_all, audit, jobs, summary.finite)
+        measured = stage("measure", measure_all, audit, jobs, explained)
+        checks = stage("check", check_all, audit, summary, explained, measured)
+        results = store(
+            audit, started, stage.seconds, model_info, summary, explained, measured, checks
         )
-        folder = open_run_folder(validated, options)
-        model_info = stage("describe model", describe_model, loaded, dataset.get(indices[:1]))
-        histograms = weight_histograms(loaded.module)
-        model = with_precision(loaded.module, spec.precision)
-        logits, data_sha = stage(
-            "predict", predict, model, dataset, indices, spec.data.batch_size, reporter
-        )
-        targets = stage(
-            "targets",
-            resolve_targets,
-            spec.targets,
-            logits,
-            dataset.labels[indices],
-            dataset.class_names,
-        )
-        predictions = Predictions(logits=logits, labels=dataset.labels[indices], targets=targets)
-        atomic_save_npy(folder.file("predictions.npy"), logits)
-        gallery.save(
-            folder,
-            gallery.choose(spec.report.gallery, predictions, spec.seed),
-            dataset,
-            indices,
-            predictions,
-        )
-        summary = summarize_predictions(predictions, dataset.class_names, spec.targets)
-        context = explain_context(dataset, indices, spec.seed)
-        inputs_key = f"{data_sha}:{loaded.weights_sha256}:{spec.seed}:{spec.precision}"
-        explained = stage(
-            "explain",
-            explain_all,
-            jobs,
-            model,
-            dataset,
-            indices,
-            predictions,
-            context,
-            validated,
-            folder,
-            reporter,
-            inputs_key,
-            options,
-            summary.finite,
-        )
-        measured = stage(
-            "measure",
-            measure_all,
-            jobs,
-            model,
-            dataset,
-            indices,
-            predictions,
-            context,
-            validated,
-            folder,
-            reporter,
-            explained,
-        )
-        checks = stage(
-            "check",
-            evaluate,
-            spec.checks,
-            summary,
-            explained,
-            feature_names(dataset),
-            measured.model_metrics,
-        )
-        problems = [] if summary.finite else ["the model's outputs contain NaN or inf on the slice"]
-        if measured.failed:
-            problems.append("a metric failed (see the explainers' metrics)")
-        exit_code = verdict(explained, checks, problems, options.fail_on)
-        results = Results(
-            auditor_version=__version__,
-            run_id=folder.run_id,
-            name=spec.name,
-            title=spec.report.title or spec.name,
-            description=spec.description,
-            status={0: "passed", 1: "failed"}.get(exit_code, "error"),
-            exit_code=exit_code,
-            provenance=provenance(validated, loaded, data_sha, started, stage.seconds, options),
-            model={**model_info.to_dict(), "weight_histograms": histograms},
-            data=data_summary(validated, dataset, indices),
-            predictions=summary,
-            explainers=explained,
-            checks=checks,
-            model_metrics=measured.model_metrics,
-            cross_metrics=measured.cross_metrics,
-            problems=problems,
-        )
-        folder.write_json("results.json", results.model_dump(mode="json"))
-        folder.write_text("junit.xml", junit_xml(results, options.fail_on))
-        reports = stage("render", render_reports, folder, spec.report.formats, reporter)
-        reporter.log(f"{results.status.upper()}: {folder.path}")
-    return RunOutcome(folder=folder, results=results, exit_code=exit_code, reports=reports)
+        reports = stage("render", render_reports, audit.folder, validated.spec.report.formats)
+        reporter.log(f"{results.status.upper()}: {audit.folder.path}")
+    return RunOutcome(audit.folder, results, results.exit_code, reports)
 
 
 # -- stages -------------------------------------------------------------------------------
@@ -209,6 +149,92 @@ def load_data(validated: ValidatedSpec) -> tuple[AuditDataset, np.ndarray]:
     source = registries.datasets.get(validated.spec.data.source)
     dataset = source().load(validated.data_params)
     return dataset, select_indices(validated.spec.data.slice, dataset)
+
+
+def plan_explainers(audit: Audit) -> list[ExplainJob]:
+    """Explainer jobs, checked against the model and data (modality, layer names)."""
+    spec = audit.spec
+    return plan(
+        spec.explainers,
+        audit.validated.explainer_params,
+        audit.loaded.module,
+        audit.dataset.modality,
+    )
+
+
+def describe(audit: Audit) -> dict[str, Any]:
+    """Layers, output shapes, parameter counts and weight histograms of the model."""
+    info = describe_model(audit.loaded, audit.dataset.get(audit.indices[:1]))
+    return {**info.to_dict(), "weight_histograms": weight_histograms(audit.loaded.module)}
+
+
+def predict_slice(audit: Audit) -> PredictionSummary:
+    """One pass over the slice: logits, targets, the gallery's samples, a summary."""
+    spec, dataset, indices, folder = audit.spec, audit.dataset, audit.indices, audit.folder
+    assert folder is not None
+    audit.model = with_precision(audit.loaded.module, spec.precision)
+    logits, audit.data_sha256 = predict(
+        audit.model, dataset, indices, spec.data.batch_size, audit.reporter
+    )
+    labels = dataset.labels[indices]
+    targets = resolve_targets(spec.targets, logits, labels, dataset.class_names)
+    predictions = Predictions(logits=logits, labels=labels, targets=targets)
+    audit.predictions = predictions
+    audit.context = explain_context(dataset, indices, spec.seed)
+    atomic_save_npy(folder.file("predictions.npy"), logits)
+    chosen = gallery.choose(spec.report.gallery, predictions, spec.seed)
+    gallery.save(folder, chosen, dataset, indices, predictions)
+    return summarize_predictions(predictions, dataset.class_names, spec.targets)
+
+
+def check_all(
+    audit: Audit,
+    summary: PredictionSummary,
+    explained: dict[str, ExplainerResult],
+    measured: MeasureStage,
+) -> list[CheckResult]:
+    names = feature_names(audit.dataset)
+    return evaluate(audit.spec.checks, summary, explained, names, measured.model_metrics)
+
+
+def store(
+    audit: Audit,
+    started: datetime,
+    seconds: dict[str, float],
+    model_info: dict[str, Any],
+    summary: PredictionSummary,
+    explained: dict[str, ExplainerResult],
+    measured: MeasureStage,
+    checks: list[CheckResult],
+) -> Results:
+    """results.json and junit.xml, with the verdict."""
+    spec, folder = audit.spec, audit.folder
+    assert folder is not None
+    problems = [] if summary.finite else ["the model's outputs contain NaN or inf on the slice"]
+    if measured.failed:
+        problems.append("a metric failed (see the explainers' metrics)")
+    exit_code = verdict(explained, checks, problems, audit.options.fail_on)
+    results = Results(
+        auditor_version=__version__,
+        run_id=folder.run_id,
+        name=spec.name,
+        title=spec.report.title or spec.name,
+        description=spec.description,
+        status={0: "passed", 1: "failed"}.get(exit_code, "error"),
+        exit_code=exit_code,
+        provenance=provenance(audit, started, seconds),
+        model=model_info,
+        data=data_summary(audit.validated, audit.dataset, audit.indices),
+        predictions=summary,
+        explainers=explained,
+        checks=checks,
+        model_metrics=measured.model_metrics,
+        cross_metrics=measured.cross_metrics,
+        problems=problems,
+    )
+    folder.write_json("results.json", results.model_dump(mode="json"))
+    folder.write_text("junit.xml", junit_xml(results, audit.options.fail_on))
+    return results
 
 
 def open_run_folder(validated: ValidatedSpec, options: RunOptions) -> RunFolder:
@@ -242,52 +268,43 @@ def with_precision(module: nn.Module, precision: str) -> nn.Module:
     return _Autocast(module).eval() if precision == "bfloat16" else module
 
 
-def explain_all(
-    jobs: list,
-    model: nn.Module,
-    dataset: AuditDataset,
-    indices: np.ndarray,
-    predictions: Predictions,
-    context: ExplainContext,
-    validated: ValidatedSpec,
-    folder: RunFolder,
-    reporter: Reporter,
-    inputs_key: str,
-    options: RunOptions,
-    finite: bool,
-) -> dict[str, ExplainerResult]:
+def explain_all(audit: Audit, jobs: list[ExplainJob], finite: bool) -> dict[str, ExplainerResult]:
     """Every explainer in spec order; skipped when the model's outputs are not finite."""
-    spec = validated.spec
+    spec, options = audit.spec, audit.options
+    assert audit.folder is not None and audit.predictions is not None and audit.context is not None
+    inputs_key = (
+        f"{audit.data_sha256}:{audit.loaded.weights_sha256}:{spec.seed}:{spec.precision}:"
+        f"{sha_targets(audit.predictions.targets)}"
+    )
     stage = ExplainStage(
-        model=model,
-        dataset=dataset,
-        indices=indices,
-        predictions=predictions,
-        context=context,
-        folder=folder,
+        model=audit.model or audit.loaded.module,
+        dataset=audit.dataset,
+        indices=audit.indices,
+        predictions=audit.predictions,
+        context=audit.context,
+        folder=audit.folder,
         batch_size=spec.data.batch_size,
-        reporter=reporter,
-        inputs_key=inputs_key + f":{sha_targets(predictions.targets)}",
+        reporter=audit.reporter,
+        inputs_key=inputs_key,
         resume=options.resume is not None,
         reuse=RunFolder.open(options.reuse) if options.reuse else None,
     )
     results: dict[str, ExplainerResult] = {}
     for job in jobs:
-        if not finite or (
-            options.fail_fast and any(r.status == "failed" for r in results.values())
-        ):
+        stop = options.fail_fast and any(r.status == "failed" for r in results.values())
+        if not finite or stop:
+            why = "the model's outputs are not finite" if not finite else "--fail-fast"
             results[job.id] = ExplainerResult(
                 id=job.id,
                 type=job.entry.type,
                 scope=job.cls.scope,
                 status="skipped",
-                error="skipped: "
-                + ("the model's outputs are not finite" if not finite else "--fail-fast"),
+                error=f"skipped: {why}",
             )
             continue
         results[job.id] = stage.run(job)
         if results[job.id].status == "failed":
-            reporter.log(f"explain {job.id}: FAILED: {results[job.id].error}")
+            audit.reporter.log(f"explain {job.id}: FAILED: {results[job.id].error}")
     return results
 
 
@@ -320,29 +337,21 @@ def explain_context(dataset: AuditDataset, indices: np.ndarray, seed: int) -> Ex
 
 
 def measure_all(
-    jobs: list,
-    model: nn.Module,
-    dataset: AuditDataset,
-    indices: np.ndarray,
-    predictions: Predictions,
-    context: ExplainContext,
-    validated: ValidatedSpec,
-    folder: RunFolder,
-    reporter: Reporter,
-    explained: dict[str, ExplainerResult],
+    audit: Audit, jobs: list[ExplainJob], explained: dict[str, ExplainerResult]
 ) -> MeasureStage:
     """Every metric of the spec (and those its checks name) over the finished explanations."""
+    assert audit.folder is not None and audit.predictions is not None and audit.context is not None
     stage = MeasureStage(
-        model=model,
-        data=SliceAccess(dataset, indices, validated.spec.data.batch_size),
-        predictions=predictions,
-        context=context,
-        folder=folder,
-        reporter=reporter,
+        model=audit.model or audit.loaded.module,
+        data=SliceAccess(audit.dataset, audit.indices, audit.spec.data.batch_size),
+        predictions=audit.predictions,
+        context=audit.context,
+        folder=audit.folder,
+        reporter=audit.reporter,
         explained=explained,
-        runs=explainer_runs(explained, jobs, folder),
+        runs=explainer_runs(explained, jobs, audit.folder),
     )
-    for job in metric_jobs(validated.spec, validated.metric_params):
+    for job in metric_jobs(audit.spec, audit.validated.metric_params):
         stage.run(job)
     return stage
 
@@ -368,23 +377,17 @@ def verdict(
     return 1 if failing(checks, fail_on) else 0
 
 
-def provenance(
-    validated: ValidatedSpec,
-    loaded: LoadedModel,
-    data_sha: str,
-    started: datetime,
-    seconds: dict[str, float],
-    options: RunOptions,
-) -> Provenance:
+def provenance(audit: Audit, started: datetime, seconds: dict[str, float]) -> Provenance:
     finished = datetime.now(UTC)
     info = machine()
+    spec = audit.spec
     return Provenance(
-        spec_sha256=sha256_file(validated.path),
-        weights_sha256=loaded.weights_sha256,
-        data_sha256=data_sha,
+        spec_sha256=sha256_file(audit.validated.path),
+        weights_sha256=audit.loaded.weights_sha256,
+        data_sha256=audit.data_sha256,
         versions=package_versions(),
-        seed=validated.spec.seed,
-        precision=validated.spec.precision,
+        seed=spec.seed,
+        precision=spec.precision,
         device=str(info["device"]),
         threads=int(info["threads"]),
         hostname=str(info["hostname"]),
@@ -392,7 +395,7 @@ def provenance(
         finished=finished.isoformat(),
         seconds=(finished - started).total_seconds(),
         stage_seconds=dict(seconds),
-        overrides=list(options.overrides),
+        overrides=list(audit.options.overrides),
     )
 
 
@@ -416,7 +419,7 @@ def data_summary(
     )
 
 
-def render_reports(folder: RunFolder, formats: list[str], reporter: Reporter) -> list[Path]:
+def render_reports(folder: RunFolder, formats: list[str]) -> list[Path]:
     from auditor.report import render
 
     return render(folder, formats)
