@@ -36,6 +36,8 @@ def peak_rss_mb(samples: int, out: Path, formats: str = "[]") -> tuple[float, fl
         f"data.slice.stop={samples}",
         "--set",
         f"report.formats={formats}",
+        # explainers only: metrics look at a fixed number of samples and would hide the trend
+        *("--set", "metrics=[]", "--set", "checks=[]"),
     ]
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

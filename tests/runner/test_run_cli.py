@@ -48,29 +48,39 @@ def test_digits_audit_end_to_end(digits_spec: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
     accuracy = float((expected.argmax(1) == y[:96]).mean())
     assert results["predictions"]["accuracy"] == accuracy
-    assert results["checks"] == [
-        {
-            "name": "model.accuracy",
-            "kind": "metric",
-            "severity": "error",
-            "status": "pass",
-            "value": accuracy,
-            "threshold": ">= 0.9",
-            "reason": f"{accuracy:.4g} is within bounds",
-        }
-    ]
+    assert results["checks"][0] == {
+        "name": "model.accuracy",
+        "kind": "metric",
+        "severity": "error",
+        "status": "pass",
+        "value": accuracy,
+        "threshold": ">= 0.9",
+        "reason": f"{accuracy:.4g} is within bounds",
+    }
+    assert [c["status"] for c in results["checks"]] == ["pass"] * 4
 
-    # every explainer ran and streamed a float32 file of the slice's shape
-    assert list(results["explainers"]) == ["saliency", "integrated_gradients", "gradcam"]
+    # every local explainer streamed a float32 file of the slice's shape
+    local = ["saliency", "integrated_gradients", "gradcam", "occlusion", "guided_backprop"]
+    global_ = ["surrogate_tree", "permutation_importance"]
+    assert list(results["explainers"]) == local + global_
     for explainer_id, record in results["explainers"].items():
         assert record["status"] == "ok", record["error"]
+        top = record["ranking"][0]
+        assert abs(top["importance"]) == max(abs(r["importance"]) for r in record["ranking"])
+        if explainer_id in global_:
+            assert record["attribution_file"] is None
+            continue
         attributions = np.load(folder / "attributions" / f"{explainer_id}.npy")
         assert attributions.dtype == np.float32 and attributions.shape == (96, 1, 8, 8)
         assert np.isfinite(attributions).all() and np.abs(attributions).sum() > 0
-        top = record["ranking"][0]
-        assert top["importance"] == max(r["importance"] for r in record["ranking"])
     ig = results["explainers"]["integrated_gradients"]
     assert ig["stats"]["convergence_delta"]["n"] == 96
+    assert ig["metrics"]["completeness_error"]["mean"] < 0.01
+    deletion = ig["metrics"]["deletion"]
+    assert deletion["values"]["auc"] < deletion["values"]["random_auc"]
+    assert (folder / "metrics" / "integrated_gradients.deletion.npy").exists()
+    assert results["explainers"]["surrogate_tree"]["fidelity"]["accuracy"] > 0.5
+    assert set(results["cross_metrics"]["agreement"]["matrix"]["labels"]) == set(local)
 
     # provenance
     prov = results["provenance"]
@@ -82,7 +92,7 @@ def test_digits_audit_end_to_end(digits_spec: Path, tmp_path: Path) -> None:
     assert len(prov["weights_sha256"]) == 64 and len(prov["data_sha256"]) == 64
 
     suite = ET.parse(folder / "junit.xml").getroot()
-    assert suite.get("tests") == "1" and suite.get("failures") == "0"
+    assert suite.get("tests") == "4" and suite.get("failures") == "0"
 
 
 def test_tabular_audit_with_failing_checks(cancer_spec: Path, tmp_path: Path) -> None:
@@ -198,7 +208,14 @@ def test_warning_checks_fail_only_with_fail_on_warning(digits_spec: Path, tmp_pa
     assert junit.get("failures") == "0"
     assert junit[0].find("system-out").text.startswith("warning: ")
     strict_run = run_cli(
-        "run", str(digits_spec), "--out", str(tmp_path), "--run-id", "b", "--fail-on", "warning",
+        "run",
+        str(digits_spec),
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "b",
+        "--fail-on",
+        "warning",
         *common,
     )
     assert strict_run.returncode == 1

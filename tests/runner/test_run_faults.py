@@ -22,6 +22,8 @@ from auditor.explainers.base import Explainer
 
 DIGITS = ROOT / "audits" / "digits_cnn.yaml"
 NO_REPORT = ("--set", "report.formats=[]")
+#: Only the model-accuracy check, no metrics: for tests about explainers and files.
+LIGHT = ("--set", "metrics=[]", "--set", "checks=[{metric: model.accuracy, min: 0.9}]")
 
 
 class AlwaysFails(Explainer):
@@ -48,8 +50,9 @@ def failing_plugin() -> Any:
 def _spec_with(tmp_path: Path, explainers: str, extra: str = "") -> Path:
     text = DIGITS.read_text()
     start = text.index("explainers:")
-    end = text.index("checks:")
-    text = text[:start] + explainers + text[end:] + extra
+    end = text.index("report:")
+    checks = "checks:\n  - metric: model.accuracy\n    min: 0.9\n"
+    text = text[:start] + explainers + checks + text[end:] + extra
     text = text.replace("pythonpath: [..]", f"pythonpath: [{ROOT}]")
     text = text.replace("../models/", f"{ROOT}/models/")
     path = tmp_path / "spec.yaml"
@@ -150,10 +153,14 @@ def test_two_runs_are_identical(tmp_path: Path) -> None:
     files = sorted(p.relative_to(a) for p in (a / "attributions").iterdir())
     assert [str(f) for f in files if f.suffix == ".npy"] == [
         "attributions/gradcam.npy",
+        "attributions/guided_backprop.npy",
         "attributions/integrated_gradients.npy",
+        "attributions/occlusion.npy",
         "attributions/saliency.npy",
     ]
-    for f in [*files, Path("predictions.npy")]:
+    metrics = sorted(p.relative_to(a) for p in (a / "metrics").iterdir())
+    assert len(metrics) >= 10
+    for f in [*files, *metrics, Path("predictions.npy"), Path("gallery.npz")]:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert _stable(read_results(a)) == _stable(read_results(b))
 
@@ -232,7 +239,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(plugin_site: Path, tmp_pa
 
 
 def test_reuse_copies_finished_attributions(tmp_path: Path) -> None:
-    args = ("--set", "data.slice.stop=64", *NO_REPORT, "-q")
+    args = ("--set", "data.slice.stop=64", *NO_REPORT, *LIGHT, "-q")
     first = run_cli("run", str(DIGITS), "--out", str(tmp_path), "--run-id", "a", *args)
     assert first.returncode == 0
     a = tmp_path / "digits-cnn" / "a"
@@ -243,6 +250,8 @@ def test_reuse_copies_finished_attributions(tmp_path: Path) -> None:
     b = tmp_path / "digits-cnn" / "b"
     results = read_results(b)
     for name, record in results["explainers"].items():
+        if record["scope"] == "global":  # cheap, always recomputed
+            continue
         assert record["reused"] == str(a), name
         assert (a / record["attribution_file"]).read_bytes() == (
             b / record["attribution_file"]
@@ -269,7 +278,15 @@ def test_reuse_copies_finished_attributions(tmp_path: Path) -> None:
     reused = {
         k: v["reused"] for k, v in read_results(tmp_path / "digits-cnn" / "c")["explainers"].items()
     }
-    assert reused == {"saliency": str(a), "integrated_gradients": None, "gradcam": str(a)}
+    assert reused == {
+        "saliency": str(a),
+        "integrated_gradients": None,
+        "gradcam": str(a),
+        "occlusion": str(a),
+        "guided_backprop": str(a),
+        "surrogate_tree": None,
+        "permutation_importance": None,
+    }
 
 
 NAN_MODEL = """
