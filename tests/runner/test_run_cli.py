@@ -114,10 +114,10 @@ def test_tabular_audit_with_failing_checks(cancer_spec: Path, tmp_path: Path) ->
     folder = tmp_path / "breast-cancer-mlp" / "r1"
     results = read_results(folder)
     assert results["status"] == "failed"
-    accuracy, ranking = results["checks"]
+    accuracy, ranking, completeness = results["checks"]
     assert accuracy["status"] == "fail"
     assert accuracy["reason"] == f"{accuracy['value']:.4g} is below the minimum 0.99"
-    assert ranking["status"] == "pass"
+    assert ranking["status"] == "pass" and completeness["status"] == "pass"
     ig = results["explainers"]["integrated_gradients"]
     names = [r["feature"] for r in ig["ranking"]]
     assert len(names) == 30 and "mean fractal dimension" not in names[:5]
