@@ -34,6 +34,8 @@ class SpecIssue:
     col: int | None = None
 
     def __str__(self) -> str:
+        if self.file is None and not self.loc:
+            return self.message  # a command-line problem: no place in a spec to point at
         where = self.file or "<spec>"
         if self.line is not None:
             where += f":{self.line}"
