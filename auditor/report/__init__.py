@@ -1,9 +1,10 @@
-"""Reports rendered from a run folder alone: report.html (self-contained) and report.pdf."""
+"""Reports rendered from a run folder alone: report.html (self-contained) and report.pdf.
+
+``render(folder, formats)`` is the entry point (``auditor run`` and ``auditor render``).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from auditor.report.render import render
 
-__all__ = ["render", "Path"]
+__all__ = ["render"]

@@ -1,58 +1,84 @@
-"""Render report.html and report.pdf from a run folder (Jinja2 + weasyprint)."""
+"""Render report.html and report.pdf from a run folder (Jinja2 templates + weasyprint).
+
+One set of templates serves both: ``report.html`` inlines every image as a data URI and
+its styles (no network request, no JavaScript); ``report.pdf`` links the same figure files
+inside the run folder and adds the print stylesheet (cover, contents with page numbers,
+running header, page breaks).
+"""
 
 from __future__ import annotations
 
-import base64
+from datetime import UTC, datetime
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
 
-from auditor.report.view import View, build_view
-from auditor.results import Results
+from auditor.report.canvas import Canvas, Image
+from auditor.report.view import View, draw, open_view
 from auditor.run_folder import RunFolder
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
 def environment() -> Environment:
-    return Environment(
+    """Autoescape everywhere (names come from data) and fail on any undefined name."""
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html", "xml"], default=True),
+        autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
+    env.filters["wbr"] = breakable
+    return env
 
 
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def breakable(text: str) -> Markup:
+    """Escaped text that may wrap after "_" and "." (long ids in narrow table headers)."""
+    escaped = str(escape(text))
+    return Markup(escaped.replace("_", "_<wbr>").replace(".", ".<wbr>"))
 
 
-def render_html(view: View, folder: RunFolder, *, for_print: bool) -> str:
-    env = environment()
-    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
-    if for_print:
-        css += (TEMPLATES / "print.css").read_text(encoding="utf-8")
-    images = {name: _data_uri(folder.file(rel)) for name, rel in view.figures.items()}
-    return env.get_template("report.html").render(v=view, css=css, images=images, for_print=for_print)
+def stylesheet(for_print: bool) -> Markup:
+    """The screen stylesheet, and the print one (always for the PDF; under @media print
+    for the HTML, so that printing from a browser also looks right)."""
+    screen = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    printed = (TEMPLATES / "print.css").read_text(encoding="utf-8")
+    css = screen + "\n" + (printed if for_print else f"@media print {{\n{printed}\n}}")
+    return Markup(css)  # our own files, not data: safe to place inside <style> as they are
+
+
+def render_html(view: View, images: dict[str, Image], *, for_print: bool) -> str:
+    template = environment().get_template("base.html")
+
+    def src(name: str) -> str:
+        image = images[name]
+        return image.path if for_print else image.data_uri
+
+    return template.render(
+        v=view,
+        images=images,
+        src=src,
+        css=stylesheet(for_print),
+        for_print=for_print,
+        rendered=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
 
 
 def render(folder: RunFolder, formats: list[str]) -> list[Path]:
     """Write the requested report formats into the run folder; return their paths."""
-    results = Results.model_validate(folder.read_json("results.json"))
-    view = build_view(folder, results)
+    view, src = open_view(folder)
+    with Canvas(folder) as canvas:
+        draw(view, src, canvas)
     written = []
     if "html" in formats:
-        written.append(folder.write_text("report.html", render_html(view, folder, for_print=False)))
+        html = render_html(view, canvas.images, for_print=False)
+        written.append(folder.write_text("report.html", html))
     if "pdf" in formats:
-        from weasyprint import HTML
+        from auditor.report.pdf import write_pdf  # weasyprint is slow to import
 
-        html = render_html(view, folder, for_print=True)
-        pdf = HTML(string=html, base_url=str(folder.path), url_fetcher=_no_fetch).write_pdf()
+        pdf = write_pdf(folder, render_html(view, canvas.images, for_print=True))
         written.append(folder.write_bytes("report.pdf", pdf))
     return written
-
-
-def _no_fetch(url: str, timeout: int = 10, ssl_context: object = None) -> dict:
-    """Everything is inlined; any other fetch is refused (no network, no files)."""
-    raise ValueError(f"report fetch refused: {url}")

@@ -1,127 +1,138 @@
-"""The view model: what each report section shows, built from the run folder alone.
+"""The view model: everything the report shows, built from the run folder alone.
 
-Tested without rendering; templates only lay it out.
+``build_view`` makes plain data (strings, numbers, figure references) for each section in
+report order; templates only lay it out, and tests read it without rendering. ``draw``
+writes the figures the view refers to.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
-from auditor.results import Results
+from auditor.report.canvas import Canvas
+from auditor.report.common import STATUS_CLASS, VERDICT_WORD
+from auditor.report.sections import (
+    appendix,
+    data,
+    failures,
+    gallery,
+    model,
+    quality,
+    rankings,
+    summary,
+    surrogates,
+)
+from auditor.report.source import ReportSource
 from auditor.run_folder import RunFolder
 
-VERDICT_COLOURS = {"passed": "pass", "failed": "fail", "error": "error"}
+ATTACHMENTS = ("results.json", "spec.yaml")
 
 
-@dataclass
-class View:
+@dataclass(frozen=True)
+class NavItem:
+    id: str
+    number: int
+    title: str
+    badge: str = ""  # a count or status shown next to the link
+    badge_class: str = ""
+
+
+@dataclass(frozen=True)
+class Meta:
     title: str
     name: str
     run_id: str
     description: str
+    date: str  # the run's start, "2026-11-27 14:10 UTC"
     verdict: str
     verdict_class: str
-    started: str
-    summary: list[tuple[str, str]]
-    checks: list[dict[str, Any]]
-    model: dict[str, Any]
-    data: dict[str, Any]
-    rankings: list[dict[str, Any]]
-    failures: list[dict[str, Any]]
-    provenance: list[tuple[str, str]]
-    spec_text: str
-    figures: dict[str, str] = field(default_factory=dict)  # name -> path under figures/
+    header: str  # running header of PDF pages
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value[:10])
-    return "" if value is None else str(value)
+@dataclass
+class View:
+    meta: Meta
+    nav: list[NavItem]
+    summary: summary.Summary
+    model: model.ModelSection
+    data: data.DataSection
+    rankings: rankings.RankingsSection
+    gallery: gallery.GallerySection
+    surrogates: surrogates.SurrogatesSection
+    quality: quality.QualitySection
+    failures: failures.FailuresSection
+    appendix: appendix.AppendixSection
 
 
-def build_view(folder: RunFolder, results: Results, top_k: int = 10) -> View:
-    """Everything the templates show, as plain data."""
-    p = results.provenance
-    explainers = results.explainers.values()
-    failed = [e for e in explainers if e.status != "ok"]
-    summary = [
-        ("Verdict", results.status.upper()),
-        ("Slice", f"{results.data.n} samples ({results.data.slice})"),
-        ("Accuracy on the slice", f"{results.predictions.accuracy:.4f}"),
-        ("Explainers", f"{len(results.explainers) - len(failed)} ran, {len(failed)} failed or skipped"),
-        ("Run time", f"{p.seconds:.1f} s"),
-        ("Precision", p.precision),
-    ]
-    checks = [
-        {
-            "name": c.name,
-            "value": _fmt(c.value),
-            "threshold": c.threshold,
-            "status": c.status,
-            "severity": c.severity,
-            "reason": c.reason,
-        }
-        for c in results.checks
-    ]
-    rankings = [
-        {
-            "id": e.id,
-            "type": e.type,
-            "scope": e.scope,
-            "seconds": e.seconds,
-            "features": [
-                {"feature": r.feature, "importance": r.importance, "spread": r.spread}
-                for r in e.ranking[:top_k]
-            ],
-            "fidelity": e.fidelity,
-        }
-        for e in explainers
-        if e.status == "ok"
-    ]
-    failures = [{"id": e.id, "type": e.type, "status": e.status, "error": e.error or ""} for e in failed]
-    provenance = [
-        ("Run id", results.run_id),
-        ("Spec sha256", p.spec_sha256),
-        ("Weights sha256", p.weights_sha256 or "none (random initialisation)"),
-        ("Data slice sha256", p.data_sha256),
-        ("Seed", str(p.seed)),
-        ("Device", f"{p.device}, {p.threads} threads"),
-        ("Host", p.hostname),
-        ("Started", p.started),
-        ("Finished", p.finished),
-        *[(f"{k} version", v) for k, v in p.versions.items()],
-    ]
-    if p.overrides:
-        provenance.append(("Overrides", " ".join(p.overrides)))
-    model = {
-        "class_name": results.model.get("class_name"),
-        "total_params": results.model.get("total_params"),
-        "weights_sha256": results.model.get("weights_sha256"),
-        "layers": results.model.get("layers", []),
-    }
-    data = {
-        "description": results.data.description,
-        "modality": results.data.modality,
-        "input_shape": results.data.input_shape,
-        "class_counts": results.data.class_counts,
-    }
-    return View(
-        title=results.title,
-        name=results.name,
-        run_id=results.run_id,
-        description=results.description,
-        verdict=results.status.upper(),
-        verdict_class=VERDICT_COLOURS[results.status],
-        started=p.started,
-        summary=summary,
-        checks=checks,
-        model=model,
-        data=data,
-        rankings=rankings,
-        failures=failures,
-        provenance=provenance,
-        spec_text=(folder.path / "spec.yaml").read_text(encoding="utf-8", errors="replace"),
+def _date(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return iso
+
+
+def build_view(src: ReportSource) -> View:
+    """Every section's view, in report order."""
+    r = src.results
+    date = _date(r.provenance.started)
+    meta = Meta(
+        title=r.title,
+        name=r.name,
+        run_id=r.run_id,
+        description=r.description,
+        date=date,
+        verdict=VERDICT_WORD[r.status],
+        verdict_class=STATUS_CLASS[r.status],
+        header=f"{r.name} · run {r.run_id} · {date}",
     )
+    s = summary.build(src)
+    f = failures.build(src)
+    g = gallery.build(src)
+    q = quality.build(src)
+    sur = surrogates.build(src)
+    nav = [
+        NavItem("summary", 1, "Summary", s.verdict, s.verdict_class),
+        NavItem("model", 2, "Model"),
+        NavItem("data", 3, "Data slice"),
+        NavItem("rankings", 4, "Importance rankings"),
+        NavItem("gallery", 5, "Saliency galleries", str(len(g.rows)) if g.rows else ""),
+        NavItem("surrogates", 6, "Global surrogates", str(len(sur.cards)) if sur.cards else ""),
+        NavItem("quality", 7, "Explanation quality", str(len(q.rows)) if q.rows else ""),
+        NavItem(
+            "failures",
+            8,
+            "Failures",
+            str(len(f.items)) if f.items else "",
+            "fail" if f.items else "",
+        ),
+        NavItem("appendix", 9, "Appendix"),
+    ]
+    return View(
+        meta=meta,
+        nav=nav,
+        summary=s,
+        model=model.build(src),
+        data=data.build(src),
+        rankings=rankings.build(src),
+        gallery=g,
+        surrogates=sur,
+        quality=q,
+        failures=f,
+        appendix=appendix.build(src, list(ATTACHMENTS)),
+    )
+
+
+def open_view(folder: RunFolder) -> tuple[View, ReportSource]:
+    src = ReportSource.open(folder)
+    return build_view(src), src
+
+
+def draw(view: View, src: ReportSource, canvas: Canvas) -> None:
+    """Write every figure the view refers to into ``figures/``."""
+    model.draw(view.model, src, canvas)
+    data.draw(view.data, src, canvas)
+    rankings.draw(view.rankings, src, canvas)
+    gallery.draw(view.gallery, src, canvas)
+    surrogates.draw(view.surrogates, src, canvas)
+    quality.draw(view.quality, src, canvas)

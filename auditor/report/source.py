@@ -1,0 +1,153 @@
+"""What a report is made from: the run folder's files, read once (nothing is recomputed).
+
+``ReportSource`` holds the validated results.json, the report options of the spec as run
+(``report.top_k``; ``--set`` overrides recorded in provenance applied), the gallery samples
+(gallery.npz) and lazy access to rankings and attribution memory maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auditor.report.scales import ColourScale, colour_scale
+from auditor.results import ExplainerResult, Results
+from auditor.run_folder import RunFolder
+from auditor.spec.model import ReportSpec
+
+
+@dataclass(frozen=True)
+class GallerySamples:
+    """The samples the runner chose for the gallery (see auditor.gallery)."""
+
+    positions: np.ndarray  # positions in the slice (rows of the attribution files)
+    indices: np.ndarray  # indices in the dataset
+    inputs: np.ndarray  # (n, *input_shape) float32
+    labels: np.ndarray
+    predicted: np.ndarray
+    probability: np.ndarray
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @classmethod
+    def empty(cls, input_shape: list[int]) -> GallerySamples:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(
+            none,
+            none,
+            np.zeros((0, *input_shape), np.float32),
+            none,
+            none,
+            np.zeros(0, np.float32),
+            none,
+        )
+
+    @classmethod
+    def load(cls, path: Path, input_shape: list[int]) -> GallerySamples:
+        if not path.is_file():
+            return cls.empty(input_shape)
+        with np.load(path, allow_pickle=False) as data:
+            return cls(**{name: np.asarray(data[name]) for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class ReportSource:
+    """A run folder opened for reporting."""
+
+    folder: RunFolder
+    results: Results
+    raw: dict[str, Any]  # results.json as stored (keys newer than this schema stay readable)
+    options: ReportSpec
+    spec_text: str
+    _scales: dict[str, ColourScale] = field(default_factory=dict, repr=False)
+    _memmaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, folder: RunFolder) -> ReportSource:
+        raw = folder.read_json("results.json")
+        results = Results.model_validate(raw)
+        spec_text = folder.file("spec.yaml").read_text(encoding="utf-8", errors="replace")
+        options = report_options(spec_text, results.provenance.overrides)
+        return cls(folder, results, raw, options, spec_text)
+
+    @property
+    def modality(self) -> str:
+        return self.results.data.modality
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.results.data.class_names
+
+    def class_name(self, k: int) -> str:
+        names = self.class_names
+        return names[k] if 0 <= k < len(names) else str(k)
+
+    @cached_property
+    def gallery(self) -> GallerySamples:
+        return GallerySamples.load(self.folder.file("gallery.npz"), self.results.data.input_shape)
+
+    def ok(self, scope: str | None = None) -> list[ExplainerResult]:
+        """Explainers that finished, in spec order (optionally of one scope)."""
+        return [
+            e
+            for e in self.results.explainers.values()
+            if e.status == "ok" and (scope is None or e.scope == scope)
+        ]
+
+    def attributions(self, result: ExplainerResult) -> np.ndarray | None:
+        """The ``(N, *input_shape)`` memory map of a local explainer, if its file is there."""
+        if result.id not in self._memmaps:
+            if not result.attribution_file:
+                return None
+            path = self.folder.file(result.attribution_file)
+            if not path.is_file():
+                return None
+            self._memmaps[result.id] = np.load(path, mmap_mode="r")
+        return self._memmaps[result.id]
+
+    def scale(self, result: ExplainerResult) -> ColourScale | None:
+        """The explainer's colour scale over the slice (computed once, streaming)."""
+        if result.id not in self._scales:
+            if not result.attribution_file:
+                return None
+            path = self.folder.file(result.attribution_file)
+            if not path.is_file():
+                return None
+            self._scales[result.id] = colour_scale(result.id, path, self.modality)
+        return self._scales[result.id]
+
+    def ranking_arrays(self, explainer_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(importance, spread) for every feature, in feature order, from rankings/<id>.npy."""
+        path = self.folder.file(f"rankings/{explainer_id}.npy")
+        if not path.is_file():
+            return None
+        data = np.load(path, allow_pickle=False)
+        return np.asarray(data[0], np.float64), np.asarray(data[1], np.float64)
+
+    def class_maps(self, explainer_id: str) -> np.ndarray | None:
+        """(classes, features) mean signed attribution per target class, if stored."""
+        path = self.folder.file(f"rankings/{explainer_id}.classmaps.npy")
+        return np.load(path, allow_pickle=False) if path.is_file() else None
+
+
+def report_options(spec_text: str, overrides: list[str]) -> ReportSpec:
+    """The spec's ``report:`` block as run (overrides applied); defaults if unreadable.
+
+    The spec was valid when the run started, so a failure here means the file was edited
+    since; the report then falls back to defaults rather than failing.
+    """
+    from auditor.spec.document import parse_document
+    from auditor.spec.overrides import apply_overrides
+
+    try:
+        doc = parse_document(spec_text, Path("spec.yaml"))
+        data = apply_overrides(doc, overrides)
+        return ReportSpec.model_validate(data.get("report") or {})
+    except Exception:  # a report must still render from a damaged spec copy
+        return ReportSpec()
