@@ -56,6 +56,8 @@ class DataSummary(Record):
     n: int
     batch_size: int
     class_counts: dict[str, int]
+    #: Tabular data: mean, std, min and max of each feature over the slice.
+    feature_summary: list[dict[str, Any]] | None = None
 
 
 class PredictionSummary(Record):

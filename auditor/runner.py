@@ -18,7 +18,7 @@ from torch import nn
 from auditor import __version__, gallery, registries
 from auditor.checks import evaluate, failing
 from auditor.data.base import AuditDataset
-from auditor.data.slicing import select_indices
+from auditor.data.slicing import iter_batches, select_indices
 from auditor.errors import SpecError, UsageError
 from auditor.explain import ExplainJob, ExplainStage, feature_names, plan
 from auditor.explainers.base import ExplainContext, Predictions
@@ -416,7 +416,31 @@ def data_summary(
         n=len(indices),
         batch_size=validated.spec.data.batch_size,
         class_counts={name: int(counts[i]) for i, name in enumerate(dataset.class_names)},
+        feature_summary=feature_summary(dataset, indices, validated.spec.data.batch_size),
     )
+
+
+def feature_summary(
+    dataset: AuditDataset, indices: np.ndarray, batch_size: int
+) -> list[dict[str, Any]] | None:
+    """Mean, std, min and max of each tabular feature over the slice (streamed)."""
+    if dataset.modality != "tabular":
+        return None
+    n_features = int(np.prod(dataset.input_shape))
+    total, total_sq = np.zeros(n_features), np.zeros(n_features)
+    low, high = np.full(n_features, np.inf), np.full(n_features, -np.inf)
+    for chunk in iter_batches(indices, batch_size):
+        x = dataset.get(chunk).numpy().reshape(len(chunk), -1).astype(np.float64)
+        total += x.sum(axis=0)
+        total_sq += (x**2).sum(axis=0)
+        low, high = np.minimum(low, x.min(axis=0)), np.maximum(high, x.max(axis=0))
+    mean = total / len(indices)
+    std = np.sqrt(np.maximum(total_sq / len(indices) - mean**2, 0.0))
+    names = dataset.feature_names or [f"x{i}" for i in range(n_features)]
+    return [
+        {"name": names[i], "mean": mean[i], "std": std[i], "min": low[i], "max": high[i]}
+        for i in range(n_features)
+    ]
 
 
 def render_reports(folder: RunFolder, formats: list[str]) -> list[Path]:
