@@ -223,7 +223,8 @@ CASES: list[tuple[str, str, list[str]]] = [
         BASE + "checks:\n  - metric: integrated_gradients.completness_error\n    max: 0.01\n",
         [
             "{f}:16:13 checks[0].metric: no metric 'completness_error' is measured for "
-            "explainer 'integrated_gradients'. Did you mean: completeness_error? Known: completeness_error, convergence_delta, "
+            "explainer 'integrated_gradients'. Did you mean: completeness_error? "
+            "Known: completeness_error, convergence_delta, "
             "deletion, fidelity, infidelity, insertion, randomization_sanity, sensitivity_max, "
             "sparseness, stability"
         ],
