@@ -1,0 +1,407 @@
+"""Case 1's baseline: the digits audit as a user would write it by hand.
+
+The same work as ``bench/specs/digits_1000.yaml``, written directly with Captum,
+scikit-learn, scipy, matplotlib and jinja2: predictions; saliency, integrated gradients (32
+steps, zero baseline), GradientSHAP, occlusion, Grad-CAM (features.3); a decision-tree
+surrogate and permutation importance on a 4x4 grid of cells; deletion curves and the
+cascading-randomization sanity check; an HTML report (jinja2, figures inlined) and a PDF
+(matplotlib's PdfPages). Parameters are auditor's defaults, so the deterministic
+explainers' attributions can be compared with auditor's within 1e-5.
+
+Usage: python bench/hand_script.py --samples 1000 --out DIR [--formats html,pdf]
+
+Writes DIR/attributions/<explainer>.npy, DIR/summary.json and the reports. GradientSHAP uses
+Captum (auditor's engine for ``gradient_shap``) on whole batches with one seed per batch,
+as a user would; shap's own GradientExplainer is compared separately (bench/case_shap.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import jinja2
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from captum.attr import (
+    GradientShap,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    Occlusion,
+    Saliency,
+)
+from matplotlib.backends.backend_pdf import PdfPages
+from safetensors.torch import load_file
+from scipy import ndimage, stats
+from sklearn.metrics import accuracy_score, confusion_matrix
+from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeClassifier, plot_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # examples/ is not an installed package
+
+from auditor.data.sklearn_source import load_arrays  # noqa: E402
+from examples.models import DigitsCNN  # noqa: E402
+
+SEED = 0
+BATCH = 64
+N_BACKGROUND = 64
+LOCAL = ("saliency", "integrated_gradients", "gradient_shap", "occlusion", "gradcam")
+
+
+# -- explainers: one function each, (model, inputs, targets, background) -> attributions --
+def saliency(model, x, t, background):
+    return Saliency(model).attribute(x, target=t, abs=True)
+
+
+def integrated_gradients(model, x, t, background):
+    attr, _delta = IntegratedGradients(model).attribute(
+        x,
+        baselines=torch.zeros_like(x),
+        target=t,
+        n_steps=32,
+        method="gausslegendre",
+        return_convergence_delta=True,
+    )
+    return attr
+
+
+def gradient_shap(model, x, t, background):
+    np.random.seed(SEED)  # Captum draws baselines and path points from numpy
+    torch.manual_seed(SEED)
+    attr, _delta = GradientShap(model).attribute(
+        x, baselines=background, n_samples=50, stdevs=0.0, target=t, return_convergence_delta=True
+    )
+    return attr
+
+
+def occlusion(model, x, t, background):
+    return Occlusion(model).attribute(
+        x,
+        sliding_window_shapes=(1, 1, 1),
+        strides=(1, 1, 1),
+        baselines=0.0,
+        target=t,
+        perturbations_per_eval=16,
+    )
+
+
+def gradcam(model, x, t, background):
+    cam = LayerGradCam(model, model.features[3]).attribute(x, target=t, relu_attributions=True)
+    cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
+    return cam.mean(dim=1, keepdim=True).expand_as(x)
+
+
+EXPLAINERS = {
+    "saliency": saliency,
+    "integrated_gradients": integrated_gradients,
+    "gradient_shap": gradient_shap,
+    "occlusion": occlusion,
+    "gradcam": gradcam,
+}
+
+
+def explain_all(model, name, x, targets, background):
+    parts = []
+    for start in range(0, len(x), BATCH):
+        xb = x[start : start + BATCH].clone()
+        tb = targets[start : start + BATCH]
+        parts.append(EXPLAINERS[name](model, xb, tb, background).detach())
+    return torch.cat(parts).numpy()
+
+
+# -- global explainers --------------------------------------------------------------------
+def pooled(x):
+    """Mean of each 2x2 block: 16 cell features per digit."""
+    return x.reshape(len(x), 4, 2, 4, 2).mean(axis=(2, 4)).reshape(len(x), 16)
+
+
+def surrogate_tree(x, predicted):
+    features = pooled(x.numpy()[:, 0])
+    f_train, f_test, y_train, y_test = train_test_split(
+        features, predicted, test_size=0.25, random_state=SEED
+    )
+    tree = DecisionTreeClassifier(max_depth=6, min_samples_leaf=5, random_state=SEED)
+    tree.fit(f_train, y_train)
+    return tree, tree.score(f_test, y_test), tree.feature_importances_
+
+
+def predict(model, x):
+    with torch.no_grad():
+        return torch.cat([model(x[s : s + 256]) for s in range(0, len(x), 256)]).argmax(1).numpy()
+
+
+def permutation_importance(model, x, labels, repeats=5):
+    """Accuracy drop when the pixels of one 2x2 cell are shuffled across samples."""
+    rng = np.random.default_rng(SEED)
+    base = accuracy_score(labels, predict(model, x))
+    drops = np.zeros((16, repeats))
+    for cell in range(16):
+        r, c = divmod(cell, 4)
+        for k in range(repeats):
+            perm = torch.as_tensor(rng.permutation(len(x)))
+            shuffled = x.clone()
+            shuffled[:, :, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2] = x[perm][
+                :, :, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2
+            ]
+            drops[cell, k] = base - accuracy_score(labels, predict(model, shuffled))
+    return drops.mean(axis=1), drops.std(axis=1)
+
+
+# -- metrics ------------------------------------------------------------------------------
+STEPS = 16
+
+
+def deletion_curve(model, x, target, order):
+    """Target probability as pixels are zeroed in ``order``, in 16 steps (one forward)."""
+    counts = np.round(np.linspace(0, 64, STEPS + 1)).astype(int)
+    images = x.repeat(STEPS + 1, 1, 1, 1).reshape(STEPS + 1, 64)
+    for step, k in enumerate(counts):
+        images[step, torch.as_tensor(order[:k], dtype=torch.long)] = 0.0
+    with torch.no_grad():
+        probs = torch.softmax(model(images.reshape(STEPS + 1, 1, 8, 8)).double(), dim=1)
+    return probs[:, target].numpy()
+
+
+def auc(curve):
+    return float((curve[:-1] + curve[1:]).sum() / (2 * (len(curve) - 1)))
+
+
+def deletion(model, x, targets, attributions, n=128):
+    curves = []
+    for i in range(min(n, len(x))):
+        order = np.argsort(-attributions[i].mean(axis=0).ravel(), kind="stable")
+        curves.append(deletion_curve(model, x[i], int(targets[i]), order))
+    return np.array(curves)
+
+
+def random_deletion(model, x, targets, n=128):
+    curves = []
+    for i in range(min(n, len(x))):
+        order = np.random.default_rng([SEED, i]).permutation(64)
+        curves.append(deletion_curve(model, x[i], int(targets[i]), order))
+    return np.array(curves)
+
+
+def ssim(a, b, sigma=1.5):
+    c1, c2 = 0.01**2, 0.03**2
+
+    def blur(img):
+        return ndimage.gaussian_filter(img, sigma, mode="reflect", truncate=3.0)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+    return float((num / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))).mean())
+
+
+def normalized(m):
+    return m / m.max() if m.max() > 0 else m
+
+
+def randomization_sanity(model, name, x, targets, background, original, n=16):
+    """Cascading randomization from the output layer down; Spearman and SSIM per step."""
+    x, targets = x[:n], targets[:n]
+    before = np.abs(original[:n]).mean(axis=1)
+    randomized = copy.deepcopy(model)
+    layers = [m for _, m in randomized.named_modules() if list(m.parameters(recurse=False))]
+    curve = []
+    for step, layer in enumerate(reversed(layers)):
+        with torch.random.fork_rng():
+            torch.manual_seed(SEED + step)
+            layer.reset_parameters()
+        after = np.abs(explain_all(randomized, name, x, targets, background)).mean(axis=1)
+        rhos, ssims = [], []
+        for a, b in zip(before, after, strict=True):
+            keep = (a != 0) | (b != 0)
+            if np.ptp(a[keep]) > 0 and np.ptp(b[keep]) > 0:
+                rhos.append(stats.spearmanr(a[keep], b[keep]).statistic)
+            ssims.append(ssim(normalized(a), normalized(b)))
+        curve.append((float(np.mean(rhos)) if rhos else float("nan"), float(np.mean(ssims))))
+    return curve
+
+
+# -- report -------------------------------------------------------------------------------
+TEMPLATE = """<!doctype html><html><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>body{font-family:sans-serif;max-width:1100px;margin:auto}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}</style></head>
+<body><h1>{{ title }}</h1>
+<p>{{ n }} samples, accuracy {{ "%.4f"|format(accuracy) }}.</p>
+<h2>Explainers</h2><table><tr><th>explainer</th><th>seconds</th><th>deletion AUC</th>
+<th>random AUC</th><th>randomization Spearman</th><th>randomization SSIM</th></tr>
+{% for row in rows %}<tr><td>{{ row.name }}</td><td>{{ "%.2f"|format(row.seconds) }}</td>
+<td>{{ "%.4f"|format(row.auc) }}</td><td>{{ "%.4f"|format(random_auc) }}</td>
+<td>{{ "%.4f"|format(row.rho) }}</td><td>{{ "%.4f"|format(row.ssim) }}</td></tr>{% endfor %}
+</table>
+<p>Surrogate tree fidelity (held out): {{ "%.4f"|format(fidelity) }}</p>
+{% for fig in figures %}<h2>{{ fig.title }}</h2><img src="data:image/png;base64,{{ fig.png }}">
+{% endfor %}</body></html>"""
+
+
+def figure_png(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def make_figures(
+    x, predicted, labels, attributions, globals_, deletion_curves, random_curve, sanity
+):
+    figures = []
+    fig, axes = plt.subplots(12, 6, figsize=(9, 18))
+    for row in range(12):
+        axes[row, 0].imshow(x[row, 0], cmap="gray")
+        for col, name in enumerate(LOCAL, start=1):
+            axes[row, col].imshow(attributions[name][row, 0], cmap="RdBu_r")
+    for ax in axes.flat:
+        ax.axis("off")
+    figures.append(("Gallery", fig))
+    for name in LOCAL:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+        mean = np.abs(attributions[name]).mean(axis=(0, 1))
+        left.imshow(mean, cmap="viridis")
+        top = np.argsort(-mean.ravel())[:10]
+        right.barh([f"r{i // 8}c{i % 8}" for i in top][::-1], mean.ravel()[top][::-1])
+        figures.append((f"{name}: mean |attribution|", fig))
+    for name, (importance, _) in globals_.items():
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        top = np.argsort(-importance)[:10]
+        ax.barh([f"r{i // 4}c{i % 4}" for i in top][::-1], importance[top][::-1])
+        figures.append((f"{name}: importance", fig))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    steps = np.linspace(0, 1, STEPS + 1)
+    for name, curves in deletion_curves.items():
+        ax.plot(steps, curves.mean(axis=0), label=name)
+    ax.plot(steps, random_curve.mean(axis=0), "k--", label="random")
+    ax.legend()
+    figures.append(("Deletion curves", fig))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, curve in sanity.items():
+        ax.plot([c[0] for c in curve], marker="o", label=name)
+    ax.legend()
+    figures.append(("Randomization sanity (Spearman per cascade step)", fig))
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.imshow(confusion_matrix(labels, predicted), cmap="Blues")
+    figures.append(("Confusion matrix", fig))
+    return figures
+
+
+def write_reports(out, formats, figures, context, tree):
+    if "html" in formats:
+        pngs = [{"title": title, "png": figure_png(fig)} for title, fig in figures]
+        fig, ax = plt.subplots(figsize=(12, 6))
+        plot_tree(tree, max_depth=3, filled=True, ax=ax, fontsize=6)
+        pngs.append({"title": "Surrogate tree", "png": figure_png(fig)})
+        figures = [*figures, ("Surrogate tree", fig)]
+        html = jinja2.Environment(autoescape=True).from_string(TEMPLATE)
+        (out / "report.html").write_text(html.render(figures=pngs, **context))
+    if "pdf" in formats:
+        with PdfPages(out / "report.pdf") as pdf:
+            for title, fig in figures:
+                fig.suptitle(title)
+                pdf.savefig(fig)
+    for _, fig in figures:
+        plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--formats", default="html,pdf")
+    parser.add_argument("--no-metrics", action="store_true", help="Skip deletion and sanity.")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    out = args.out
+    (out / "attributions").mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(SEED)
+    np.random.seed(SEED)
+
+    x_all, y_all, _ = load_arrays("digits", "all")
+    x, labels = torch.from_numpy(x_all[: args.samples]), y_all[: args.samples]
+    model = DigitsCNN(num_classes=10)
+    model.load_state_dict(load_file(ROOT / "models" / "digits_cnn.safetensors"))
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+    predicted = predict(model, x)
+    targets = torch.as_tensor(predicted)
+    rng = np.random.default_rng(SEED)
+    background = x[np.sort(rng.choice(len(x), size=min(N_BACKGROUND, len(x)), replace=False))]
+
+    seconds, attributions = {}, {}
+    for name in LOCAL:
+        start = time.perf_counter()
+        attributions[name] = explain_all(model, name, x, targets, background)
+        np.save(out / "attributions" / f"{name}.npy", attributions[name])
+        seconds[name] = time.perf_counter() - start
+    start = time.perf_counter()
+    tree, fidelity, tree_importance = surrogate_tree(x, predicted)
+    seconds["surrogate_tree"] = time.perf_counter() - start
+    start = time.perf_counter()
+    perm_mean, perm_std = permutation_importance(model, x, labels)
+    seconds["permutation_importance"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    random_curve = np.full((1, STEPS + 1), np.nan)
+    deletion_curves = {n: random_curve for n in LOCAL}
+    sanity = {n: [(np.nan, np.nan)] for n in LOCAL}
+    if not args.no_metrics:
+        random_curve = random_deletion(model, x, predicted)
+        deletion_curves = {n: deletion(model, x, predicted, attributions[n]) for n in LOCAL}
+        sanity = {
+            n: randomization_sanity(model, n, x, targets, background, attributions[n])
+            for n in LOCAL
+        }
+    seconds["metrics"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    formats = [f for f in args.formats.split(",") if f]
+    globals_ = {
+        "surrogate_tree": (tree_importance, None),
+        "permutation_importance": (perm_mean, perm_std),
+    }
+    figures = make_figures(
+        x.numpy(), predicted, labels, attributions, globals_, deletion_curves, random_curve, sanity
+    )
+    rows = [
+        {
+            "name": n,
+            "seconds": seconds[n],
+            "auc": float(np.mean([auc(c) for c in deletion_curves[n]])),
+            "rho": sanity[n][-1][0],
+            "ssim": sanity[n][-1][1],
+        }
+        for n in LOCAL
+    ]
+    context = {
+        "title": "Digit classifier audit (hand-written)",
+        "n": len(x),
+        "accuracy": float((predicted == labels).mean()),
+        "rows": rows,
+        "random_auc": float(np.mean([auc(c) for c in random_curve])),
+        "fidelity": float(fidelity),
+    }
+    write_reports(out, formats, figures, context, tree)
+    seconds["report"] = time.perf_counter() - start
+    seconds["total"] = time.perf_counter() - started
+    summary = {"seconds": seconds, **context, "permutation_importance": perm_mean.tolist()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()

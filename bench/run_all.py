@@ -1,0 +1,171 @@
+"""Run the benchmarks of issue 6 and write bench/RESULTS.md (and bench/results.json).
+
+Usage:
+    python bench/run_all.py                 # every case, >= 5 alternating runs (~20 min)
+    python bench/run_all.py --smoke         # tiny sizes, 1 run each, for CI (< 60 s)
+    python bench/run_all.py --cases 1,shap  # some cases: 1, 2, 3, 4, shap
+    python bench/run_all.py --cases 4 --update   # rerun case 4, keep the others' sections
+
+Benchmarks are not tests: the process exits 0 whether or not a target is met (non-zero only
+when a case crashes). ``--smoke`` writes to a temporary folder (or ``--out``) and prints the
+results, so that CI does not overwrite the committed RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from common import BENCH, Section, load_average, log, machine, package_versions, table, verdict
+
+CASE_ORDER = ("1", "2", "shap", "3", "4")
+
+
+def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
+    """Each case with its sizes: the issue's, or tiny ones for --smoke."""
+    import case_end_to_end
+    import case_overhead
+    import case_resnet
+    import case_scaling
+    import case_shap
+
+    if smoke:
+        return {
+            "1": lambda: case_end_to_end.run(runs, samples=32, formats="html"),
+            "2": lambda: case_overhead.run(runs, batch=16, stage_samples=32, budget=0.02),
+            "shap": lambda: case_shap.run(runs, samples=2),
+            "3": lambda: case_resnet.run(
+                runs,
+                size=32,
+                steps=4,
+                images={"integrated_gradients": 1, "gradcam": 2, "occlusion": 1},
+            ),
+            "4": lambda: case_scaling.run(runs, sizes=(32, 64), formats="", metrics=False),
+        }
+    return {
+        "1": lambda: case_end_to_end.run(runs),
+        "2": lambda: case_overhead.run(runs),
+        "shap": lambda: case_shap.run(runs),
+        "3": lambda: case_resnet.run(runs),
+        "4": lambda: case_scaling.run(runs),
+    }
+
+
+def header(args: argparse.Namespace, started: datetime, info: dict[str, Any]) -> str:
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in info["flags"].items())
+    versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    command = "python bench/run_all.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    updated = (
+        "\n- `--update`: only the cases named were rerun; each section says when it ran."
+        if args.update
+        else ""
+    )
+    return f"""# Benchmark results (issue 6)
+
+Written by `{command.strip()}` (`make bench`{" --smoke" if args.smoke else ""}), started
+{started.isoformat(timespec="seconds")}. Benchmarks, not tests: ratios of medians from one
+alternating run on this machine.
+
+- Machine: {info["cpu"]}, {info["cores"]} cores available ({info["threads_per_core"]} thread
+  per core), {info["memory_gib"]} GiB; torch threads {info["torch_threads"]}, torch CPU
+  capability {info["torch_cpu_capability"]}; CPU flags: {flags}.
+- Platform: {info["platform"]}, Python {info["python"]}.
+- Versions: {versions}.
+- Runs per variant: {args.runs}, alternating A B A B; medians compared (and, as a check
+  that is less sensitive to other jobs, the ratio of the fastest runs).{updated}
+- Machine load (1/5/15-min load average) is listed per case: other engineers ran tests on
+  the same two cores during this run, so absolute times are noisy; ratios from alternating
+  runs are the numbers to read.
+"""
+
+
+def summary(sections: list[Section]) -> str:
+    rows = [
+        [target, value, verdict(ok)]
+        for section in sections
+        for target, value, ok in section.targets
+    ]
+    return "## Targets\n\n" + table(["target", "measured", "verdict"], rows) + "\n"
+
+
+def previous(path: Path) -> dict[str, Section]:
+    """Sections of an earlier run (``--update``), by case name."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {
+        c: Section(v["title"], v["text"], v["raw"], [tuple(t) for t in v["targets"]])
+        for c, v in data.get("cases", {}).items()
+        if isinstance(v, dict) and "text" in v
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="Tiny sizes, one run each.")
+    parser.add_argument("--runs", type=int, default=None, help="Runs per variant (default 5).")
+    parser.add_argument("--cases", default=",".join(CASE_ORDER), help="Comma-separated cases.")
+    parser.add_argument("--out", type=Path, default=None, help="Where RESULTS.md goes.")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="Keep the other cases' sections from the previous results.json in --out.",
+    )
+    args = parser.parse_args()
+    args.runs = args.runs or (1 if args.smoke else 5)
+    warnings.filterwarnings("ignore", category=UserWarning)  # Captum's requires_grad notes
+    chosen = [c for c in CASE_ORDER if c in args.cases.split(",")]
+    out_dir = args.out or (Path(tempfile.mkdtemp(prefix="bench-")) if args.smoke else BENCH)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    started = datetime.now(UTC)
+    info = machine()
+    runners = cases(args.smoke, args.runs)
+    done: dict[str, Section] = previous(out_dir / "results.json") if args.update else {}
+    failed = False
+    for name in chosen:
+        before = load_average()
+        t0 = time.perf_counter()
+        log(f"case {name} ... (load {before})")
+        try:
+            section = runners[name]()
+        except Exception:
+            failed = True
+            section = Section(f"Case {name}: FAILED", f"```\n{traceback.format_exc()}\n```")
+            log(f"case {name} failed:\n{traceback.format_exc()}")
+        seconds = time.perf_counter() - t0
+        section.text += (
+            f"\n_Case run {datetime.now(UTC).isoformat(timespec='minutes')}, took "
+            f"{seconds:.0f} s; load average before {before}, after {load_average()}._\n"
+        )
+        done[name] = section
+
+    sections = [done[c] for c in CASE_ORDER if c in done]
+    text = "\n".join([header(args, started, info), summary(sections)]
+                     + [s.markdown() for s in sections])  # fmt: skip
+    results = out_dir / "RESULTS.md"
+    results.write_text(text)
+    raw = {"machine": info, "versions": package_versions(), "runs": args.runs,
+           "smoke": args.smoke,
+           "cases": {c: {"title": s.title, "text": s.text, "raw": s.raw, "targets": s.targets}
+                     for c, s in done.items()},
+           "targets": [list(t) for s in sections for t in s.targets]}  # fmt: skip
+    (out_dir / "results.json").write_text(json.dumps(raw, indent=1, default=str))
+    log(f"wrote {results}")
+    if args.smoke:
+        print(text)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
