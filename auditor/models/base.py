@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel
 from torch import nn
@@ -43,7 +43,3 @@ class ModelSource(Plugin):
         for p in module.parameters():
             p.requires_grad_(False)
         return module
-
-
-def describe_source(params: BaseModel) -> dict[str, Any]:
-    return params.model_dump(mode="json", by_alias=True)
