@@ -198,7 +198,10 @@ def test_unknown_layer_is_a_spec_error(digits_spec: Path, tmp_path: Path) -> Non
 
 
 def test_warning_checks_fail_only_with_fail_on_warning(digits_spec: Path, tmp_path: Path) -> None:
-    strict = ("--set", "checks[0].min=0.999", "--set", "checks[0].severity=warning")
+    strict = (
+        *("--set", "explainers=[{type: saliency}]", "--set", "metrics=[]"),
+        *("--set", "checks=[{metric: model.accuracy, min: 0.999, severity: warning}]"),
+    )
     common = ("--set", "data.slice.stop=32", "--set", "report.formats=[]", "-q", *strict)
     lenient = run_cli("run", str(digits_spec), "--out", str(tmp_path), "--run-id", "a", *common)
     assert lenient.returncode == 0, lenient.stderr
