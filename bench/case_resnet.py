@@ -21,7 +21,16 @@ from typing import Any
 import numpy as np
 import torch
 import torchvision
-from common import Section, alternate, log, per_sample_spearman, pixel_maps, spread_text, table
+from common import (
+    Section,
+    alternate,
+    log,
+    machine,
+    per_sample_spearman,
+    pixel_maps,
+    spread_text,
+    table,
+)
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -79,6 +88,17 @@ def gflop_per_pass(size: int) -> float:
     with FlopCounterMode(display=False) as counter:
         model(x)[:, 0].sum().backward()
     return counter.get_total_flops() / 1e9
+
+
+def hardware_note() -> str:
+    flags = machine()["flags"]
+    if flags["amx_bf16"] or flags["avx512_bf16"]:
+        return "This CPU has bfloat16 instructions (AMX or AVX512-BF16)."
+    return (
+        "This CPU has neither AMX nor AVX512-BF16 (flags in the header): bfloat16 matrix "
+        "products are emulated, so CPU autocast is slower than float32 here; the issue's 330 "
+        "GFLOPS figure needs AMX."
+    )
 
 
 def run(
@@ -149,5 +169,11 @@ first run).
 
 Achieved rate of integrated gradients: {flop:.2f} GFLOP per forward + input-gradient
 backward at {size}x{size}; {", ".join(f"{v} {r:.1f} GFLOPS" for v, r in rates.items())}.
+
+{hardware_note()}
+Grad-CAM under `precision: bfloat16` needs its layer as `module.layer4`: the runner's
+autocast wrapper moves every layer under `module.` (this benchmark passes the prefixed
+name; the runner's plan() checks the unwrapped model, so a spec with `layer: layer4` passes
+validation and then fails to explain).
 """  # fmt: skip
     return Section("Case 3: resnet18, float32 vs bfloat16", text, raw, verdicts)

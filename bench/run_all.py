@@ -72,9 +72,9 @@ def header(args: argparse.Namespace, started: datetime, info: dict[str, Any]) ->
     )
     return f"""# Benchmark results (issue 6)
 
-Written by `{command.strip()}` (`make bench`{" --smoke" if args.smoke else ""}), started
-{started.isoformat(timespec="seconds")}. Benchmarks, not tests: ratios of medians from one
-alternating run on this machine.
+Written by `{command.strip()}` (`make bench{"-smoke" if args.smoke else ""}` runs the full
+set), started {started.isoformat(timespec="seconds")}. Benchmarks, not tests: ratios of
+medians from one alternating run on this machine.
 
 - Machine: {info["cpu"]}, {info["cores"]} cores available ({info["threads_per_core"]} thread
   per core), {info["memory_gib"]} GiB; torch threads {info["torch_threads"]}, torch CPU
