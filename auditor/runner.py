@@ -257,6 +257,8 @@ class _Autocast(nn.Module):
     def __init__(self, module: nn.Module) -> None:
         super().__init__()
         self.module = module
+        #: Layer paths in a spec name modules of the user's model, not of this wrapper.
+        self.wrapped_model = module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -25,7 +25,10 @@ class IntegratedGradientsParams(Params):
     ] = Field("gausslegendre", description="Quadrature rule.")
     baseline: BaselineKind = Field("zeros", description="zeros | mean | blur | uniform")
     internal_batch_size: int | None = Field(
-        None, ge=1, le=1_000_000, description="Path points per forward pass (default: all)."
+        None,
+        ge=1,
+        le=1_000_000,
+        description="Path points per forward pass (default: the batch size).",
     )
 
 
@@ -47,7 +50,8 @@ class IntegratedGradients(Explainer):
             target=targets,
             n_steps=p.n_steps,
             method=p.method,
-            internal_batch_size=p.internal_batch_size,
+            # all n_steps x batch path points at once would need n_steps times the memory
+            internal_batch_size=p.internal_batch_size or len(inputs),
             return_convergence_delta=True,
         )
         self.record(convergence_delta=delta)

@@ -9,7 +9,12 @@ from auditor.suggest import did_you_mean
 
 
 def resolve_layer(model: nn.Module, path: str) -> nn.Module:
-    """The submodule at ``path``; a ``SpecError`` at ``params.layer`` listing candidates."""
+    """The submodule at ``path``; a ``SpecError`` at ``params.layer`` listing candidates.
+
+    A wrapper the runner puts around the user's model (``precision: bfloat16``) exposes it
+    as ``wrapped_model``; paths are looked up there, as the spec's author wrote them.
+    """
+    model = getattr(model, "wrapped_model", model)
     modules = dict(model.named_modules())
     if path in modules and path:
         return modules[path]

@@ -224,3 +224,21 @@ def test_warning_checks_fail_only_with_fail_on_warning(digits_spec: Path, tmp_pa
     assert strict_run.returncode == 1
     junit = ET.parse(tmp_path / "digits-cnn" / "b" / "junit.xml").getroot()
     assert junit.get("failures") == "1"
+
+
+def test_bfloat16_run_keeps_layer_names_and_reports_precision(
+    digits_spec: Path, tmp_path: Path
+) -> None:
+    """precision: bfloat16 wraps the model in autocast; layer paths still name its modules."""
+    proc = run_cli(
+        "run", str(digits_spec), "--out", str(tmp_path), "--run-id", "bf", "-q",
+        *("--set", "precision=bfloat16", "--set", "data.slice.stop=32"),
+        *("--set", "explainers=[{type: gradcam, params: {layer: features.3}}, {type: saliency}]"),
+        *("--set", "metrics=[]", "--set", "checks=[{metric: model.accuracy, min: 0.9}]"),
+        *("--set", "report.formats=[]"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    results = read_results(tmp_path / "digits-cnn" / "bf")
+    assert results["provenance"]["precision"] == "bfloat16"
+    assert {r["status"] for r in results["explainers"].values()} == {"ok"}
+    assert results["predictions"]["accuracy"] >= 0.9
