@@ -22,6 +22,7 @@ import torch
 from pydantic import Field
 
 from auditor.errors import RunError, SpecError
+from auditor.explainers.base import ExplainContext, Explainer
 
 #: One side of the pooling grid in a plugin's Params.
 GridSide = Annotated[int, Field(ge=1, le=1024)]
@@ -176,3 +177,22 @@ def check_grid(modality: str, input_shape: tuple[int, ...], grid: tuple[int, int
     """A SpecError now, before any work, if ``grid`` does not fit the images."""
     if modality == "image":
         Grid.for_shape(tuple(input_shape), grid)
+
+
+class GridExplainer(Explainer):
+    """Base of global explainers over features: tabular columns or pooled image grid cells.
+
+    Checks the ``grid`` param against the input when built, so that a grid larger than the
+    image is a spec error before any work, and prepares the feature table of a slice.
+    """
+
+    scope = "global"
+
+    def __init__(self, model: torch.nn.Module, params: Any, context: ExplainContext) -> None:
+        super().__init__(model, params, context)
+        check_grid(context.modality, context.input_shape, self.params.grid)
+
+    def grid_features(self, inputs: torch.Tensor) -> Any:
+        """The slice as a feature table (``slice_features``) for this explainer's grid."""
+        ctx = self.context
+        return slice_features(inputs, ctx.modality, ctx.feature_names, self.params.grid)

@@ -19,13 +19,17 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.inspection import permutation_importance
 from torch import nn
 
-from auditor.explainers.base import ExplainContext, Explainer, GlobalExplanation, Predictions
-from auditor.explainers.grid import GRID_DESCRIPTION, GridSide, check_grid, slice_features
+from auditor.explainers.base import GlobalExplanation, Predictions
+from auditor.explainers.grid import (
+    GRID_DESCRIPTION,
+    GridExplainer,
+    GridSide,
+)
 from auditor.plugin import Params
 
 
@@ -39,20 +43,15 @@ class PermutationImportanceParams(Params):
     batch_size: int = Field(256, ge=1, le=1_000_000, description="Samples per forward pass.")
 
 
-class PermutationImportance(Explainer):
+class PermutationImportance(GridExplainer):
     """Drop in the model's score when a feature (or image cell) is shuffled across samples."""
 
     name: ClassVar[str] = "permutation_importance"
     Params = PermutationImportanceParams
-    scope = "global"
-
-    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
-        super().__init__(model, params, context)
-        check_grid(context.modality, context.input_shape, self.params.grid)
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:
         p = self.params
-        features = slice_features(inputs, self.context.modality, self.context.feature_names, p.grid)
+        features = self.grid_features(inputs)
         n = len(inputs)
         sources = np.repeat(np.arange(n)[:, None], len(features.names), axis=1)
         if p.scoring == "accuracy":

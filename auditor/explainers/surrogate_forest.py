@@ -18,18 +18,16 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.inspection import permutation_importance
-from torch import nn
 
-from auditor.explainers.base import ExplainContext, Explainer, GlobalExplanation, Predictions
+from auditor.explainers.base import GlobalExplanation, Predictions
 from auditor.explainers.grid import (
     GRID_DESCRIPTION,
+    GridExplainer,
     GridSide,
-    check_grid,
     holdout_split,
-    slice_features,
 )
 from auditor.plugin import Params
 
@@ -54,22 +52,17 @@ class SurrogateForestParams(Params):
     )
 
 
-class SurrogateForest(Explainer):
+class SurrogateForest(GridExplainer):
     """Random forest mimicking the model's predicted classes, with two importances."""
 
     name: ClassVar[str] = "surrogate_forest"
     fidelity_keys = ("accuracy", "train_accuracy")
     Params = SurrogateForestParams
-    scope = "global"
-
-    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
-        super().__init__(model, params, context)
-        check_grid(context.modality, context.input_shape, self.params.grid)
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:
         p = self.params
         seed = self.context.seed
-        features = slice_features(inputs, self.context.modality, self.context.feature_names, p.grid)
+        features = self.grid_features(inputs)
         y = np.asarray(predictions.predicted, dtype=np.int64)
         train, test = holdout_split(len(y), p.test_fraction, seed)
         x_train, x_test = features.table[train], features.table[test]

@@ -19,19 +19,17 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import r2_score
-from torch import nn
 
 from auditor.errors import SpecError
-from auditor.explainers.base import ExplainContext, Explainer, GlobalExplanation, Predictions
+from auditor.explainers.base import GlobalExplanation, Predictions
 from auditor.explainers.grid import (
     GRID_DESCRIPTION,
+    GridExplainer,
     GridSide,
-    check_grid,
     holdout_split,
-    slice_features,
 )
 from auditor.plugin import Params
 
@@ -52,21 +50,16 @@ class SurrogateLinearParams(Params):
     )
 
 
-class SurrogateLinear(Explainer):
+class SurrogateLinear(GridExplainer):
     """Linear regression of the target logit on the features, with held-out R^2."""
 
     name: ClassVar[str] = "surrogate_linear"
     fidelity_keys = ("r2", "train_r2")
     Params = SurrogateLinearParams
-    scope = "global"
-
-    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
-        super().__init__(model, params, context)
-        check_grid(context.modality, context.input_shape, self.params.grid)
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:
         p = self.params
-        features = slice_features(inputs, self.context.modality, self.context.feature_names, p.grid)
+        features = self.grid_features(inputs)
         y, output = self._response(predictions)
         train, test = holdout_split(len(y), p.test_fraction, self.context.seed)
         x_train, x_test = features.table[train], features.table[test]

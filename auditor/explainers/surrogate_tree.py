@@ -18,17 +18,15 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sklearn.tree import DecisionTreeClassifier, export_text
-from torch import nn
 
-from auditor.explainers.base import ExplainContext, Explainer, GlobalExplanation, Predictions
+from auditor.explainers.base import GlobalExplanation, Predictions
 from auditor.explainers.grid import (
     GRID_DESCRIPTION,
+    GridExplainer,
     GridSide,
-    check_grid,
     holdout_split,
-    slice_features,
 )
 from auditor.plugin import Params
 
@@ -49,21 +47,16 @@ class SurrogateTreeParams(Params):
     )
 
 
-class SurrogateTree(Explainer):
+class SurrogateTree(GridExplainer):
     """Decision tree mimicking the model's predicted classes, with held-out fidelity."""
 
     name: ClassVar[str] = "surrogate_tree"
     fidelity_keys = ("accuracy", "train_accuracy")
     Params = SurrogateTreeParams
-    scope = "global"
-
-    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
-        super().__init__(model, params, context)
-        check_grid(context.modality, context.input_shape, self.params.grid)
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:
         p = self.params
-        features = slice_features(inputs, self.context.modality, self.context.feature_names, p.grid)
+        features = self.grid_features(inputs)
         y = np.asarray(predictions.predicted, dtype=np.int64)
         train, test = holdout_split(len(y), p.test_fraction, self.context.seed)
         tree = DecisionTreeClassifier(
