@@ -8,15 +8,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from captum.attr import GradientShap as CaptumGradientShap
 from scipy.stats import spearmanr
 from tiny import Linear, TinyCNN, digits_batch, digits_cnn, make_explainer
 from torch import nn
 
 from auditor.errors import RunError
+from auditor.explainers import gradient_shap
 from auditor.explainers.baselines import gaussian_blur
 from auditor.explainers.fx_rewrite import NATIVE_NONLINEAR, UnsupportedModelError, deeplift_model
 
@@ -208,6 +211,53 @@ def test_gradient_shap_and_shap_gradient_rank_pixels_alike_on_digits(digits) -> 
     a, b = captum.explain(x, targets), shap.explain(x, targets)
     rhos = [spearmanr(a[i].flatten(), b[i].flatten())[0] for i in range(len(x))]
     assert min(rhos) >= 0.9, rhos
+
+
+def captum_gradient_shap_per_sample(model, x, targets, background, params, seed=0):
+    """Captum's GradientShap one sample at a time, generators seeded before each call."""
+    method = CaptumGradientShap(model)
+    parts, deltas = [], []
+    for i in range(len(x)):
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        attributions, delta = method.attribute(
+            x[i : i + 1].clone().requires_grad_(),
+            baselines=background,
+            n_samples=params["n_samples"],
+            stdevs=params["stdevs"],
+            target=targets[i : i + 1],
+            return_convergence_delta=True,
+        )
+        parts.append(attributions.detach())
+        deltas.append(float(delta.mean()))
+    return torch.cat(parts), deltas
+
+
+@pytest.mark.parametrize("stdevs", [0.0, 0.3])
+def test_batched_gradient_shap_equals_captum_with_the_same_draws(digits, stdevs) -> None:
+    model, x, targets, background = digits
+    params = {"n_samples": 30, "stdevs": stdevs, "n_background": 16}
+    explainer = make_explainer("gradient_shap", model, params, background=background)
+    attributions = explainer.explain(x, targets)
+    expected, deltas = captum_gradient_shap_per_sample(model, x, targets, background, params)
+    assert attributions.abs().max() > 0.01
+    torch.testing.assert_close(attributions, expected, atol=2e-6, rtol=1e-4)
+    np.testing.assert_allclose(explainer.sample_stats["convergence_delta"], deltas, atol=1e-4)
+
+
+def test_gradient_shap_chunks_of_rows_give_the_same_attributions(digits, monkeypatch) -> None:
+    model, x, targets, background = digits
+    params = {"n_samples": 12, "stdevs": 0.2}
+    whole = make_explainer("gradient_shap", model, params, background=background)
+    expected = whole.explain(x, targets)
+    monkeypatch.setattr(gradient_shap, "ROW_ELEMENTS", 7 * 64)  # 7 rows: splits samples too
+    chunked = make_explainer("gradient_shap", model, params, background=background)
+    torch.testing.assert_close(chunked.explain(x, targets), expected, atol=1e-6, rtol=1e-5)
+    np.testing.assert_allclose(
+        chunked.sample_stats["convergence_delta"],
+        whole.sample_stats["convergence_delta"],
+        atol=1e-5,
+    )
 
 
 def test_plain_captum_deeplift_loses_the_max_pool_rule_after_a_relu(digits) -> None:
