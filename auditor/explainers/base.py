@@ -23,6 +23,16 @@ from torch import nn
 from auditor.data.base import Modality
 from auditor.plugin import Plugin
 
+#: Input elements per forward pass where a method expands a batch (path points, draws):
+#: whole expanded batches for small inputs (fewer, larger passes are faster), bounded
+#: memory for large ones (16 MB of float32 input per pass).
+ROW_ELEMENTS = 2**22
+
+
+def rows_per_pass(inputs: torch.Tensor) -> int:
+    """How many rows shaped like ``inputs[0]`` one forward pass may take."""
+    return max(1, ROW_ELEMENTS // max(1, inputs[0].numel()))
+
 
 @dataclass
 class ExplainContext:
@@ -141,16 +151,30 @@ def seeded(seed: int) -> Iterator[None]:
     """Seed torch's and numpy's global generators for a block, and restore both after.
 
     Captum draws from both (NoiseTunnel from torch, GradientShap from numpy), shap from
-    numpy; restoring keeps an explainer from changing the caller's random stream.
+    numpy; restoring keeps an explainer from changing the caller's random stream. While no
+    accelerator is in use only the CPU generator is forked: ``torch.random.fork_rng`` and
+    ``torch.manual_seed`` also ask every device backend (CUDA, XPU, MTIA) for its count
+    and queue its seeding, 0.3 ms a call, more than a fast explainer's overhead budget.
     """
     state = np.random.get_state()
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)
-        try:
-            yield
-        finally:
-            np.random.set_state(state)
+    if torch.cuda.is_initialized():
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            np.random.seed(seed % 2**32)
+            try:
+                yield
+            finally:
+                np.random.set_state(state)
+        return
+    generator = torch.default_generator
+    torch_state = generator.get_state()
+    generator.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        generator.set_state(torch_state)
+        np.random.set_state(state)
 
 
 def sample_seed(seed: int, sample: torch.Tensor) -> int:

@@ -36,7 +36,6 @@ class GradCam(Explainer):
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         layer = resolve_layer(self.model, self.params.layer)
-        inputs.requires_grad_(True)  # ours to change: the base passed a copy
         cam = LayerGradCam(self.model, layer).attribute(
             inputs, target=targets, relu_attributions=self.params.relu
         )
