@@ -24,12 +24,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from auditor.explainers.base import Explainer
+from auditor.explainers.base import Explainer, rows_per_pass
 from auditor.explainers.shap_support import background_sample, numpy_seed
 from auditor.plugin import Params
-
-#: Input elements per forward pass: bounds memory on large inputs, whole batches on small.
-ROW_ELEMENTS = 2**22
 
 
 class GradientShapParams(Params):
@@ -91,9 +88,9 @@ class GradientShap(Explainer):
                 self._background_out = self.model(background)
         with torch.no_grad():  # f(x) for the delta; with noise, f(x + e) is taken per draw
             outputs = self.model(inputs) if p.stdevs == 0 else None
-        numel = max(1, inputs[0].numel())
-        draws = min(p.n_samples, max(1, ROW_ELEMENTS // numel))  # per forward, per sample
-        samples = max(1, ROW_ELEMENTS // (draws * numel))  # per forward
+        rows = rows_per_pass(inputs)
+        draws = min(p.n_samples, rows)  # per forward pass and sample
+        samples = max(1, rows // draws)  # per forward pass
         sums = torch.zeros_like(inputs)
         gaps = torch.zeros(len(inputs), dtype=torch.float64)
         for i in range(0, len(inputs), samples):

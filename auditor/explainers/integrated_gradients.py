@@ -13,7 +13,7 @@ import torch
 from captum.attr import IntegratedGradients as CaptumIG
 from pydantic import Field
 
-from auditor.explainers.base import Explainer
+from auditor.explainers.base import Explainer, rows_per_pass
 from auditor.explainers.baselines import BaselineKind, make_baseline
 from auditor.plugin import Params
 
@@ -28,7 +28,8 @@ class IntegratedGradientsParams(Params):
         None,
         ge=1,
         le=1_000_000,
-        description="Path points per forward pass (default: the batch size).",
+        description="Path points per forward pass (default: as many as fit in 2**22 input "
+        "elements, at least the batch size).",
     )
 
 
@@ -50,8 +51,7 @@ class IntegratedGradients(Explainer):
             target=targets,
             n_steps=p.n_steps,
             method=p.method,
-            # all n_steps x batch path points at once would need n_steps times the memory
-            internal_batch_size=p.internal_batch_size or len(inputs),
+            internal_batch_size=p.internal_batch_size or max(len(inputs), rows_per_pass(inputs)),
             return_convergence_delta=True,
         )
         self.record(convergence_delta=delta)
