@@ -101,7 +101,7 @@ def engine_calls(d: Digits) -> dict[str, Callable[[torch.Tensor, torch.Tensor], 
     def shap_gradient(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         # ranked_outputs=1 explains each sample's top output (its predicted class, = t here)
         # in one batched call: shap's own way to explain only the target.
-        explainer = shap.GradientExplainer(model, bg, batch_size=50)
+        explainer = shap.GradientExplainer(model, bg, batch_size=200)  # auditor: all draws
         values, _ = explainer.shap_values(x.clone(), nsamples=200, ranked_outputs=1, rseed=SEED)
         return torch.as_tensor(np.asarray(values)[..., 0])
 
@@ -255,7 +255,7 @@ def run(runs: int, batch: int = 64, stage_samples: int = 1000, budget: float = 0
         f"repeats it to fill about {budget:g} s and records the mean. Engine calls use "
         "auditor's default parameters; GradientSHAP's engine call is Captum's batched "
         "`GradientShap.attribute` (one seed per batch), shap_gradient's is "
-        "`shap.GradientExplainer(model, bg, batch_size=50).shap_values(x, nsamples=200, "
+        "`shap.GradientExplainer(model, bg, batch_size=200).shap_values(x, nsamples=200, "
         "ranked_outputs=1)` (shap's own way to explain only the top class).\n\n"
         f"{text_a}\n\n"
         f"### (b) Explain stage on {stage_samples} samples: runner vs bare engine loop\n\n"

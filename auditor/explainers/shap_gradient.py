@@ -17,7 +17,7 @@ import shap
 import torch
 from pydantic import Field
 
-from auditor.explainers.base import Explainer
+from auditor.explainers.base import Explainer, rows_per_pass
 from auditor.explainers.shap_support import (
     TargetOutput,
     background_mean_outputs,
@@ -33,7 +33,13 @@ class ShapGradientParams(Params):
     nsamples: int = Field(
         200, ge=1, le=100_000, description="Random (background, path point) draws per sample."
     )
-    batch_size: int = Field(50, ge=1, le=100_000, description="Draws per forward/backward pass.")
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="Draws per forward/backward pass (default: all of a sample's draws, up to "
+        "2**22 input elements; shap's own default is 50). Results do not depend on it.",
+    )
     local_smoothing: float = Field(
         0.0, ge=0.0, le=100.0, description="Std of Gaussian noise added to the input."
     )
@@ -53,15 +59,17 @@ class ShapGradient(Explainer):
         p = self.params
         background = background_sample(self.context, p.n_background, self.name)
         out = torch.empty_like(inputs)
+        batch_size = p.batch_size or min(p.nsamples, rows_per_pass(inputs))
         for target, indices in by_target(targets):
             explainer = shap.GradientExplainer(
                 TargetOutput(self.model, target),
                 background,
-                batch_size=p.batch_size,
+                batch_size=batch_size,
                 local_smoothing=p.local_smoothing,
             )
             for i in indices.tolist():
-                torch.manual_seed(self.context.seed)  # local smoothing noise
+                if p.local_smoothing > 0:
+                    torch.manual_seed(self.context.seed)  # the noise
                 with numpy_seed(self.context.seed):
                     values = explainer.shap_values(
                         inputs[i : i + 1], nsamples=p.nsamples, rseed=self.context.seed

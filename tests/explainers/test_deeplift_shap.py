@@ -260,6 +260,18 @@ def test_gradient_shap_chunks_of_rows_give_the_same_attributions(digits, monkeyp
     )
 
 
+def test_shap_gradient_results_do_not_depend_on_its_batch_size(digits) -> None:
+    model, x, targets, background = digits
+    params = {"nsamples": 40, "n_background": 16}
+    whole = make_explainer("shap_gradient", model, params, background=background)
+    small = make_explainer(
+        "shap_gradient", model, {**params, "batch_size": 7}, background=background
+    )
+    torch.testing.assert_close(
+        whole.explain(x, targets), small.explain(x, targets), atol=1e-6, rtol=1e-5
+    )
+
+
 def test_plain_captum_deeplift_loses_the_max_pool_rule_after_a_relu(digits) -> None:
     """Why the rewrite also runs on DigitsCNN: Captum saves the ReLU's output gradient
     before the next MaxPool's hook rescales it; a private copy in between fixes that."""
