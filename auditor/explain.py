@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from auditor.data.base import AuditDataset
 from auditor.data.slicing import iter_batches
 from auditor.errors import SpecError
 from auditor.explainers.base import ExplainContext, Explainer, Predictions
+from auditor.explainers.gradients import SharedGradients
 from auditor.explainers.layers import resolve_layer
 from auditor.hashing import sha256_file
 from auditor.progress import Reporter
@@ -191,6 +192,12 @@ class ExplainStage:
             for r in data.get("explainers", {}).values()
             if r.get("status") == "ok" and r.get("cache_key")
         }
+
+    def share_gradients(self, jobs: list[ExplainJob]) -> None:
+        """Compute the input gradient once per batch for the jobs that read it (two or more)."""
+        readers = sum(1 for job in jobs if job.cls.reads_input_gradient)
+        if readers > 1:
+            self.context = replace(self.context, gradients=SharedGradients(self.model, readers))
 
     def run(self, job: ExplainJob) -> ExplainerResult:
         key = cache_key(job, self.inputs_key)

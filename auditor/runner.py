@@ -305,6 +305,7 @@ def explain_all(audit: Audit, jobs: list[ExplainJob], finite: bool) -> dict[str,
         resume=options.resume is not None,
         reuse=RunFolder.open(options.reuse) if options.reuse else None,
     )
+    stage.share_gradients(jobs)
     results: dict[str, ExplainerResult] = {}
     for job in jobs:
         stop = options.fail_fast and any(r.status == "failed" for r in results.values())

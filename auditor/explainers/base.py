@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from auditor.data.base import Modality
+from auditor.explainers.gradients import SharedGradients, input_gradient
 from auditor.plugin import Plugin
 
 #: Input elements per forward pass where a method expands a batch (path points, draws):
@@ -44,6 +45,8 @@ class ExplainContext:
     background: torch.Tensor | None = None  # samples from the slice, for baselines and SHAP
     feature_names: list[str] | None = None
     class_names: list[str] = field(default_factory=list)
+    #: Input gradients shared by the run's explainers that read them (explain stage only).
+    gradients: SharedGradients | None = None
 
 
 @dataclass
@@ -95,6 +98,8 @@ class Explainer(Plugin):
     #: from the run's seed and the sample's bytes: a sample gets the same draws whatever
     #: batch it arrives in, so batched and unbatched results are equal.
     stochastic: ClassVar[bool] = False
+    #: True for methods built on ``input_gradient``: the explain stage shares it among them.
+    reads_input_gradient: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
         self.model = model
@@ -130,6 +135,13 @@ class Explainer(Plugin):
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def input_gradient(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The gradient of each target output w.r.t. the input, shared within the run."""
+        shared = self.context.gradients
+        if shared is None:
+            return input_gradient(self.model, inputs, targets)
+        return shared.get(self.model, inputs, targets)
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:
         """Importance per feature for the slice (global explainers only).

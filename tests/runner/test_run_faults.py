@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+import counting_model
 import numpy as np
 import pytest
 import torch
@@ -18,9 +19,11 @@ from conftest import AUDITOR, ROOT, read_results, run_cli
 
 from auditor import registries
 from auditor.cli import cli
+from auditor.data.sklearn_source import load_arrays
 from auditor.explainers.base import Explainer
 
 DIGITS = ROOT / "audits" / "digits_cnn.yaml"
+HERE = Path(__file__).parent
 NO_REPORT = ("--set", "report.formats=[]")
 #: Only the model-accuracy check, no metrics: for tests about explainers and files.
 LIGHT = ("--set", "metrics=[]", "--set", "checks=[{metric: model.accuracy, min: 0.9}]")
@@ -97,6 +100,33 @@ def test_failing_explainer_is_isolated(failing_plugin: Any, tmp_path: Path) -> N
     assert "ValueError: deliberate failure in batch 2" in html
     # the checks still ran and passed; the run is an error because an explainer failed
     assert [c["status"] for c in results["checks"]] == ["pass"]
+
+
+def counted_run(tmp_path: Path, explainers: str, run_id: str) -> tuple[int, Path]:
+    """Forward passes of a run of the digits audit with a counting model, and its folder."""
+    spec = _spec_with(tmp_path, explainers)
+    text = spec.read_text().replace("examples.models:DigitsCNN", "counting_model:CountingDigitsCNN")
+    spec.write_text(text.replace(f"pythonpath: [{ROOT}]", f"pythonpath: [{ROOT}, {HERE}]"))
+    args = ["run", str(spec), "--out", str(tmp_path / "out"), "--run-id", run_id, "-q"]
+    before = counting_model.CountingDigitsCNN.calls
+    result = CliRunner().invoke(cli, [*args, *NO_REPORT])
+    assert result.exit_code == 0, result.output
+    return counting_model.CountingDigitsCNN.calls - before, tmp_path / "out" / "digits-cnn" / run_id
+
+
+def test_saliency_and_input_x_gradient_share_one_gradient_per_batch(tmp_path: Path) -> None:
+    alone, _ = counted_run(tmp_path, "explainers:\n  - type: saliency\n", "alone")
+    both, folder = counted_run(
+        tmp_path,
+        "explainers:\n  - type: saliency\n    params: {abs: false}\n  - type: input_x_gradient\n",
+        "both",
+    )
+    assert alone > 0 and both == alone  # input x gradient cost no forward pass
+    gradient = np.load(folder / "attributions" / "saliency.npy")
+    x, _, _ = load_arrays("digits", "test")
+    ixg = np.load(folder / "attributions" / "input_x_gradient.npy")
+    np.testing.assert_array_equal(ixg, x[:256] * gradient)  # x * the very same gradient
+    assert np.abs(gradient).max() > 0
 
 
 def test_fail_fast_skips_the_rest(failing_plugin: Any, tmp_path: Path) -> None:
