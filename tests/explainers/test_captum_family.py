@@ -16,8 +16,8 @@ from captum._utils.models.linear_model import SkLearnLinearRegression
 from captum.attr import FeatureAblation as CaptumFeatureAblation
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 from captum.attr import InputXGradient as CaptumInputXGradient
+from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 from captum.attr import Lime as CaptumLime
-from captum.attr import NoiseTunnel, Saliency
 from captum.attr import Occlusion as CaptumOcclusion
 from pydantic import ValidationError
 from torch import nn
@@ -212,17 +212,37 @@ def test_feature_ablation_default_grid_is_8_by_8_cells():
     torch.testing.assert_close(out, expected.expand(2, 3, 16, 16), atol=1e-5, rtol=0)
 
 
-def test_smoothgrad_equals_captum_noise_tunnel_seeded_per_sample(digits):
+@pytest.mark.parametrize(
+    ("base", "nt_type", "chunk"),
+    [
+        ("saliency", "smoothgrad_sq", None),
+        ("saliency", "smoothgrad", 2),
+        ("saliency", "vargrad", None),
+        ("integrated_gradients", "smoothgrad", None),
+        ("integrated_gradients", "vargrad", 3),
+    ],
+)
+def test_smoothgrad_equals_captum_noise_tunnel_seeded_per_sample(digits, base, nt_type, chunk):
     model, x, y = digits
-    params = {"nt_samples": 5, "stdevs": 0.2, "nt_type": "smoothgrad_sq"}
-    ours = make_explainer("smoothgrad", model, params, seed=3).explain(x[:2], y[:2])
-    for i in range(2):
+    params = {"nt_samples": 5, "stdevs": 0.2, "nt_type": nt_type, "base": base, "n_steps": 4}
+    params["nt_samples_batch_size"] = chunk
+    ours = make_explainer("smoothgrad", model, params, seed=3).explain(x[:4], y[:4])
+    method = Saliency(model) if base == "saliency" else IntegratedGradients(model)
+    extra = {"abs": True} if base == "saliency" else {"n_steps": 4}
+    for i in range(4):
         torch.manual_seed(sample_seed(3, x[i]))
         stdev = 0.2 * float(x[i].max() - x[i].min())
-        theirs = NoiseTunnel(Saliency(model)).attribute(
-            x[i : i + 1], nt_type="smoothgrad_sq", nt_samples=5, stdevs=stdev, target=int(y[i])
+        theirs = NoiseTunnel(method).attribute(
+            x[i : i + 1].clone().requires_grad_(),
+            nt_type=nt_type,
+            nt_samples=5,
+            nt_samples_batch_size=chunk,
+            stdevs=stdev,
+            target=int(y[i]),
+            **extra,
         )
-        torch.testing.assert_close(ours[i : i + 1], theirs)
+        torch.testing.assert_close(ours[i : i + 1], theirs.detach(), atol=1e-6, rtol=1e-4)
+    assert ours.abs().max() > 0
 
 
 def test_lime_agrees_with_captum_lime_on_the_linear_model(linear):
