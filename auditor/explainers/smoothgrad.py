@@ -17,14 +17,13 @@ method together, where NoiseTunnel would need one call per sample.
 
 from __future__ import annotations
 
-import hashlib
 from typing import ClassVar, Literal
 
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 from pydantic import Field
 
-from auditor.explainers.base import Explainer, rows_per_pass
+from auditor.explainers.base import Explainer, rows_per_pass, sample_seed
 from auditor.explainers.gradients import input_gradient
 from auditor.plugin import Params
 
@@ -113,11 +112,3 @@ class SmoothGrad(Explainer):
             n_steps=p.n_steps,
             internal_batch_size=max(len(inputs), rows_per_pass(inputs)),
         )
-
-
-def sample_seed(seed: int, sample: torch.Tensor) -> int:
-    """A seed for one sample's random draws, from the run's seed and the sample's bytes."""
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(int(seed).to_bytes(8, "little", signed=True))
-    digest.update(sample.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return int.from_bytes(digest.digest(), "little") >> 1  # torch seeds are < 2**63
