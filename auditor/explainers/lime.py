@@ -25,9 +25,8 @@ import torch
 from pydantic import Field
 from sklearn.linear_model import LinearRegression, Ridge
 
-from auditor.explainers.base import Explainer
+from auditor.explainers.base import Explainer, rows_per_pass, sample_seed
 from auditor.explainers.feature_ablation import feature_mask
-from auditor.explainers.smoothgrad import sample_seed
 from auditor.plugin import Params
 
 
@@ -50,8 +49,12 @@ class LimeParams(Params):
     output: Literal["logit", "probability"] = Field(
         "logit", description="What the local model fits: the target's logit or its softmax."
     )
-    batch_size: int = Field(
-        64, ge=1, le=1_000_000, description="Perturbed inputs per forward pass."
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="Perturbed inputs per forward pass (default: as many as fit in 2**22 "
+        "input elements). Results do not depend on it.",
     )
 
 
@@ -95,7 +98,7 @@ class Lime(Explainer):
         """The target's output on each perturbed copy (``keep`` has the sample's shape)."""
         p = self.params
         values = []
-        for chunk in keep.split(p.batch_size):
+        for chunk in keep.split(p.batch_size or rows_per_pass(sample.unsqueeze(0))):
             perturbed = torch.where(chunk, sample, torch.full_like(sample, p.baseline))
             out = self.model(perturbed)
             if p.output == "probability":
