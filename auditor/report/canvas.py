@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
@@ -84,16 +85,22 @@ class Canvas:
         return image
 
     def figure(self, name: str, fig: Figure) -> Image:
-        """Save a matplotlib figure as PNG (and close it)."""
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-        width, height = fig.get_size_inches() * 96
+        """Draw a matplotlib figure with Agg and save it as an RGB PNG (and clear it).
+
+        Drawing on the canvas directly skips ``savefig``'s second pass; dropping the alpha
+        channel (the figure is opaque white) spares weasyprint a soft mask per figure.
+        """
+        fig.set_dpi(DPI)
+        agg = FigureCanvasAgg(fig)
+        agg.draw()
+        rgb = np.asarray(agg.buffer_rgba())[..., :3]
+        width = fig.get_figwidth() * 96
         fig.clear()
-        return self._store(name, buffer.getvalue(), "image/png", width, height)
+        return self.array(name, rgb, display_width=width)
 
     def array(self, name: str, rgb: np.ndarray, display_width: float | None = None) -> Image:
         """Save an ``(H, W, 3)`` uint8 image; PNG when small or blocky, else JPEG (smaller)."""
-        picture = PILImage.fromarray(rgb, mode="RGB")
+        picture = PILImage.fromarray(np.ascontiguousarray(rgb), mode="RGB")
         buffer = io.BytesIO()
         if name.endswith(".jpg"):
             picture.save(buffer, format="JPEG", quality=88, optimize=True)

@@ -66,3 +66,23 @@ def to_rgb(values: np.ndarray, scale: float, *, signed: bool) -> np.ndarray:
     v = np.nan_to_num(np.asarray(values, dtype=np.float64)) / scale
     position = (np.clip(v, -1, 1) + 1) / 2 if signed else np.clip(v, 0, 1)
     return colour_map(signed)(position)[..., :3]
+
+
+def css_gradient(signed: bool) -> str:
+    """The colour map as a CSS ``linear-gradient`` (colour bars drawn in HTML)."""
+    colours = DIVERGING_COLOURS if signed else SEQUENTIAL_COLOURS
+    return "linear-gradient(to right, " + ", ".join(colours) + ")"
+
+
+def to_hex(value: float | None, scale: float, *, signed: bool) -> str:
+    """One value's colour as ``#rrggbb`` (``to_rgb``'s mapping); grey when missing."""
+    if value is None or not np.isfinite(value):
+        return "#DDDDDD"
+    r, g, b = (round(255 * c) for c in to_rgb(np.array([value]), scale, signed=signed)[0])
+    return f"#{r:02X}{g:02X}{b:02X}"
+
+
+def is_dark(colour: str) -> bool:
+    """Whether white text reads better than ink on ``#rrggbb`` (relative luminance)."""
+    r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.45

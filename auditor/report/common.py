@@ -29,6 +29,58 @@ class FigureRef:
     caption: str = ""
 
 
+@dataclass(frozen=True)
+class ColourBar:
+    """A colour scale drawn in HTML: the CSS gradient, tick labels under it, its meaning."""
+
+    gradient: str
+    ticks: list[str]
+    range_text: str
+    limit: float = 1.0  # the end of the scale: [0, limit], or [-limit, limit] when signed
+    signed: bool = False
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A horizontal bar drawn in HTML, in percent of its track: the filled part from
+    ``left`` over ``width``, an optional whisker (spread) and the zero line of signed bars."""
+
+    left: float
+    width: float
+    whisker_left: float = 0.0
+    whisker_width: float = 0.0
+    zero: float | None = None
+
+
+def bars(values: list[float], spreads: list[float | None] | None = None) -> list[Bar]:
+    """Bars of ``values`` on one scale (the largest reach fills the track); whiskers from
+    each value to value + spread. With a negative value, zero sits in the middle."""
+    values = [v if math.isfinite(v) else 0.0 for v in values]
+    spread = [s if s and math.isfinite(s) else 0.0 for s in spreads or [0.0] * len(values)]
+    reach = max((max(abs(v), abs(v + s)) for v, s in zip(values, spread, strict=True)), default=0)
+    reach = reach if reach > 0 and math.isfinite(reach) else 1.0
+    signed = any(v < 0 for v in values)
+    origin, span = (50.0, 50.0) if signed else (0.0, 100.0)
+
+    def at(x: float) -> float:
+        return min(100.0, max(0.0, origin + span * x / reach))
+
+    out = []
+    for v, s in zip(values, spread, strict=True):
+        low, high = sorted((at(v), at(0.0)))
+        end = at(v + s)
+        out.append(
+            Bar(
+                left=round(low, 1),
+                width=round(high - low, 1),
+                whisker_left=round(min(at(v), end), 1),
+                whisker_width=round(abs(end - at(v)), 1),
+                zero=origin if signed else None,
+            )
+        )
+    return out
+
+
 def slug(text: str) -> str:
     """A safe file-name and HTML-id part (ids and types are already safe; be sure anyway)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "x"

@@ -1,4 +1,5 @@
-"""Charts drawn with matplotlib (Agg, no pyplot state): bars, histograms, heatmaps, curves.
+"""Charts drawn with matplotlib (Agg, no pyplot state): signed bars, histograms, heatmaps,
+curves. (Ranking bars, attribution maps and the agreement matrix are drawn in HTML.)
 
 Each function returns a ``matplotlib.figure.Figure`` sized in inches for an A4 column
 (about 7 inches wide); ``Canvas.figure`` saves it. Colours: the report's colour-blind-safe
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
-from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from auditor.report.colormaps import ACCENT, DIVERGING, INK, MUTED, NEGATIVE, POSITIVE, SEQUENTIAL
@@ -47,36 +48,6 @@ def new_figure(width: float, height: float) -> Figure:
 
 def shorten(text: str, limit: int = 38) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def ranking_bars(
-    names: Sequence[str], values: Sequence[float], spread: Sequence[float | None], xlabel: str
-) -> Figure:
-    """Horizontal bars of the top features, largest on top, whiskers at ± spread."""
-    n = len(names)
-    fig = new_figure(3.3, 0.6 + 0.22 * max(n, 3))
-    ax = fig.add_subplot()
-    y = np.arange(n)[::-1]
-    err = [s if s is not None else 0.0 for s in spread]
-    has_err = any(s is not None for s in spread)
-    ax.barh(y, values, color=ACCENT, height=0.7, zorder=2)
-    if has_err:
-        ax.errorbar(
-            values,
-            y,
-            xerr=[np.zeros(n), err],
-            fmt="none",
-            ecolor=INK,
-            elinewidth=0.8,
-            capsize=2,
-            zorder=3,
-        )
-    ax.set_yticks(y, [shorten(s) for s in names])
-    ax.set_xlabel(xlabel)
-    ax.grid(axis="x", color="#E5E7EB", zorder=0)
-    ax.tick_params(axis="y", length=0)
-    ax.set_xlim(left=min(0.0, float(np.min(values)) if n else 0.0))
-    return fig
 
 
 def signed_bars(names: Sequence[str], values: Sequence[float], xlabel: str) -> Figure:
@@ -118,27 +89,6 @@ def histograms(panels: Sequence[tuple[str, list[float], list[int], float, float]
         )
         ax.set_yticks([])
         ax.spines["left"].set_visible(False)
-    return fig
-
-
-def count_bars(names: Sequence[str], counts: Sequence[int], ylabel: str) -> Figure:
-    """Vertical bars of class counts."""
-    n = len(names)
-    fig = new_figure(min(3.5, 1.3 + 0.25 * n), 2.2)
-    ax = fig.add_subplot()
-    x = np.arange(n)
-    ax.bar(x, counts, color=ACCENT, width=0.7, zorder=2)
-    rotate = n > 10 or max((len(s) for s in names), default=0) > 4
-    ax.set_xticks(
-        x,
-        [shorten(s, 16) for s in names],
-        rotation=60 if rotate else 0,
-        ha="right" if rotate else "center",
-    )
-    ax.set_ylabel(ylabel)
-    ax.grid(axis="y", color="#E5E7EB", zorder=0)
-    for xi, c in zip(x, counts, strict=True):
-        ax.text(xi, c, str(c), ha="center", va="bottom", fontsize=6.5, color=MUTED)
     return fig
 
 
@@ -197,65 +147,6 @@ def heatmap(
                 )
     if colourbar:
         fig.colorbar(image, ax=ax, shrink=0.7, label=colourbar)
-    return fig
-
-
-def _mosaic(
-    maps: Sequence[np.ndarray], cols: int, gap_x: int, gap_y: int
-) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Maps of one shape tiled into one array (NaN between tiles, room above each tile for
-    a title) and each tile's top centre."""
-    h, w = maps[0].shape
-    rows = -(-len(maps) // cols)
-    out = np.full((rows * (h + gap_y), cols * (w + gap_x) - gap_x), np.nan)
-    centres = []
-    for i, m in enumerate(maps):
-        r, c = divmod(i, cols)
-        top, left = r * (h + gap_y) + gap_y, c * (w + gap_x)
-        out[top : top + h, left : left + w] = m
-        centres.append((left + (w - 1) / 2, top - 0.5))
-    return out, centres
-
-
-def attribution_maps(
-    magnitude: np.ndarray,
-    magnitude_label: str,
-    class_maps: Sequence[tuple[str, np.ndarray]],
-) -> Figure:
-    """Mean |attribution| map (sequential) beside the per-class mean maps on one scale
-    (diverging when any value is negative, else sequential). Tiles are drawn as one image
-    per group: far faster than a subplot per class."""
-    h, w = magnitude.shape
-    cols = min(5, max(len(class_maps), 1))
-    rows = -(-len(class_maps) // cols) if class_maps else 1
-    gap_x, gap_y = max(1, round(0.15 * w)), max(2, round(0.3 * h))
-    tile = 0.95  # inches per map
-    width = tile * 1.25 + (tile * cols + 0.7 if class_maps else 0) + 0.9
-    fig = new_figure(width, max(1.6, rows * tile * 1.3 + 0.3))
-    ratios = [1.25 * rows, 0.06 * rows] + ([cols * 1.0, 0.06 * rows] if class_maps else [])
-    grid = fig.add_gridspec(1, len(ratios), width_ratios=ratios)
-    ax = fig.add_subplot(grid[0, 0])
-    image = ax.imshow(magnitude, cmap=SEQUENTIAL, vmin=0, interpolation="nearest")
-    ax.set_title(magnitude_label)
-    ax.set_axis_off()
-    bar = fig.colorbar(image, cax=fig.add_subplot(grid[0, 1]))
-    bar.ax.tick_params(labelsize=5.5)
-    if class_maps:
-        mosaic, centres = _mosaic([m for _, m in class_maps], cols, gap_x, gap_y)
-        limit = float(np.nanmax(np.abs(mosaic))) or 1.0
-        signed = bool(np.nanmin(mosaic) < 0)
-        norm = TwoSlopeNorm(0.0, -limit, limit) if signed else Normalize(0, limit)
-        ax = fig.add_subplot(grid[0, 2])
-        cmap = (DIVERGING if signed else SEQUENTIAL).with_extremes(bad=(1, 1, 1, 0))
-        image = ax.imshow(
-            np.ma.masked_invalid(mosaic), cmap=cmap, norm=norm, interpolation="nearest"
-        )
-        for (title, _), (x, y) in zip(class_maps, centres, strict=True):
-            ax.text(x, y - 0.15 * h, shorten(title, 16), ha="center", va="bottom", fontsize=6.5)
-        ax.set_axis_off()
-        bar = fig.colorbar(image, cax=fig.add_subplot(grid[0, 3]))
-        bar.ax.tick_params(labelsize=5.5)
-        bar.set_label("mean attribution per class", fontsize=6.5)
     return fig
 
 

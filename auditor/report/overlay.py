@@ -8,9 +8,14 @@ relative to the explainer's scale, so weak attributions let the input show throu
 
 from __future__ import annotations
 
-import numpy as np
+from functools import cache
+from pathlib import Path
 
-from auditor.report.colormaps import to_rgb
+import numpy as np
+from matplotlib import get_data_path
+from PIL import Image, ImageDraw, ImageFont
+
+from auditor.report.colormaps import INK, to_rgb
 
 TARGET_SIDE = 160  # pixels: small inputs are enlarged (nearest neighbour) to about this size
 
@@ -61,6 +66,50 @@ def overlay_picture(
     alpha = (strength**0.5)[..., None]
     rgb = (1 - alpha) * base + alpha * heat
     return _to_uint8(rgb, upscale_factor(*attribution.shape[:2]))
+
+
+def map_picture(values: np.ndarray, scale: float, *, signed: bool) -> np.ndarray:
+    """An ``(H, W)`` map coloured on a fixed scale (``to_rgb``), enlarged like the inputs;
+    missing values grey."""
+    rgb = to_rgb(values, scale, signed=signed)
+    rgb[~np.isfinite(values)] = 0xDD / 255
+    return _to_uint8(rgb, upscale_factor(*values.shape[:2]))
+
+
+@cache
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(Path(get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", size)
+
+
+def map_mosaic(
+    maps: list[tuple[str, np.ndarray]],
+    scale: float,
+    *,
+    signed: bool,
+    cols: int = 5,
+    tile: int = 128,
+    title: int = 20,
+    gap: int = 20,
+) -> np.ndarray:
+    """Titled ``(H, W)`` maps tiled ``cols`` across on one colour scale, as one ``(H', W', 3)``
+    uint8 picture (``tile`` pixels wide each, a ``title``-pixel caption above): one picture
+    for the PDF to place instead of one per map and caption, each of which costs layout."""
+    rows = -(-len(maps) // cols)
+    band = round(title * 1.45)
+    height = band + tile * max(m.shape[0] / m.shape[1] for _, m in maps)
+    canvas = Image.new("RGB", (cols * tile + (cols - 1) * gap, rows * round(height + gap)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (text, values) in enumerate(maps):
+        r, c = divmod(i, cols)
+        x, y = c * (tile + gap), r * round(height + gap)
+        h, w = values.shape
+        picture = Image.fromarray(map_picture(values, scale, signed=signed))
+        filter_ = Image.Resampling.NEAREST if w <= tile else Image.Resampling.BOX
+        canvas.paste(picture.resize((tile, max(1, round(tile * h / w))), filter_), (x, y + band))
+        while len(text) > 2 and _font(title).getlength(text) > tile + gap * 0.8:
+            text = text[:-2] + "…"
+        draw.text((x + tile / 2, y + band - 4), text, fill=INK, font=_font(title), anchor="ms")
+    return np.asarray(canvas)
 
 
 def picture_ext(input_shape: list[int] | tuple[int, ...]) -> str:

@@ -68,7 +68,12 @@ def render_html(view: View, images: dict[str, Image], *, for_print: bool) -> str
 
 
 def render(folder: RunFolder, formats: list[str]) -> list[Path]:
-    """Write the requested report formats into the run folder; return their paths."""
+    """Write the requested report formats into the run folder; return their paths.
+
+    No format, no work: figures are drawn only for a report that shows them.
+    """
+    if not formats:
+        return []
     view, src = open_view(folder)
     with Canvas(folder) as canvas:
         draw(view, src, canvas)

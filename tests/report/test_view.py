@@ -79,9 +79,9 @@ def test_top_features_follow_the_stored_ranking(digits_run: RunFolder) -> None:
         assert importance == sorted(importance, reverse=True)
     # images: local explainers get an importance map and one map per explained class
     ig = cards["integrated_gradients"]
-    assert ig.magnitude is not None and ig.magnitude.shape == (8, 8)
+    assert ig.map_tile is not None and ig.map_tile.values.shape == (8, 8)
     explained = {int(k) for k in np.argmax(np.load(digits_run.path / "predictions.npy"), 1)}
-    assert len(ig.class_maps) == len(explained)
+    assert len(ig.class_tiles) == len(explained)
     # the tree surrogate ranks 4x4 grid cells
     assert all(f.name.startswith("r") and "c" in f.name for f in cards["surrogate_tree"].features)
 
@@ -226,3 +226,21 @@ def test_curve_layouts() -> None:
     assert sanity.series[0][1].tolist() == [0, 1]
     nested = curve_series({"a": {"x": [0, 2], "y": [1, 3]}, "b": "not a curve"})
     assert len(nested.series) == 1 and nested.series[0][1].tolist() == [0, 2]
+
+
+def test_agreement_cells_are_coloured_on_the_diverging_scale(digits_run: RunFolder) -> None:
+    view, _ = view_of(digits_run)
+    a = view.rankings.agreement
+    assert a is not None
+    diagonal = a.cells[0][0]
+    assert (diagonal.text, diagonal.background, diagonal.dark) == ("1.00", "#B2182B", True)
+    assert a.cells[0][1].text == f"{a.matrix[0][1]:.2f}"
+    assert a.bar.ticks == ["−1", "0", "1"] and a.bar.signed
+
+
+def test_class_counts_are_drawn_as_bars_on_one_scale(digits_run: RunFolder) -> None:
+    view, _ = view_of(digits_run)
+    classes = view.data.classes
+    top = max(c.count for c in classes)
+    for c in classes:
+        assert c.bar.left == 0.0 and c.bar.width == round(100 * c.count / top, 1)

@@ -10,7 +10,7 @@ import numpy as np
 
 from auditor.report import figures
 from auditor.report.canvas import Canvas
-from auditor.report.common import FigureRef, fmt_num
+from auditor.report.common import Bar, FigureRef, bars, fmt_num
 from auditor.report.overlay import input_picture, picture_ext
 from auditor.report.source import ReportSource
 
@@ -25,6 +25,7 @@ class ClassRow:
     count: int
     share: str
     accuracy: str
+    bar: Bar  # the count, drawn in HTML beside the table's numbers
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,6 @@ class DataSection:
     selection: str
     classes: list[ClassRow]
     classes_note: str
-    distribution_figure: FigureRef | None
     confusion_figure: FigureRef | None
     confusion_classes: list[int]  # class numbers in the confusion figure
     thumbnails: list[Thumbnail]
@@ -123,14 +123,17 @@ def build(src: ReportSource) -> DataSection:
     total = max(sum(counts.values()), 1)
     order = sorted(range(len(d.class_names)), key=lambda k: -counts.get(d.class_names[k], 0))
     shown = sorted(order[:MAX_CLASSES_SHOWN])
+    shown_counts = [counts.get(d.class_names[k], 0) for k in shown]
+    count_bars = bars([float(c) for c in shown_counts])
     classes = [
         ClassRow(
             name=d.class_names[k],
-            count=counts.get(d.class_names[k], 0),
-            share=f"{counts.get(d.class_names[k], 0) / total:.1%}",
+            count=count,
+            share=f"{count / total:.1%}",
             accuracy=fmt_num(p.per_class_accuracy.get(d.class_names[k]), 3),
+            bar=bar,
         )
-        for k in shown
+        for k, count, bar in zip(shown, shown_counts, count_bars, strict=True)
     ]
     hidden = len(d.class_names) - len(shown)
     classes_note = (
@@ -174,11 +177,6 @@ def build(src: ReportSource) -> DataSection:
         selection=describe_slice(d.slice, d.n),
         classes=classes,
         classes_note=classes_note,
-        distribution_figure=FigureRef(
-            "data/classes.png", "Bar chart of the number of samples per class in the slice"
-        )
-        if classes
-        else None,
         confusion_figure=FigureRef(
             "data/confusion.png",
             "Confusion matrix of the model on the slice",
@@ -195,11 +193,6 @@ def build(src: ReportSource) -> DataSection:
 
 
 def draw(view: DataSection, src: ReportSource, canvas: Canvas) -> None:
-    if view.distribution_figure:
-        fig = figures.count_bars(
-            [c.name for c in view.classes], [c.count for c in view.classes], "samples"
-        )
-        canvas.figure(view.distribution_figure.name, fig)
     if view.confusion_figure:
         full = np.asarray(src.results.predictions.confusion, dtype=np.float64)
         k = view.confusion_classes

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from auditor.report.canvas import Canvas
-from auditor.report.colormaps import DIVERGING_COLOURS, SEQUENTIAL_COLOURS
+from auditor.report.colormaps import css_gradient
 from auditor.report.common import FigureRef, fmt_num, slug
 from auditor.report.overlay import input_picture, overlay_picture, picture_ext
 from auditor.report.scales import ColourScale, reduce_channels
@@ -71,11 +71,6 @@ class GallerySection:
     columns: list[Column]
     rows: list[Row]
     note: str
-
-
-def css_gradient(signed: bool) -> str:
-    colours = DIVERGING_COLOURS if signed else SEQUENTIAL_COLOURS
-    return "linear-gradient(to right, " + ", ".join(colours) + ")"
 
 
 def _column(src: ReportSource, e_id: str, scale: ColourScale, e_type: str) -> Column:

@@ -1,5 +1,10 @@
 """Section 4, Importance rankings: top-k bars per explainer, attribution maps, agreement.
 
+Drawn without matplotlib: the bars are HTML beside the numbers they show, each map is a
+small picture coloured with numpy (``overlay.map_picture``) under an HTML colour bar, and
+the agreement matrix is an HTML table with coloured cells. A report has many of these, and
+a matplotlib figure costs about 0.1-0.2 s to draw (and more to lay out in the PDF).
+
 For a local explainer the slice-level importance of a feature is its mean |attribution|
 over the slice (spread: the standard deviation); images also get the mean |attribution|
 map and the mean signed map of each explained class. Global explainers rank their own
@@ -14,13 +19,24 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import spearmanr
 
-from auditor.report import figures
 from auditor.report.canvas import Canvas
-from auditor.report.common import FigureRef, fmt_num, fmt_seconds, slug
+from auditor.report.colormaps import css_gradient, is_dark, to_hex
+from auditor.report.common import (
+    Bar,
+    ColourBar,
+    FigureRef,
+    bars,
+    fmt_num,
+    fmt_seconds,
+    slug,
+)
+from auditor.report.overlay import map_mosaic, map_picture, picture_ext
 from auditor.report.source import ReportSource
 from auditor.results import ExplainerResult
 
 MAX_CLASS_MAPS = 20
+MAIN_TILE = 128  # CSS px: the displayed width of the importance map
+CLASS_COLUMNS = 5  # class maps across (each 64 CSS px, drawn at twice that)
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,16 @@ class FeatureBar:
     spread: float | None
     importance_text: str
     spread_text: str
+    bar: Bar
+
+
+@dataclass(frozen=True)
+class MapTile:
+    """One attribution map: its title ("3 (n=104)") and, when drawn alone, its picture."""
+
+    figure: FigureRef | None
+    title: str
+    values: np.ndarray = field(repr=False, compare=False)
 
 
 @dataclass
@@ -41,21 +67,29 @@ class RankingCard:
     seconds: str
     importance_label: str
     features: list[FeatureBar]
-    bars_figure: FigureRef | None
-    map_figure: FigureRef | None = None
+    map_tile: MapTile | None = None  # mean |attribution| (local) or importance (global)
+    map_bar: ColourBar | None = None
+    class_tiles: list[MapTile] = field(default_factory=list)  # drawn as one picture:
+    class_figure: FigureRef | None = None
+    class_bar: ColourBar | None = None
     map_caption: str = ""
     fidelity: list[tuple[str, str]] = field(default_factory=list)
     has_spread: bool = False
-    # drawing inputs (not shown as text)
-    magnitude: np.ndarray | None = field(default=None, repr=False)
-    class_maps: list[tuple[str, np.ndarray]] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    text: str
+    background: str  # "#rrggbb"
+    dark: bool  # white text on it
 
 
 @dataclass
 class Agreement:
     labels: list[str]
     matrix: list[list[float | None]]
-    figure: FigureRef | None
+    cells: list[list[HeatCell]]
+    bar: ColourBar
     note: str
     excluded: list[str]
 
@@ -126,6 +160,9 @@ def _top(src: ReportSource, e: ExplainerResult, k: int) -> list[FeatureBar]:
     else:  # only the top of the ranking kept in results.json
         entries = [(r.feature, r.importance, r.spread) for r in e.ranking[:k]]
         has_spread = any(s is not None for _, _, s in entries)
+    shapes = bars(
+        [imp for _, imp, _ in entries], [s if has_spread else None for _, _, s in entries]
+    )
     return [
         FeatureBar(
             rank=i + 1,
@@ -134,8 +171,9 @@ def _top(src: ReportSource, e: ExplainerResult, k: int) -> list[FeatureBar]:
             spread=spread if has_spread else None,
             importance_text=fmt_num(imp),
             spread_text=fmt_num(spread) if has_spread and spread is not None else "—",
+            bar=bar,
         )
-        for i, (name, imp, spread) in enumerate(entries)
+        for i, ((name, imp, spread), bar) in enumerate(zip(entries, shapes, strict=True))
     ]
 
 
@@ -161,25 +199,53 @@ def target_counts(src: ReportSource) -> np.ndarray:
     return counts
 
 
+def colour_bar(limit: float, signed: bool, label: str) -> ColourBar:
+    """The HTML colour bar of maps coloured on ``[0, limit]`` or ``[-limit, limit]``."""
+    text = fmt_num(limit, 3)
+    ticks = [f"−{text}", "0", text] if signed else ["0", "", text]
+    span = f"−{text} … 0 … {text}" if signed else f"0 … {text}"
+    return ColourBar(css_gradient(signed), ticks, f"{label}: {span}", limit, signed)
+
+
+def _limit(maps: list[np.ndarray]) -> float:
+    finite = [np.abs(m[np.isfinite(m)]) for m in maps]
+    top = max((float(f.max()) for f in finite if f.size), default=0.0)
+    return top if top > 0 else 1.0
+
+
 def _maps(src: ReportSource, e: ExplainerResult, card: RankingCard) -> None:
     """Images: the importance map, and per-class mean signed maps of local explainers."""
     arrays = src.ranking_arrays(e.id)
     if arrays is None:
         return
     shape = pixel_shape(src)
+    ext = picture_ext(src.results.data.input_shape)
+    stem = f"rankings/{slug(e.id)}"
     if e.scope == "local" and arrays[0].size == shape[0] * shape[1]:
-        card.magnitude = arrays[0].reshape(shape)
+        magnitude = arrays[0].reshape(shape)
         maps = src.class_maps(e.id)
         counts = target_counts(src)
         if maps is not None and maps.shape == (len(counts), shape[0] * shape[1]):
             explained = [k for k in np.argsort(-counts, kind="stable") if counts[k] > 0]
             chosen = sorted(explained[:MAX_CLASS_MAPS])
-            card.class_maps = [
-                (f"{src.class_name(int(k))} (n={counts[k]})", maps[k].reshape(shape))
+            card.class_tiles = [
+                MapTile(None, f"{src.class_name(int(k))} (n={counts[k]})", maps[k].reshape(shape))
                 for k in chosen
             ]
-        more = len([c for c in counts if c > 0]) - len(card.class_maps)
-        signed = any(float(np.nanmin(m)) < 0 for _, m in card.class_maps)
+        more = len([c for c in counts if c > 0]) - len(card.class_tiles)
+        signed = any(float(np.nanmin(t.values)) < 0 for t in card.class_tiles)
+        if card.class_tiles:
+            card.class_figure = FigureRef(
+                f"{stem}-classes.png",
+                f"Mean attribution of {e.id} per explained class: "
+                + ", ".join(t.title for t in card.class_tiles),
+            )
+            card.class_bar = colour_bar(
+                _limit([t.values for t in card.class_tiles]),
+                signed,
+                "mean attribution per class",
+            )
+        label = "mean |attribution|"
         card.map_caption = (
             "Left: mean |attribution| per pixel over the slice (channels averaged). Right: the "
             "mean attribution of the samples explained for each class (n: how many), on one "
@@ -195,12 +261,17 @@ def _maps(src: ReportSource, e: ExplainerResult, card: RankingCard) -> None:
         pixels = grid_to_pixels(arrays[0], e.extra.get("features") or {}, shape)
         if pixels is None:
             return
-        card.magnitude = pixels
+        magnitude, label = pixels, "importance"
         card.map_caption = "Importance of each grid cell, drawn over the image area it covers."
-    if card.magnitude is not None:
-        card.map_figure = FigureRef(
-            f"rankings/{slug(e.id)}-maps.png", f"Attribution maps of {e.id}", card.map_caption
-        )
+    else:
+        return
+    top = float(np.nanmax(magnitude)) if np.isfinite(magnitude).any() else 0.0
+    card.map_tile = MapTile(
+        FigureRef(f"{stem}-{'mean' if e.scope == 'local' else 'grid'}.{ext}", f"{label} of {e.id}"),
+        label,
+        magnitude,
+    )
+    card.map_bar = colour_bar(top if top > 0 else 1.0, False, label)
 
 
 def _card(src: ReportSource, e: ExplainerResult, k: int) -> RankingCard:
@@ -218,13 +289,6 @@ def _card(src: ReportSource, e: ExplainerResult, k: int) -> RankingCard:
         seconds=fmt_seconds(e.seconds),
         importance_label=label,
         features=features,
-        bars_figure=FigureRef(
-            f"rankings/{slug(e.id)}.png",
-            f"Bar chart of the {len(features)} most important features of {e.id}: "
-            + ", ".join(f.name for f in features[:5]),
-        )
-        if features
-        else None,
         fidelity=[(name, fmt_num(v)) for name, v in e.fidelity.items()],
         has_spread=any(f.spread is not None for f in features),
     )
@@ -288,10 +352,16 @@ def agreement(src: ReportSource) -> Agreement | None:
     return Agreement(
         labels=labels,
         matrix=matrix,
-        figure=FigureRef("rankings/agreement.png", "Matrix of rank agreement between explainers"),
+        cells=[[_heat(v) for v in row] for row in matrix],
+        bar=ColourBar(css_gradient(True), ["−1", "0", "1"], "Spearman ρ: −1 … 0 … 1", 1.0, True),
         note=note,
         excluded=excluded,
     )
+
+
+def _heat(value: float | None) -> HeatCell:
+    colour = to_hex(value, 1.0, signed=True)
+    return HeatCell("—" if value is None else f"{value:.2f}", colour, is_dark(colour))
 
 
 def build(src: ReportSource) -> RankingsSection:
@@ -303,30 +373,12 @@ def build(src: ReportSource) -> RankingsSection:
 
 def draw(view: RankingsSection, src: ReportSource, canvas: Canvas) -> None:
     for card in view.cards:
-        if card.bars_figure:
-            fig = figures.ranking_bars(
-                [f.name for f in card.features],
-                [f.importance for f in card.features],
-                [f.spread for f in card.features],
-                card.importance_label.split(" (")[0],
-            )
-            canvas.figure(card.bars_figure.name, fig)
-        if card.map_figure is not None and card.magnitude is not None:
-            label = "mean |attribution|" if card.scope == "local" else "importance"
-            fig = figures.attribution_maps(card.magnitude, label, card.class_maps)
-            canvas.figure(card.map_figure.name, fig)
-    a = view.agreement
-    if a is not None and a.figure is not None:
-        m = np.array([[np.nan if v is None else v for v in row] for row in a.matrix])
-        notes = [["—" if v is None else f"{v:.2f}" for v in row] for row in a.matrix]
-        fig = figures.heatmap(
-            m,
-            a.labels,
-            a.labels,
-            xlabel="",
-            ylabel="",
-            signed=True,
-            annotations=notes,
-            colourbar="Spearman ρ",
-        )
-        canvas.figure(a.figure.name, fig)
+        main, bar = card.map_tile, card.map_bar
+        if main is not None and main.figure is not None and bar is not None:
+            picture = map_picture(main.values, bar.limit, signed=bar.signed)
+            canvas.array(main.figure.name, picture, MAIN_TILE)
+        bar = card.class_bar
+        if card.class_figure is not None and bar is not None:
+            maps = [(t.title, t.values) for t in card.class_tiles]
+            mosaic = map_mosaic(maps, bar.limit, signed=bar.signed, cols=CLASS_COLUMNS)
+            canvas.array(card.class_figure.name, mosaic, mosaic.shape[1] / 2)
