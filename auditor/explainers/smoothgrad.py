@@ -20,11 +20,11 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from captum.attr import IntegratedGradients as CaptumIG
 from pydantic import Field
 
 from auditor.explainers.base import Explainer, rows_per_pass, sample_seed
 from auditor.explainers.gradients import input_gradient
+from auditor.explainers.integrated_gradients import integrated_gradients
 from auditor.plugin import Params
 
 
@@ -106,9 +106,6 @@ class SmoothGrad(Explainer):
         if p.base == "saliency":
             grad = input_gradient(self.model, inputs, targets)
             return grad.abs() if p.abs else grad
-        return CaptumIG(self.model).attribute(
-            inputs,
-            target=targets,
-            n_steps=p.n_steps,
-            internal_batch_size=max(len(inputs), rows_per_pass(inputs)),
+        return integrated_gradients(
+            self.model, inputs, torch.zeros_like(inputs), targets, p.n_steps
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tiny import Linear, TinyCNN, digits_batch, digits_cnn, make_explainer
 
 from auditor.errors import SpecError
+from auditor.explainers.baselines import make_baseline
 from auditor.explainers.gradcam_plus_plus import gradcam_pp_weights
 from auditor.explainers.score_cam import normalize
 from auditor.explainers.smoothgrad import sample_seed
@@ -150,6 +152,36 @@ def test_lime_r2_is_below_one_where_the_model_is_not_linear(digits):
 
 
 # --- agreement with the engines called directly --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "baseline", "internal"),
+    [
+        ("gausslegendre", "zeros", None),
+        ("gausslegendre", "mean", 12),  # 2 steps of 6 samples per pass
+        ("riemann_trapezoid", "zeros", 5),  # less than the batch: one step per pass
+        ("riemann_left", "uniform", None),
+        ("riemann_right", "zeros", None),
+        ("riemann_middle", "mean", None),
+    ],
+)
+def test_integrated_gradients_equals_captum(digits, method, baseline, internal):
+    model, x, y = digits
+    background = x.flip(0)
+    params = {"n_steps": 7, "method": method, "baseline": baseline}
+    explainer = make_explainer(
+        "integrated_gradients", model, {**params, "internal_batch_size": internal},
+        background=background,
+    )  # fmt: skip
+    ours = explainer.explain(x, y)
+    start = make_baseline(baseline, x, background, seed=0)
+    theirs, delta = IntegratedGradients(model).attribute(
+        x.clone(), baselines=start, target=y, n_steps=7, method=method,
+        return_convergence_delta=True,
+    )  # fmt: skip
+    torch.testing.assert_close(ours, theirs.detach(), atol=1e-6, rtol=1e-4)
+    np.testing.assert_allclose(explainer.sample_stats["convergence_delta"], delta, atol=1e-5)
+    assert ours.abs().max() > 0.01
 
 
 def test_input_x_gradient_equals_captum(digits):
