@@ -70,13 +70,29 @@ class Canvas:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def finish(self) -> None:
-        """Wait for every file to be in place; raise the first write error."""
+        """Wait for every file to be in place; raise the first write error.
+
+        Then remove what an earlier render left in ``figures/`` and this one did not draw
+        (a re-render after a layout change would otherwise keep dead files).
+        """
         try:
             for future in self._pending:
                 future.result()
         finally:
             self._pending.clear()
             self._pool.shutdown(wait=True)
+        self._remove_stale()
+
+    def _remove_stale(self) -> None:
+        root = self.folder.path / "figures"
+        if not root.is_dir():
+            return
+        drawn = {root / name for name in self.images}
+        for path in sorted(root.rglob("*"), reverse=True):  # files before their folders
+            if path.is_file() and path not in drawn:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
 
     def _store(self, name: str, data: bytes, mime: str, width: float, height: float) -> Image:
         self._pending.append(self._pool.submit(self.folder.write_bytes, f"figures/{name}", data))

@@ -58,3 +58,18 @@ def test_bars_share_one_scale() -> None:
     assert signed[0].zero == 50.0
     assert [(b.left, b.width) for b in signed] == [(50.0, 50.0), (25.0, 25.0)]
     assert bars([0.0, float("nan")])[1].width == 0.0
+
+
+def test_a_re_render_removes_figures_it_no_longer_draws(digits_run: RunFolder, copy_of) -> None:
+    folder = copy_of(digits_run)
+    figures = folder.path / "figures"
+    (figures / "rankings" / "saliency.png").write_bytes(b"an old layout's file")
+    (figures / "gone").mkdir()
+    (figures / "gone" / "old.png").write_bytes(b"old")
+    before = {p for p in figures.rglob("*.png") if p.parent.name != "gone"} - {
+        figures / "rankings" / "saliency.png"
+    }
+    render(folder, ["html"])
+    after = set(figures.rglob("*.png"))
+    assert after == before  # the same pictures as the first render, nothing else
+    assert not (figures / "gone").exists()
