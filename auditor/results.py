@@ -35,6 +35,8 @@ class Provenance(Record):
     versions: dict[str, str]
     seed: int
     precision: str
+    #: How forward passes without gradients ran: a frozen TorchScript copy or the model.
+    inference: str = "eager"
     device: str
     threads: int
     hostname: str

@@ -24,6 +24,7 @@ from auditor.errors import SpecError, UsageError
 from auditor.explain import ExplainJob, ExplainStage, feature_names, plan
 from auditor.explainers.base import ExplainContext, Predictions
 from auditor.hashing import sha256_file
+from auditor.inference import FastInference
 from auditor.junit import junit_xml
 from auditor.measure import MeasureStage, explainer_runs, metric_jobs
 from auditor.metrics.base import SliceAccess
@@ -195,6 +196,8 @@ def predict_slice(audit: Audit) -> PredictionSummary:
     predictions = Predictions(logits=logits, labels=labels, targets=targets)
     audit.predictions = predictions
     audit.context = explain_context(dataset, indices, spec.seed)
+    if spec.precision == "float32":
+        audit.context.inference = FastInference(audit.model, audit.context.background[:8])
     atomic_save_npy(folder.file("predictions.npy"), logits)
     chosen = gallery.choose(spec.report.gallery, predictions, spec.seed)
     gallery.save(folder, chosen, dataset, indices, predictions)
@@ -414,6 +417,9 @@ def provenance(audit: Audit, started: datetime, seconds: dict[str, float]) -> Pr
         versions=package_versions(),
         seed=spec.seed,
         precision=spec.precision,
+        inference=audit.context.inference.describe()
+        if audit.context is not None and audit.context.inference is not None
+        else "eager",
         device=str(info["device"]),
         threads=int(info["threads"]),
         hostname=str(info["hostname"]),

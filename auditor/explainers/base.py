@@ -22,6 +22,7 @@ from torch import nn
 
 from auditor.data.base import Modality
 from auditor.explainers.gradients import SharedGradients, input_gradient
+from auditor.inference import FastInference
 from auditor.plugin import Plugin
 
 #: Input elements per forward pass where a method expands a batch (path points, draws):
@@ -47,6 +48,8 @@ class ExplainContext:
     class_names: list[str] = field(default_factory=list)
     #: Input gradients shared by the run's explainers that read them (explain stage only).
     gradients: SharedGradients | None = None
+    #: A faster copy of the run's model for forward passes without gradients.
+    inference: FastInference | None = None
 
 
 @dataclass
@@ -135,6 +138,12 @@ class Explainer(Plugin):
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    @property
+    def forward_model(self) -> nn.Module:
+        """The model for forward passes without gradients (the run's fast copy, if any)."""
+        fast = self.context.inference
+        return self.model if fast is None else fast.for_model(self.model)
 
     def input_gradient(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The gradient of each target output w.r.t. the input, shared within the run."""

@@ -50,7 +50,7 @@ class FeatureAblation(Explainer):
         mask = None
         if self.context.modality == "image":
             mask = feature_mask(tuple(inputs.shape[1:]), "image", p.cell).unsqueeze(0)
-        return CaptumFeatureAblation(self.model).attribute(
+        return CaptumFeatureAblation(self.forward_model).attribute(
             inputs,
             baselines=p.baseline,
             target=targets,

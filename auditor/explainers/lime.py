@@ -100,7 +100,7 @@ class Lime(Explainer):
         values = []
         for chunk in keep.split(p.batch_size or rows_per_pass(sample.unsqueeze(0))):
             perturbed = torch.where(chunk, sample, torch.full_like(sample, p.baseline))
-            out = self.model(perturbed)
+            out = self.forward_model(perturbed)
             if p.output == "probability":
                 out = out.softmax(dim=1)
             values.append(out[:, target])

@@ -56,7 +56,7 @@ class Occlusion(Explainer):
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         p = self.params
-        return CaptumOcclusion(self.model).attribute(
+        return CaptumOcclusion(self.forward_model).attribute(
             inputs,
             sliding_window_shapes=self.window,
             strides=self.stride,

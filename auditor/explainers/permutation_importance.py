@@ -59,7 +59,11 @@ class PermutationImportance(GridExplainer):
         else:
             y = np.asarray(predictions.predicted, dtype=np.int64)
         wrapped = SourcedModel(
-            self.model, inputs, features.element_features, predictions.logits.shape[1], p.batch_size
+            self.forward_model,
+            inputs,
+            features.element_features,
+            predictions.logits.shape[1],
+            p.batch_size,
         ).fit(sources, y)
         result = permutation_importance(
             wrapped,

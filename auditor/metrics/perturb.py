@@ -192,6 +192,8 @@ class PerturbationCurve(Metric):
         kind = p.baseline or self.default_baseline[modality]
         groups, n_groups = feature_groups(ctx.context.input_shape, modality, p.patch)
         steps = min(p.steps, n_groups)
+        fast = ctx.context.inference
+        model = ctx.model if fast is None else fast.for_model(ctx.model)
         ranked, rand = [], []
         for batch in explained_batches(ctx, p.samples):
             scores = group_scores(batch.attributions, groups, n_groups)
@@ -208,7 +210,7 @@ class PerturbationCurve(Metric):
                 (rand, random_ranks(batch.positions, n_groups, ctx.context.seed)),
             ):
                 curves = probability_curves(
-                    ctx.model, start, end, ranks, groups, batch.targets, steps, p.max_batch
+                    model, start, end, ranks, groups, batch.targets, steps, p.max_batch
                 )
                 store.append(curves)
         curve, random_curve = np.concatenate(ranked), np.concatenate(rand)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from captum.attr import Occlusion
 from conftest import read_results, run_cli
 from safetensors.torch import load_file
 
@@ -73,6 +74,13 @@ def test_digits_audit_end_to_end(digits_spec: Path, tmp_path: Path) -> None:
         attributions = np.load(folder / "attributions" / f"{explainer_id}.npy")
         assert attributions.dtype == np.float32 and attributions.shape == (96, 1, 8, 8)
         assert np.isfinite(attributions).all() and np.abs(attributions).sum() > 0
+    # occlusion ran through the frozen copy (provenance) and equals Captum on the model
+    occlusion = np.load(folder / "attributions" / "occlusion.npy")
+    inputs, targets = torch.as_tensor(x[:96]), torch.as_tensor(expected.argmax(1))
+    captum = Occlusion(model).attribute(
+        inputs, sliding_window_shapes=(1, 1, 1), strides=(1, 1, 1), baselines=0.0, target=targets
+    )
+    np.testing.assert_allclose(occlusion, captum.numpy(), rtol=1e-4, atol=1e-5)
     ig = results["explainers"]["integrated_gradients"]
     assert ig["stats"]["convergence_delta"]["n"] == 96
     assert ig["metrics"]["completeness_error"]["mean"] < 0.01
@@ -85,6 +93,7 @@ def test_digits_audit_end_to_end(digits_spec: Path, tmp_path: Path) -> None:
     # provenance
     prov = results["provenance"]
     assert prov["seed"] == 0 and prov["precision"] == "float32"
+    assert prov["inference"] == "frozen TorchScript copy for forward passes without gradients"
     assert prov["overrides"] == ["data.slice.stop=96", "report.formats=[html]"]
     assert {"python", "torch", "torchvision", "captum", "shap", "scikit-learn", "auditor"} <= set(
         prov["versions"]
@@ -240,5 +249,6 @@ def test_bfloat16_run_keeps_layer_names_and_reports_precision(
     assert proc.returncode == 0, proc.stderr
     results = read_results(tmp_path / "digits-cnn" / "bf")
     assert results["provenance"]["precision"] == "bfloat16"
+    assert results["provenance"]["inference"] == "eager"  # the fast copy is float32 only
     assert {r["status"] for r in results["explainers"].values()} == {"ok"}
     assert results["predictions"]["accuracy"] >= 0.9

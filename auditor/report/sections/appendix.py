@@ -32,6 +32,7 @@ def build(src: ReportSource, attachments: list[str]) -> AppendixSection:
         ("Data slice sha256", p.data_sha256),
         ("Seed", str(p.seed)),
         ("Precision", p.precision),
+        ("Inference", p.inference),
         ("Device", f"{p.device}, {p.threads} threads"),
         ("Host", p.hostname),
         ("Started", p.started),
