@@ -200,6 +200,13 @@ class ExplainStage:
             self.context = replace(self.context, gradients=SharedGradients(self.model, readers))
 
     def run(self, job: ExplainJob) -> ExplainerResult:
+        try:
+            return self._run(job)
+        finally:
+            if job.cls.reads_input_gradient and self.context.gradients is not None:
+                self.context.gradients.reader_done()
+
+    def _run(self, job: ExplainJob) -> ExplainerResult:
         key = cache_key(job, self.inputs_key)
         start = time.perf_counter()
         base = {"id": job.id, "type": job.entry.type, "scope": job.cls.scope, "cache_key": key}

@@ -187,7 +187,8 @@ def predict_slice(audit: Audit) -> PredictionSummary:
     """One pass over the slice: logits, targets, the gallery's samples, a summary."""
     spec, dataset, indices, folder = audit.spec, audit.dataset, audit.indices, audit.folder
     assert folder is not None
-    audit.model = with_precision(audit.loaded.module, spec.precision)
+    example = dataset.get(indices[:2])
+    audit.model = with_precision(audit.loaded.module, spec.precision, example)
     logits, audit.data_sha256 = predict(
         audit.model, dataset, indices, spec.data.batch_size, audit.reporter
     )
@@ -271,15 +272,21 @@ def open_run_folder(validated: ValidatedSpec, options: RunOptions) -> RunFolder:
 class _Autocast(nn.Module):
     """Runs a model under CPU bfloat16 autocast and returns float32 outputs.
 
-    Convolutional models also run in channels_last memory format (weights and 4-d inputs),
-    the layout oneDNN's bfloat16 convolutions are fastest in.
+    A convolutional model also runs in channels_last memory format (weights and 4-d
+    inputs), the layout oneDNN's bfloat16 convolutions are fastest in, when one forward pass
+    of ``example`` works so; a model that, say, ``view``s a convolution's output as if it
+    were contiguous keeps the default layout. The module is the run's own copy, loaded from
+    the spec's weights, so converting it in place touches nothing of the user's.
     """
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: nn.Module, example: torch.Tensor | None = None) -> None:
         super().__init__()
-        self.channels_last = any(isinstance(m, nn.Conv2d) for m in module.modules())
-        if self.channels_last:
-            module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.channels_last = (
+            example is not None
+            and example.dim() == 4
+            and any(isinstance(m, nn.Conv2d) for m in module.modules())
+            and _runs_channels_last(module, example)
+        )
         self.module = module
         #: Layer paths in a spec name modules of the user's model, not of this wrapper.
         self.wrapped_model = module
@@ -292,8 +299,24 @@ class _Autocast(nn.Module):
         return out.float()
 
 
-def with_precision(module: nn.Module, precision: str) -> nn.Module:
-    return _Autocast(module).eval() if precision == "bfloat16" else module
+def _runs_channels_last(module: nn.Module, example: torch.Tensor) -> bool:
+    """Put ``module`` in channels_last if a forward pass of ``example`` works so; else undo."""
+    module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            module(example.contiguous(memory_format=torch.channels_last))
+    except RuntimeError:
+        module.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+        return False
+    return True
+
+
+def with_precision(
+    module: nn.Module, precision: str, example: torch.Tensor | None = None
+) -> nn.Module:
+    """The model as the run calls it: itself (float32) or under bfloat16 autocast, in
+    channels_last when ``example`` (a few samples) shows that the model allows it."""
+    return _Autocast(module, example).eval() if precision == "bfloat16" else module
 
 
 def explain_all(audit: Audit, jobs: list[ExplainJob], finite: bool) -> dict[str, ExplainerResult]:

@@ -44,12 +44,13 @@ from auditor.runner import with_precision
 VARIANTS = ("float32", "float32 + channels_last", "bfloat16")
 
 
-def build(variant: str) -> nn.Module:
+def build(variant: str, size: int = 224) -> nn.Module:
     torch.manual_seed(0)  # the same random weights for every variant
     model = ModelSource.finish(torchvision.models.resnet18(weights=None, num_classes=1000))
     if variant == "float32 + channels_last":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    return with_precision(model, "bfloat16" if variant == "bfloat16" else "float32")
+    example = torch.zeros(2, 3, size, size)  # the runner passes two samples of the slice
+    return with_precision(model, "bfloat16" if variant == "bfloat16" else "float32", example)
 
 
 def layout(x: torch.Tensor, variant: str) -> torch.Tensor:
@@ -111,7 +112,7 @@ def run(
     images = images or {"integrated_gradients": 2, "gradcam": 8, "occlusion": 1}
     torch.manual_seed(1)
     pool = torch.randn(max(images.values()), 3, size, size)
-    models = {v: build(v) for v in VARIANTS}
+    models = {v: build(v, size) for v in VARIANTS}
     with torch.no_grad():
         targets = models["float32"](pool).argmax(dim=1)
     rows, raw, verdicts = [], {}, []

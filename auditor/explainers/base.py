@@ -25,16 +25,6 @@ from auditor.explainers.gradients import SharedGradients, input_gradient
 from auditor.inference import FastInference
 from auditor.plugin import Plugin
 
-#: Input elements per forward pass where a method expands a batch (path points, draws):
-#: whole expanded batches for small inputs (fewer, larger passes are faster), bounded
-#: memory for large ones (16 MB of float32 input per pass).
-ROW_ELEMENTS = 2**22
-
-
-def rows_per_pass(inputs: torch.Tensor) -> int:
-    """How many rows shaped like ``inputs[0]`` one forward pass may take."""
-    return max(1, ROW_ELEMENTS // max(1, inputs[0].numel()))
-
 
 @dataclass
 class ExplainContext:
@@ -115,6 +105,8 @@ class Explainer(Plugin):
         """Attributions with the shape of ``inputs`` for the ``targets`` outputs."""
         if self.scope != "local":
             raise NotImplementedError(f"{self.name} is a global explainer")
+        if len(inputs) == 0:
+            return torch.zeros(inputs.shape, dtype=torch.float32)
         x = inputs.detach().clone().to(torch.float32)
         t = torch.as_tensor(targets, dtype=torch.long).detach().clone()
         result = self._seeded_attribute(x, t).detach().to("cpu", torch.float32)

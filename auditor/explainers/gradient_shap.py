@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from auditor.explainers.base import Explainer, rows_per_pass
+from auditor.explainers.base import Explainer
+from auditor.explainers.passes import rows_per_pass
 from auditor.explainers.shap_support import background_sample, numpy_seed
 from auditor.plugin import Params
 
@@ -88,7 +89,7 @@ class GradientShap(Explainer):
                 self._background_out = self.model(background)
         with torch.no_grad():  # f(x) for the delta; with noise, f(x + e) is taken per draw
             outputs = self.model(inputs) if p.stdevs == 0 else None
-        rows = rows_per_pass(inputs)
+        rows = rows_per_pass(self.model, inputs)
         draws = min(p.n_samples, rows)  # per forward pass and sample
         samples = max(1, rows // draws)  # per forward pass
         sums = torch.zeros_like(inputs)

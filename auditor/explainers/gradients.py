@@ -39,10 +39,13 @@ def batch_key(inputs: torch.Tensor, targets: torch.Tensor) -> bytes:
 
 
 class SharedGradients:
-    """Input gradients of ``model`` kept for ``readers`` explainers, each reading a batch once.
+    """Input gradients of ``model`` kept for ``readers`` explainer jobs, each reading a batch
+    once; ``readers`` counts the jobs that have not ended yet.
 
-    An entry is dropped when its last reader has had it. Gradients of any other model (a
-    randomized copy, for instance) are computed and never kept.
+    An entry is dropped when its last reader has had it, and everything is dropped when the
+    last reader's job has ended (``reader_done``), whether it computed, was reused from an
+    earlier run or failed. Gradients of any other model (a randomized copy, for instance)
+    are computed and never kept.
     """
 
     def __init__(self, model: nn.Module, readers: int, budget: int = BUDGET) -> None:
@@ -55,6 +58,13 @@ class SharedGradients:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def reader_done(self) -> None:
+        """One reader's job has ended: later gets keep gradients for the readers still to run."""
+        self.readers -= 1
+        if self.readers <= 0:
+            self._entries.clear()
+            self.kept_bytes = 0
 
     def get(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if model is not self.model:

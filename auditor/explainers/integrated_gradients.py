@@ -18,9 +18,10 @@ from captum.attr._utils.approximation_methods import approximation_parameters
 from pydantic import Field
 from torch import nn
 
-from auditor.explainers.base import Explainer, rows_per_pass
+from auditor.explainers.base import Explainer
 from auditor.explainers.baselines import BaselineKind, make_baseline
 from auditor.explainers.gradients import input_gradient
+from auditor.explainers.passes import rows_per_pass
 from auditor.plugin import Params
 
 Method = Literal[
@@ -36,8 +37,8 @@ class IntegratedGradientsParams(Params):
         None,
         ge=1,
         le=1_000_000,
-        description="Path points per forward pass (default: as many as fit in 2**22 input "
-        "elements, at least the batch size).",
+        description="Path points per forward pass (default: sized from the input and the "
+        "model's activations, see auditor/explainers/passes.py).",
     )
 
 
@@ -52,21 +53,26 @@ def integrated_gradients(
 ) -> torch.Tensor:
     """``(x - b) * sum_k w_k grad f_t(b + a_k (x - b))`` per sample: shape of ``inputs``.
 
-    ``rows`` bounds the path points per pass (whole steps of the batch, at least one).
+    ``rows`` bounds the path points per pass (default: ``rows_per_pass``): whole steps of
+    the batch when they fit, else fewer samples one step at a time.
     """
     sizes_of, alphas_of = approximation_parameters(method)
     sizes, alphas = sizes_of(n_steps), alphas_of(n_steps)
-    rows = rows or max(len(inputs), rows_per_pass(inputs))
-    per_pass = max(1, rows // max(1, len(inputs)))
+    rows = rows or rows_per_pass(model, inputs)
+    samples = max(1, min(len(inputs), rows))
+    steps = max(1, rows // samples)
     difference = inputs - baselines
     total = torch.zeros_like(inputs)
-    for start in range(0, n_steps, per_pass):
-        chunk_alphas = alphas[start : start + per_pass]
-        points = torch.cat([baselines + a * difference for a in chunk_alphas])
-        grads = input_gradient(model, points, targets.repeat(len(chunk_alphas)))
-        weights = torch.tensor(sizes[start : start + per_pass], dtype=grads.dtype)
-        shaped = grads.view(len(chunk_alphas), *inputs.shape)
-        total += (shaped * weights.view(-1, *([1] * inputs.dim()))).sum(dim=0)
+    for first in range(0, len(inputs), samples):
+        part = slice(first, first + samples)
+        base, diff, t = baselines[part], difference[part], targets[part]
+        for start in range(0, n_steps, steps):
+            chunk = alphas[start : start + steps]
+            points = torch.cat([base + a * diff for a in chunk])
+            grads = input_gradient(model, points, t.repeat(len(chunk)))
+            weights = torch.tensor(sizes[start : start + steps], dtype=grads.dtype)
+            shaped = grads.view(len(chunk), len(t), *inputs.shape[1:])
+            total[part] += (shaped * weights.view(-1, *([1] * inputs.dim()))).sum(dim=0)
     return total * difference
 
 

@@ -25,8 +25,9 @@ import torch
 from pydantic import Field
 from sklearn.linear_model import LinearRegression, Ridge
 
-from auditor.explainers.base import Explainer, rows_per_pass, sample_seed
+from auditor.explainers.base import Explainer, sample_seed
 from auditor.explainers.feature_ablation import feature_mask
+from auditor.explainers.passes import rows_per_pass
 from auditor.plugin import Params
 
 
@@ -98,7 +99,7 @@ class Lime(Explainer):
         """The target's output on each perturbed copy (``keep`` has the sample's shape)."""
         p = self.params
         values = []
-        for chunk in keep.split(p.batch_size or rows_per_pass(sample.unsqueeze(0))):
+        for chunk in keep.split(p.batch_size or rows_per_pass(self.model, sample.unsqueeze(0))):
             perturbed = torch.where(chunk, sample, torch.full_like(sample, p.baseline))
             out = self.forward_model(perturbed)
             if p.output == "probability":

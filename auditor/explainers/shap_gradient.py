@@ -17,7 +17,8 @@ import shap
 import torch
 from pydantic import Field
 
-from auditor.explainers.base import Explainer, rows_per_pass
+from auditor.explainers.base import Explainer
+from auditor.explainers.passes import rows_per_pass
 from auditor.explainers.shap_support import (
     TargetOutput,
     background_mean_outputs,
@@ -59,7 +60,7 @@ class ShapGradient(Explainer):
         p = self.params
         background = background_sample(self.context, p.n_background, self.name)
         out = torch.empty_like(inputs)
-        batch_size = p.batch_size or min(p.nsamples, rows_per_pass(inputs))
+        batch_size = p.batch_size or min(p.nsamples, rows_per_pass(self.model, inputs))
         for target, indices in by_target(targets):
             explainer = shap.GradientExplainer(
                 TargetOutput(self.model, target),

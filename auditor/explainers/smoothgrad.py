@@ -17,14 +17,16 @@ method together, where NoiseTunnel would need one call per sample.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
 
-from auditor.explainers.base import Explainer, rows_per_pass, sample_seed
+from auditor.explainers.base import Explainer, sample_seed
 from auditor.explainers.gradients import input_gradient
 from auditor.explainers.integrated_gradients import integrated_gradients
+from auditor.explainers.passes import rows_per_pass
 from auditor.plugin import Params
 
 
@@ -68,22 +70,35 @@ class SmoothGrad(Explainer):
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         p = self.params
         n = p.nt_samples
-        noisy = torch.cat([self._noisy_copies(sample) for sample in inputs])  # sample-major
-        row_targets = targets.repeat_interleave(n)
-        step = rows_per_pass(inputs)
-        parts = [
-            self._base(noisy[i : i + step], row_targets[i : i + step])
-            for i in range(0, len(noisy), step)
-        ]
-        per_copy = torch.cat(parts).view(len(inputs), n, *inputs.shape[1:])
-        mean = per_copy.sum(dim=1) * (1 / n)
-        if p.nt_type == "smoothgrad":
+        rows = rows_per_pass(self.model, inputs)
+        total = torch.zeros_like(inputs)
+        total_sq = torch.zeros_like(inputs) if p.nt_type != "smoothgrad" else None
+        if n <= rows:  # the copies of whole samples in one pass
+            per_pass = rows // n
+            for first in range(0, len(inputs), per_pass):
+                part = slice(first, first + per_pass)
+                x, t = inputs[part], targets[part]
+                noisy = torch.cat([torch.cat(list(self._noisy_chunks(s))) for s in x])
+                a = self._base(noisy, t.repeat_interleave(n)).view(len(x), n, *x.shape[1:])
+                total[part] = a.sum(dim=1)
+                if total_sq is not None:
+                    total_sq[part] = (a * a).sum(dim=1)
+        else:  # one sample's copies over several passes, chunk by chunk as they are drawn
+            for i, (sample, target) in enumerate(zip(inputs, targets, strict=True)):
+                for chunk in self._noisy_chunks(sample):
+                    for rows_of in chunk.split(rows):
+                        a = self._base(rows_of, target.repeat(len(rows_of)))
+                        total[i] += a.sum(dim=0)
+                        if total_sq is not None:
+                            total_sq[i] += (a * a).sum(dim=0)
+        mean = total * (1 / n)
+        if total_sq is None:
             return mean
-        mean_sq = (per_copy * per_copy).sum(dim=1) * (1 / n)
+        mean_sq = total_sq * (1 / n)
         return mean_sq if p.nt_type == "smoothgrad_sq" else mean_sq - mean * mean
 
-    def _noisy_copies(self, sample: torch.Tensor) -> torch.Tensor:
-        """``nt_samples`` noisy copies of one sample, ``(nt_samples, *shape)``."""
+    def _noisy_chunks(self, sample: torch.Tensor) -> Iterator[torch.Tensor]:
+        """The sample's ``nt_samples`` noisy copies, in the chunks NoiseTunnel draws them in."""
         p = self.params
         stdev = p.stdevs
         if p.stdevs_mode == "relative":
@@ -91,14 +106,10 @@ class SmoothGrad(Explainer):
         generator = torch.Generator().manual_seed(sample_seed(self.context.seed, sample))
         chunk = p.nt_samples_batch_size or p.nt_samples
         sizes = [chunk] * (p.nt_samples // chunk) + [p.nt_samples % chunk]
-        noise = [
-            torch.normal(
-                0.0, torch.tensor(float(stdev)).repeat(k, *sample.shape), generator=generator
-            )
-            for k in sizes
-            if k
-        ]
-        return sample.unsqueeze(0) + torch.cat(noise)
+        for k in sizes:
+            if k:
+                std = torch.tensor(float(stdev)).repeat(k, *sample.shape)
+                yield sample.unsqueeze(0) + torch.normal(0.0, std, generator=generator)
 
     def _base(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The base method's attributions of noisy copies (one target each)."""

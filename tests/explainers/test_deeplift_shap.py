@@ -19,7 +19,7 @@ from tiny import Linear, TinyCNN, digits_batch, digits_cnn, make_explainer
 from torch import nn
 
 from auditor.errors import RunError
-from auditor.explainers import base as explainer_base
+from auditor.explainers import passes
 from auditor.explainers.baselines import gaussian_blur
 from auditor.explainers.fx_rewrite import NATIVE_NONLINEAR, UnsupportedModelError, deeplift_model
 
@@ -250,7 +250,7 @@ def test_gradient_shap_chunks_of_rows_give_the_same_attributions(digits, monkeyp
     params = {"n_samples": 12, "stdevs": 0.2}
     whole = make_explainer("gradient_shap", model, params, background=background)
     expected = whole.explain(x, targets)
-    monkeypatch.setattr(explainer_base, "ROW_ELEMENTS", 7 * 64)  # 7 rows: splits samples too
+    monkeypatch.setattr(passes, "ROW_ELEMENTS", 7 * 64)  # 7 rows: splits samples too
     chunked = make_explainer("gradient_shap", model, params, background=background)
     torch.testing.assert_close(chunked.explain(x, targets), expected, atol=1e-6, rtol=1e-5)
     np.testing.assert_allclose(

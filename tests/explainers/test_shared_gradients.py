@@ -98,3 +98,23 @@ def test_the_budget_bounds_what_is_kept(digits) -> None:
     shared.get(model, x[:5], t[:5])
     shared.get(model, x[5:], t[5:])
     assert len(shared) == 1 and shared.kept_bytes == x[:5].nbytes
+
+
+def test_the_store_empties_when_the_last_reader_job_ends(digits) -> None:
+    """A reader that is reused or fails reads nothing: its share must not stay in memory."""
+    model, x, t = digits
+    shared = SharedGradients(model, readers=2)
+    shared.get(model, x, t)
+    assert len(shared) == 1  # kept for the second reader
+    shared.reader_done()  # the first reader's job ended
+    assert len(shared) == 1
+    shared.reader_done()  # the second ended without reading (e.g. reused from a run)
+    assert len(shared) == 0 and shared.kept_bytes == 0
+
+
+def test_a_reader_after_the_others_ended_keeps_nothing(digits) -> None:
+    model, x, t = digits
+    shared = SharedGradients(model, readers=2)
+    shared.reader_done()  # the first reader was reused: the second is the last one
+    shared.get(model, x, t)
+    assert len(shared) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import ROOT
 from safetensors.torch import load_file
@@ -27,7 +28,7 @@ def test_bfloat16_convolutions_run_channels_last_and_return_float32() -> None:
     x = torch.as_tensor(load_arrays("digits", "test")[0][:64])
     with torch.no_grad():
         expected = digits_model()(x)
-        wrapped = with_precision(digits_model(), "bfloat16")
+        wrapped = with_precision(digits_model(), "bfloat16", x[:2])
         out = wrapped(x)
     convs = [m for m in wrapped.modules() if isinstance(m, nn.Conv2d)]
     assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
@@ -39,7 +40,32 @@ def test_bfloat16_convolutions_run_channels_last_and_return_float32() -> None:
 
 def test_bfloat16_leaves_a_model_without_convolutions_in_its_layout() -> None:
     mlp = TabularMLP(30, num_classes=2).eval()
-    wrapped = with_precision(mlp, "bfloat16")
+    wrapped = with_precision(mlp, "bfloat16", torch.randn(2, 30))
     assert not wrapped.channels_last
     with torch.no_grad():
         assert wrapped(torch.randn(4, 30)).dtype == torch.float32
+
+
+class ViewsAfterConv(nn.Module):
+    """Flattens a convolution's output with ``view``: fails on channels_last tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).view(len(x), -1))
+
+
+def test_bfloat16_keeps_the_default_layout_when_the_model_needs_it() -> None:
+    x = torch.as_tensor(load_arrays("digits", "test")[0][:4])
+    model = ViewsAfterConv().eval()
+    with pytest.raises(RuntimeError, match="view"):
+        model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    model.to(memory_format=torch.contiguous_format)
+    wrapped = with_precision(model, "bfloat16", x[:2])
+    assert not wrapped.channels_last
+    assert model.conv.weight.is_contiguous()  # the trial's conversion is undone
+    with torch.no_grad():
+        assert wrapped(x).shape == (4, 10)
