@@ -69,6 +69,7 @@ def test_small_passes_give_the_same_attributions(name, params, monkeypatch) -> N
         t = model(x).argmax(1)
     expected = make_explainer(name, model, params).explain(x, t)
     monkeypatch.setattr(passes, "ROW_ELEMENTS", 3 * 64)  # 3 rows a pass
+    # float32 sums in another order; vargrad (E[a^2] - E[a]^2) cancels, hence 1e-5
     torch.testing.assert_close(
-        make_explainer(name, model, params).explain(x, t), expected, atol=1e-6, rtol=1e-5
+        make_explainer(name, model, params).explain(x, t), expected, atol=1e-5, rtol=1e-4
     )
