@@ -1,9 +1,11 @@
 """Grad-CAM: class activation map from a layer's gradient-weighted activations.
 
 Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks via
-Gradient-based Localization", https://arxiv.org/abs/1610.02391. Engine:
-``captum.attr.LayerGradCam``; the map is upsampled to the input size and repeated over
-the input's channels so that it has the input's shape.
+Gradient-based Localization", https://arxiv.org/abs/1610.02391. The computation of
+``captum.attr.LayerGradCam`` (the tests check them equal) on one backward pass of the
+summed target logits to the layer (Captum seeds a gradient per output row); the map is
+upsampled to the input size and repeated over the input's channels so that it has the
+input's shape.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from captum.attr import LayerAttribution, LayerGradCam
+import torch.nn.functional as F
+from captum.attr import LayerAttribution
 from pydantic import Field
 
 from auditor.explainers.base import Explainer
-from auditor.explainers.layers import resolve_layer
+from auditor.explainers.gradcam_plus_plus import layer_gradients
 from auditor.plugin import Params
 
 
@@ -35,11 +38,14 @@ class GradCam(Explainer):
     modalities = frozenset({"image"})
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        layer = resolve_layer(self.model, self.params.layer)
-        cam = LayerGradCam(self.model, layer).attribute(
-            inputs, target=targets, relu_attributions=self.params.relu
-        )
+        p = self.params
+        activations, grads = layer_gradients(self.model, p.layer, inputs, targets)
+        spatial = tuple(range(2, grads.dim()))
+        weights = grads.mean(dim=spatial, keepdim=True) if spatial else grads
+        cam = (weights * activations).sum(dim=1, keepdim=True)
+        if p.relu:
+            cam = F.relu(cam)
         cam = LayerAttribution.interpolate(
-            cam, tuple(inputs.shape[2:]), interpolate_mode=self.params.interpolate
+            cam, tuple(inputs.shape[2:]), interpolate_mode=p.interpolate
         )
         return cam.mean(dim=1, keepdim=True).expand_as(inputs).contiguous()

@@ -17,7 +17,7 @@ from captum._utils.models.linear_model import SkLearnLinearRegression
 from captum.attr import FeatureAblation as CaptumFeatureAblation
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 from captum.attr import InputXGradient as CaptumInputXGradient
-from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Saliency
 from captum.attr import Lime as CaptumLime
 from captum.attr import Occlusion as CaptumOcclusion
 from pydantic import ValidationError
@@ -182,6 +182,17 @@ def test_integrated_gradients_equals_captum(digits, method, baseline, internal):
     torch.testing.assert_close(ours, theirs.detach(), atol=1e-6, rtol=1e-4)
     np.testing.assert_allclose(explainer.sample_stats["convergence_delta"], delta, atol=1e-5)
     assert ours.abs().max() > 0.01
+
+
+@pytest.mark.parametrize(("relu", "mode"), [(True, "bilinear"), (False, "nearest")])
+def test_gradcam_equals_captum(digits, relu, mode):
+    model, x, y = digits
+    params = {"layer": "features.3", "relu": relu, "interpolate": mode}
+    ours = make_explainer("gradcam", model, params).explain(x, y)
+    cam = LayerGradCam(model, model.features[3]).attribute(x, target=y, relu_attributions=relu)
+    theirs = LayerAttribution.interpolate(cam, (8, 8), interpolate_mode=mode).expand_as(x)
+    torch.testing.assert_close(ours, theirs.detach(), atol=1e-6, rtol=1e-5)
+    assert ours.abs().max() > 0 and (relu or ours.min() < 0)
 
 
 def test_input_x_gradient_equals_captum(digits):
