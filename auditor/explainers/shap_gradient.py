@@ -15,9 +15,10 @@ from typing import ClassVar
 import numpy as np
 import shap
 import torch
-from pydantic import Field
+from pydantic import BaseModel, Field
+from torch import nn
 
-from auditor.explainers.base import Explainer
+from auditor.explainers.base import ExplainContext, Explainer
 from auditor.explainers.passes import rows_per_pass
 from auditor.explainers.shap_support import (
     TargetOutput,
@@ -56,18 +57,24 @@ class ShapGradient(Explainer):
     stats = ("convergence_delta",)
     Params = ShapGradientParams
 
+    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
+        super().__init__(model, params, context)
+        self._engines: dict[int, shap.GradientExplainer] = {}
+
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         p = self.params
         background = background_sample(self.context, p.n_background, self.name)
         out = torch.empty_like(inputs)
         batch_size = p.batch_size or min(p.nsamples, rows_per_pass(self.model, inputs))
         for target, indices in by_target(targets):
-            explainer = shap.GradientExplainer(
-                TargetOutput(self.model, target),
-                background,
-                batch_size=batch_size,
-                local_smoothing=p.local_smoothing,
-            )
+            explainer = self._engines.get(target)
+            if explainer is None:  # one per class, kept for the later batches
+                explainer = self._engines[target] = shap.GradientExplainer(
+                    TargetOutput(self.model, target),
+                    background,
+                    batch_size=batch_size,
+                    local_smoothing=p.local_smoothing,
+                )
             for i in indices.tolist():
                 if p.local_smoothing > 0:
                     torch.manual_seed(self.context.seed)  # the noise
