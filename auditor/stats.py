@@ -6,13 +6,14 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 from auditor.results import Summary
 
 
 def summarize(values: Sequence[float] | np.ndarray) -> Summary:
     """Mean, sample std, min, max and a Student-t 95% interval of the mean."""
+    from scipy import stats  # on first use: commands that only read specs need no scipy
+
     array = np.asarray(values, dtype=np.float64).ravel()
     array = array[np.isfinite(array)]
     n = int(array.size)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -29,6 +31,27 @@ def test_validate_example_specs() -> None:
         f"{ROOT / 'audits/digits_cnn.yaml'}: valid",
         f"{ROOT / 'audits/breast_cancer_mlp.yaml'}: valid",
     ]
+
+
+ENGINES = ("captum", "shap", "sklearn", "scipy", "matplotlib", "weasyprint")
+
+
+def test_validate_imports_no_engine() -> None:
+    """Validating a spec loads its plugins' params, not Captum, shap or scikit-learn."""
+    specs = [str(ROOT / "audits" / name) for name in ("digits_cnn.yaml", "breast_cancer_mlp.yaml")]
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from auditor.cli import cli\n"
+        f"result = CliRunner().invoke(cli, ['validate', *{specs!r}])\n"
+        "assert result.exit_code == 0, result.output\n"
+        f"print(sorted(m for m in {ENGINES!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_validate_cifar_spec_names_the_missing_weights(monkeypatch) -> None:  # type: ignore[no-untyped-def]

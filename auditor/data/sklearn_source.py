@@ -10,15 +10,12 @@ Shapes: digits is an image set, ``(N, 1, 8, 8)`` in ``[0, 1]``; the others are t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 from pydantic import BaseModel, Field
-from sklearn import datasets as sk_datasets
-from sklearn.model_selection import train_test_split
 
 from auditor.data.base import AuditDataset, DataSource, Modality, TensorDataset
 from auditor.plugin import Params as PluginParams
@@ -26,12 +23,9 @@ from auditor.plugin import Params as PluginParams
 DatasetName = Literal["digits", "breast_cancer", "wine", "iris"]
 Split = Literal["train", "test", "all"]
 
-_LOADERS: dict[str, Callable[[], Any]] = {
-    "digits": sk_datasets.load_digits,
-    "breast_cancer": sk_datasets.load_breast_cancer,
-    "wine": sk_datasets.load_wine,
-    "iris": sk_datasets.load_iris,
-}
+#: scikit-learn's loader of each dataset (``sklearn.datasets.load_<name>``), imported when a
+#: dataset is loaded: commands that only read specs need no scikit-learn.
+_LOADERS = ("digits", "breast_cancer", "wine", "iris")
 _IMAGE_SETS = frozenset({"digits"})
 # Pixel values of load_digits are counts of set pixels in 4x4 blocks: 0..16.
 _DIGITS_MAX = 16.0
@@ -55,6 +49,8 @@ def split_indices(
     labels: np.ndarray, test_size: float, split_seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stratified, seeded train/test row numbers, each sorted ascending."""
+    from sklearn.model_selection import train_test_split
+
     train, test = train_test_split(
         np.arange(len(labels)),
         test_size=test_size,
@@ -84,7 +80,9 @@ def load_arrays(
         raise ValueError(f"unknown scikit-learn dataset {name!r}; expected one of {list(_LOADERS)}")
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-    bunch = _LOADERS[name]()
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
     y_all = np.asarray(bunch.target, dtype=np.int64)
     train_idx, test_idx = split_indices(y_all, test_size, split_seed)
     chosen = {"train": train_idx, "test": test_idx, "all": np.arange(len(y_all))}[split]

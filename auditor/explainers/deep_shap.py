@@ -13,7 +13,6 @@ import warnings
 from typing import ClassVar
 
 import torch
-from captum.attr import DeepLiftShap as CaptumDeepLiftShap
 from pydantic import Field
 from torch import nn
 
@@ -46,6 +45,8 @@ class DeepShap(Explainer):
     _engine: nn.Module | None = None
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        from captum.attr import DeepLiftShap as CaptumDeepLiftShap
+
         p = self.params
         if self._engine is None:
             self._engine = deeplift_ready(self.model, self.name, rewrite=p.rewrite)

@@ -14,7 +14,6 @@ import warnings
 from typing import ClassVar
 
 import torch
-from captum.attr import DeepLift as CaptumDeepLift
 from pydantic import Field
 from torch import nn
 
@@ -50,6 +49,8 @@ class DeepLift(Explainer):
     _engine: nn.Module | None = None
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        from captum.attr import DeepLift as CaptumDeepLift
+
         p = self.params
         if self._engine is None:
             self._engine = deeplift_ready(self.model, self.name, rewrite=p.rewrite)

@@ -18,7 +18,6 @@ import math
 from typing import ClassVar
 
 import torch
-from captum.attr import FeatureAblation as CaptumFeatureAblation
 from pydantic import Field
 
 from auditor.explainers.base import Explainer
@@ -46,6 +45,8 @@ class FeatureAblation(Explainer):
     Params = FeatureAblationParams
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        from captum.attr import FeatureAblation as CaptumFeatureAblation
+
         p = self.params
         mask = None
         if self.context.modality == "image":

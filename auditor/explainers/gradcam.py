@@ -14,7 +14,6 @@ from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from captum.attr import LayerAttribution
 from pydantic import Field
 
 from auditor.explainers.base import Explainer
@@ -38,6 +37,8 @@ class GradCam(Explainer):
     modalities = frozenset({"image"})
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        from captum.attr import LayerAttribution
+
         p = self.params
         activations, grads = layer_gradients(self.model, p.layer, inputs, targets)
         spatial = tuple(range(2, grads.dim()))

@@ -15,7 +15,6 @@ import warnings
 from typing import ClassVar
 
 import torch
-from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 from torch import nn
 
 from auditor.explainers.base import Explainer
@@ -33,6 +32,8 @@ class GuidedBackprop(Explainer):
     Params = GuidedBackpropParams
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        from captum.attr import GuidedBackprop as CaptumGuidedBackprop
+
         inputs.requires_grad_(True)  # our own copy; saves Captum's warning that it did so
         before = _hook_ids(self.model)
         try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from captum.attr._utils.approximation_methods import approximation_parameters
 from pydantic import Field
 from torch import nn
 
@@ -56,6 +55,8 @@ def integrated_gradients(
     ``rows`` bounds the path points per pass (default: ``rows_per_pass``): whole steps of
     the batch when they fit, else fewer samples one step at a time.
     """
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
     sizes_of, alphas_of = approximation_parameters(method)
     sizes, alphas = sizes_of(n_steps), alphas_of(n_steps)
     rows = rows or rows_per_pass(model, inputs)

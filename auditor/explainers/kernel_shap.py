@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import shap
 import torch
 from pydantic import Field
 from torch import nn
@@ -74,6 +73,8 @@ class KernelShap(Explainer):
     modalities = frozenset({"tabular"})
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        import shap
+
         p = self.params
         shape = tuple(inputs.shape[1:])
         rows = inputs.reshape(len(inputs), -1).numpy().astype(np.float64)
@@ -101,6 +102,8 @@ class KernelShap(Explainer):
 
     def background_summary(self, shape: tuple[int, ...]) -> Any:
         """The background rows shap integrates features out over."""
+        import shap
+
         p = self.params
         background = background_sample(self.context, 1_000_000, self.name)
         rows = background.reshape(len(background), -1).numpy().astype(np.float64)

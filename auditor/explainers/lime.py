@@ -23,7 +23,6 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 from pydantic import Field
-from sklearn.linear_model import LinearRegression, Ridge
 
 from auditor.explainers.base import Explainer, sample_seed
 from auditor.explainers.feature_ablation import feature_mask
@@ -80,6 +79,8 @@ class Lime(Explainer):
         self, sample: torch.Tensor, target: int, mask: torch.Tensor
     ) -> tuple[np.ndarray, float]:
         """Coefficients per interpretable feature and the weighted R^2 of the fit."""
+        from sklearn.linear_model import LinearRegression, Ridge
+
         p = self.params
         n_features = int(mask.max()) + 1
         rng = np.random.default_rng(sample_seed(self.context.seed, sample))

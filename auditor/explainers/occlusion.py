@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Annotated, ClassVar
 
 import torch
-from captum.attr import Occlusion as CaptumOcclusion
 from pydantic import BaseModel, Field
 from torch import nn
 
@@ -55,6 +54,8 @@ class Occlusion(Explainer):
         self.window, self.stride = window_and_stride(self.params, context)
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        from captum.attr import Occlusion as CaptumOcclusion
+
         p = self.params
         return CaptumOcclusion(self.forward_model).attribute(
             inputs,

@@ -20,9 +20,6 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 from pydantic import Field
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.inspection import permutation_importance
-from torch import nn
 
 from auditor.explainers.base import GlobalExplanation, Predictions
 from auditor.explainers.grid import (
@@ -50,6 +47,10 @@ class PermutationImportance(GridExplainer):
     Params = PermutationImportanceParams
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:
+        from sklearn.inspection import permutation_importance
+
+        from auditor.explainers.sourced_model import SourcedModel  # imports scikit-learn
+
         p = self.params
         features = self.grid_features(inputs)
         n = len(inputs)
@@ -88,44 +89,6 @@ class PermutationImportance(GridExplainer):
                 "features": features.layout(),
             },
         )
-
-
-class SourcedModel(ClassifierMixin, BaseEstimator):
-    """The torch model as a fitted scikit-learn classifier of "source" tables.
-
-    A row of the table it predicts gives, for every feature, the number of the sample in
-    ``inputs`` that the feature's elements are copied from.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        inputs: torch.Tensor,
-        element_features: np.ndarray,
-        n_classes: int,
-        batch_size: int = 256,
-    ) -> None:
-        self.model = model
-        self.inputs = inputs
-        self.element_features = element_features
-        self.n_classes = n_classes
-        self.batch_size = batch_size
-
-    def fit(self, sources: np.ndarray, y: np.ndarray | None = None) -> SourcedModel:
-        """Nothing to learn: the model is trained already; scikit-learn's scorers want classes_."""
-        self.classes_ = np.arange(self.n_classes)
-        return self
-
-    def predict(self, sources: np.ndarray) -> np.ndarray:
-        """The model's predicted class for every assembled input."""
-        rows = np.asarray(sources, dtype=np.int64)
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(rows), self.batch_size):
-                block = rows[start : start + self.batch_size]
-                logits = self.model(assemble(self.inputs, self.element_features, block))
-                out.append(logits.argmax(dim=1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 def assemble(

@@ -16,7 +16,6 @@ import warnings
 from typing import ClassVar
 
 import numpy as np
-import shap
 import torch
 from pydantic import Field
 from torch import nn
@@ -50,6 +49,8 @@ class ShapDeep(Explainer):
     _engine: nn.Module | None = None
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        import shap
+
         p = self.params
         if self._engine is None:
             self._engine = deeplift_ready(self.model, self.name, rewrite=p.rewrite)

@@ -10,10 +10,9 @@ seeded draws, independent of the batch it came in.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
-import shap
 import torch
 from pydantic import BaseModel, Field
 from torch import nn
@@ -59,9 +58,11 @@ class ShapGradient(Explainer):
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
         super().__init__(model, params, context)
-        self._engines: dict[int, shap.GradientExplainer] = {}
+        self._engines: dict[int, Any] = {}  # shap.GradientExplainer per class
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        import shap
+
         p = self.params
         background = background_sample(self.context, p.n_background, self.name)
         out = torch.empty_like(inputs)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
-import shap
 import torch
 from pydantic import Field
 from torch import nn
@@ -56,6 +55,8 @@ class ShapPartition(Explainer):
     modalities = frozenset({"image"})
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        import shap
+
         p = self.params
         references = make_baseline(
             p.mask,

@@ -19,8 +19,6 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 from pydantic import Field
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.inspection import permutation_importance
 
 from auditor.explainers.base import GlobalExplanation, Predictions
 from auditor.explainers.grid import (
@@ -60,6 +58,9 @@ class SurrogateForest(GridExplainer):
     Params = SurrogateForestParams
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.inspection import permutation_importance
+
         p = self.params
         seed = self.context.seed
         features = self.grid_features(inputs)

@@ -20,8 +20,6 @@ from typing import ClassVar
 import numpy as np
 import torch
 from pydantic import Field
-from sklearn.linear_model import LinearRegression, Ridge
-from sklearn.metrics import r2_score
 
 from auditor.errors import SpecError
 from auditor.explainers.base import GlobalExplanation, Predictions
@@ -58,6 +56,9 @@ class SurrogateLinear(GridExplainer):
     Params = SurrogateLinearParams
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:
+        from sklearn.linear_model import LinearRegression, Ridge
+        from sklearn.metrics import r2_score
+
         p = self.params
         features = self.grid_features(inputs)
         y, output = self._response(predictions)

@@ -14,12 +14,11 @@ node, the layout of ``sklearn.tree.Tree``) and as ``export_text``, for drawing.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from pydantic import Field
-from sklearn.tree import DecisionTreeClassifier, export_text
 
 from auditor.explainers.base import GlobalExplanation, Predictions
 from auditor.explainers.grid import (
@@ -29,6 +28,9 @@ from auditor.explainers.grid import (
     holdout_split,
 )
 from auditor.plugin import Params
+
+if TYPE_CHECKING:
+    from sklearn.tree import DecisionTreeClassifier
 
 
 class SurrogateTreeParams(Params):
@@ -55,6 +57,8 @@ class SurrogateTree(GridExplainer):
     Params = SurrogateTreeParams
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:
+        from sklearn.tree import DecisionTreeClassifier, export_text
+
         p = self.params
         features = self.grid_features(inputs)
         y = np.asarray(predictions.predicted, dtype=np.int64)

@@ -15,7 +15,6 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from captum.metrics import infidelity
 from pydantic import Field
 
 from auditor.metrics.base import Metric, MetricContext, MetricOutput
@@ -49,6 +48,8 @@ class Infidelity(Metric):
     needs: ClassVar[tuple[str, ...]] = ("model forward passes",)
 
     def measure(self, ctx: MetricContext) -> MetricOutput:
+        from captum.metrics import infidelity
+
         p = self.params
         generator = torch.Generator().manual_seed(ctx.context.seed)
 

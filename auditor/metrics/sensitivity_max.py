@@ -16,7 +16,6 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from captum.metrics import sensitivity_max
 from pydantic import Field
 
 from auditor.metrics.base import Metric, MetricContext, MetricOutput
@@ -51,6 +50,8 @@ class SensitivityMax(Metric):
     needs: ClassVar[tuple[str, ...]] = ("re-runs the explainer",)
 
     def measure(self, ctx: MetricContext) -> MetricOutput:
+        from captum.metrics import sensitivity_max
+
         p = self.params
         run = ctx.explainer
         if run is None:

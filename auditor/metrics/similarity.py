@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import torch
-from scipy import stats
 
 from auditor.explainers.baselines import gaussian_blur
 
@@ -36,6 +35,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.ravel(a), np.ravel(b)
     if _constant(a) or _constant(b):
         return math.nan
+    from scipy import stats
+
     return float(stats.spearmanr(a, b).statistic)
 
 
@@ -44,6 +45,8 @@ def kendall(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.ravel(a), np.ravel(b)
     if _constant(a) or _constant(b):
         return math.nan
+    from scipy import stats
+
     return float(stats.kendalltau(a, b).statistic)
 
 
