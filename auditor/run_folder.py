@@ -160,15 +160,18 @@ class RunFolder:
 class AttributionWriter:
     """Streams ``(N, *shape)`` float32 attributions batch by batch through a memory map.
 
-    A progress record (``<id>.progress.json``: batches done and per-sample diagnostics)
-    is written atomically after each flushed batch, so a resumed run knows exactly what
-    is complete.
+    After each flushed batch, the batch's per-sample diagnostics are appended as one JSON
+    line to ``<id>.stats.jsonl`` and then a progress record (``<id>.progress.json``: the
+    shape and the batches done) is written atomically, so a resumed run knows exactly what
+    is complete. Both writes have a constant size per batch, however long the slice. A
+    resumed run trusts a batch only when both its record and its line are there.
     """
 
     def __init__(self, final: Path, shape: tuple[int, ...], *, resume: bool) -> None:
         self.final = final
         self.partial = final.with_suffix(".npy.partial")
         self.progress_path = final.with_suffix(".progress.json")
+        self.stats_path = final.with_suffix(".stats.jsonl")
         self.shape = shape
         final.parent.mkdir(parents=True, exist_ok=True)
         self.done_batches = 0
@@ -176,25 +179,49 @@ class AttributionWriter:
         if resume and self.partial.exists() and self.progress_path.exists():
             progress = json.loads(self.progress_path.read_text())
             if tuple(progress["shape"]) == shape:
-                self.done_batches = int(progress["batches"])
-                self.stats = {k: list(v) for k, v in progress["stats"].items()}
+                lines = self._stats_lines(int(progress["batches"]))
+                self.done_batches = len(lines)
+                for line in lines:
+                    self._add(json.loads(line)["stats"])
+                atomic_write_text(self.stats_path, "".join(lines))  # drop any line past them
                 self.array = np.lib.format.open_memmap(self.partial, mode="r+")
                 return
         self.array = np.lib.format.open_memmap(
             self.partial, mode="w+", dtype=np.float32, shape=shape
         )
+        atomic_write_text(self.stats_path, "")
+
+    def _stats_lines(self, limit: int) -> list[str]:
+        """The first ``limit`` complete lines of the stats file, batch 0, 1, ... in order."""
+        if not self.stats_path.exists():
+            return []
+        lines = []
+        for i, line in enumerate(self.stats_path.read_text().splitlines(keepends=True)):
+            if i >= limit or not line.endswith("\n"):
+                break
+            try:
+                if json.loads(line)["batch"] != i:
+                    break
+            except (ValueError, KeyError, TypeError):
+                break
+            lines.append(line)
+        return lines
+
+    def _add(self, stats: dict[str, list[float]]) -> None:
+        for key, vals in stats.items():
+            self.stats.setdefault(key, []).extend(vals)
 
     def write(
         self, batch_index: int, start: int, values: np.ndarray, stats: dict[str, list[float]]
     ) -> None:
         self.array[start : start + len(values)] = values
         self.array.flush()
-        for key, vals in stats.items():
-            self.stats.setdefault(key, []).extend(vals)
+        self._add(stats)
+        with open(self.stats_path, "a", encoding="utf-8") as fh:  # NaN round-trips here
+            fh.write(json.dumps({"batch": batch_index, "stats": stats}) + "\n")
         self.done_batches = batch_index + 1
         atomic_write_json(
-            self.progress_path,
-            {"shape": list(self.shape), "batches": self.done_batches, "stats": self.stats},
+            self.progress_path, {"shape": list(self.shape), "batches": self.done_batches}
         )
 
     def finish(self) -> Path:
@@ -204,10 +231,11 @@ class AttributionWriter:
             os.fsync(fh.fileno())
         os.replace(self.partial, self.final)
         self.progress_path.unlink(missing_ok=True)
+        self.stats_path.unlink(missing_ok=True)
         return self.final
 
     def abandon(self) -> None:
-        """Drop the memory map (after a failure); the partial file stays for --resume."""
+        """Drop the memory map (after a failure); the partial files stay for --resume."""
         if hasattr(self, "array"):
             del self.array
 
