@@ -6,7 +6,8 @@ import hashlib
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,7 +114,7 @@ def run(spec_path: Path, options: RunOptions | None = None) -> RunOutcome:
     options = options or RunOptions()
     started = datetime.now(UTC)
     validated = load_spec(spec_path, options.overrides)
-    with Reporter(options.progress) as reporter:
+    with Reporter(options.progress) as reporter, deterministic_algorithms():
         stage = Stages(validated, reporter)
         seed_everything(validated.spec.seed)
         loaded = stage("load model", load_model, validated)
@@ -139,20 +140,33 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    deterministic_algorithms()
 
 
-def deterministic_algorithms() -> None:
-    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its cost.
+@contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` for the run, then the
+    caller's setting again (``run`` may be called from a library user's process).
 
-    The public call imports ``torch._inductor`` only to set one flag there (1-2 s of a
-    run's start-up); auditor never compiles, so the flag is set only when inductor is
-    already loaded.
+    Set through ``torch._C``: the public call imports ``torch._inductor`` only to set one
+    flag there (1-2 s of a run's start-up); auditor never compiles, so that flag is set only
+    when inductor is already loaded.
     """
-    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    _set_deterministic(True, warn_only=True)
+    try:
+        yield
+    finally:
+        _set_deterministic(*before)
+
+
+def _set_deterministic(enabled: bool, warn_only: bool) -> None:
+    torch._C._set_deterministic_algorithms(enabled, warn_only=warn_only)
     inductor = sys.modules.get("torch._inductor.config")
     if inductor is not None:
-        inductor.deterministic = True
+        inductor.deterministic = enabled
 
 
 def load_model(validated: ValidatedSpec) -> LoadedModel:

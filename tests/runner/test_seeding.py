@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from auditor.runner import seed_everything
+from auditor.runner import deterministic_algorithms, seed_everything
 
 
 @pytest.fixture
@@ -33,8 +33,16 @@ def test_seed_everything_restarts_every_generator(torch_flags: None) -> None:
     assert draws() != first
 
 
-def test_seed_everything_turns_on_deterministic_algorithms_warn_only(torch_flags: None) -> None:
+def test_a_run_uses_deterministic_algorithms_and_restores_the_callers_setting(
+    torch_flags: None,
+) -> None:
     torch._C._set_deterministic_algorithms(False)
-    seed_everything(0)
+    with deterministic_algorithms():
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+    assert not torch.are_deterministic_algorithms_enabled()
+    torch._C._set_deterministic_algorithms(True, warn_only=False)
+    with deterministic_algorithms():
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
     assert torch.are_deterministic_algorithms_enabled()
-    assert torch.is_deterministic_algorithms_warn_only_enabled()
+    assert not torch.is_deterministic_algorithms_warn_only_enabled()
