@@ -9,6 +9,7 @@ shape as twice the output elements of the model's leaf modules for one sample.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import torch
@@ -63,7 +64,4 @@ def _measure(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> in
     finally:
         for handle in handles:
             handle.remove()
-    numel = 1
-    for side in shape:
-        numel *= side
-    return 2 * total if total > 0 else FALLBACK_RATIO * numel
+    return 2 * total if total > 0 else FALLBACK_RATIO * math.prod(shape)
