@@ -14,6 +14,7 @@ results, so that CI does not overwrite the committed RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import shlex
 import sys
@@ -32,32 +33,34 @@ CASE_ORDER = ("1", "2", "shap", "3", "4")
 
 
 def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
-    """Each case with its sizes: the issue's, or tiny ones for --smoke."""
-    import case_end_to_end
-    import case_overhead
-    import case_resnet
-    import case_scaling
-    import case_shap
+    """Each case with its sizes: the issue's, or tiny ones for --smoke.
+
+    A case's module is imported only when it runs, so that a machine without shap (say) can
+    still run case 3.
+    """
+
+    def case(module: str, **sizes: Any) -> Callable[[], Section]:
+        return lambda: importlib.import_module(module).run(runs, **sizes)
 
     if smoke:
         return {
-            "1": lambda: case_end_to_end.run(runs, samples=32, formats="html"),
-            "2": lambda: case_overhead.run(runs, batch=16, stage_samples=32, budget=0.02),
-            "shap": lambda: case_shap.run(runs, samples=2),
-            "3": lambda: case_resnet.run(
-                runs,
+            "1": case("case_end_to_end", samples=32, formats="html"),
+            "2": case("case_overhead", batch=16, stage_samples=32, budget=0.02),
+            "shap": case("case_shap", samples=2),
+            "3": case(
+                "case_resnet",
                 size=32,
                 steps=4,
                 images={"integrated_gradients": 1, "gradcam": 2, "occlusion": 1},
             ),
-            "4": lambda: case_scaling.run(runs, sizes=(32, 64), formats="", metrics=False),
+            "4": case("case_scaling", sizes=(32, 64), formats="", metrics=False),
         }
     return {
-        "1": lambda: case_end_to_end.run(runs),
-        "2": lambda: case_overhead.run(runs),
-        "shap": lambda: case_shap.run(runs),
-        "3": lambda: case_resnet.run(runs),
-        "4": lambda: case_scaling.run(runs),
+        "1": case("case_end_to_end"),
+        "2": case("case_overhead"),
+        "shap": case("case_shap"),
+        "3": case("case_resnet"),
+        "4": case("case_scaling"),
     }
 
 
@@ -96,6 +99,27 @@ def summary(sections: list[Section]) -> str:
         for target, value, ok in section.targets
     ]
     return "## Targets\n\n" + table(["target", "measured", "verdict"], rows) + "\n"
+
+
+def other_machines() -> str:
+    """The targets measured on other machines (bench/machines/*.json, e.g. a CPU with AMX)."""
+    rows = []
+    for path in sorted((BENCH / "machines").glob("*.json")):
+        data = json.loads(path.read_text())
+        flags = data["machine"]["flags"]
+        cpu = (f"{data['machine']['cores']} cores, AMX {'yes' if flags['amx_bf16'] else 'no'}, "
+               f"torch {data['versions']['torch']}")  # fmt: skip
+        for target, value, ok in data["targets"]:
+            rows.append([f"[{path.stem}](machines/{path.with_suffix('.md').name})", cpu,
+                         target, value, verdict(ok)])  # fmt: skip
+    if not rows:
+        return ""
+    return (
+        "## The same targets on other machines\n\nCases run elsewhere (each file says how); "
+        "not rerun by this command.\n\n"
+        + table(["file", "machine", "target", "measured", "verdict"], rows)
+        + "\n"
+    )
 
 
 def previous(path: Path) -> dict[str, Section]:
@@ -151,7 +175,7 @@ def main() -> int:
         done[name] = section
 
     sections = [done[c] for c in CASE_ORDER if c in done]
-    text = "\n".join([header(args, started, info), summary(sections)]
+    text = "\n".join([header(args, started, info), summary(sections), other_machines()]
                      + [s.markdown() for s in sections])  # fmt: skip
     results = out_dir / "RESULTS.md"
     results.write_text(text)
