@@ -18,7 +18,8 @@ from auditor.report.canvas import Canvas, Image
 from auditor.report.view import View, draw, open_view
 from auditor.run_folder import RunFolder
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+#: ``auditor/templates`` links to the repository's ``templates/``; a wheel holds a copy.
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 def environment() -> Environment:
