@@ -41,10 +41,23 @@ def test_activations_are_counted_per_sample_from_the_leaf_modules() -> None:
 def test_a_wide_model_gets_fewer_rows_per_pass_than_a_narrow_one() -> None:
     x, _ = digits_batch(4)
     narrow, wide = rows_per_pass(digits_cnn(), x), rows_per_pass(Wide(), x)
-    assert narrow == passes.ACTIVATION_ELEMENTS // activation_elements(
-        digits_cnn(), (1, 8, 8), torch.float32
-    )
-    assert wide == passes.ACTIVATION_ELEMENTS // (2 * (256 * 64 * 3 + 10)) < narrow
+    digits = 2 * (1024 + 1024 + 2048 + 2048 + 512 + 512 + 64 + 64 + 10)
+    assert narrow == 2**24 // digits == 1148  # about 64 MB of activations a pass
+    assert wide == 2**24 // (2 * (256 * 64 * 3 + 10)) == 170 < narrow
+
+
+def test_a_large_model_still_gets_a_few_rows_but_never_more_than_memory_allows(
+    monkeypatch,
+) -> None:
+    x, _ = digits_batch(4)
+    monkeypatch.setattr(passes, "CACHE_ELEMENTS", 1000)  # less than one row of the CNN
+    assert rows_per_pass(digits_cnn(), x) == passes.MIN_ROWS == 4
+    monkeypatch.setattr(passes, "ACTIVATION_ELEMENTS", 30_000)  # memory: 2 rows of 14,612
+    assert rows_per_pass(digits_cnn(), x) == 2
+    monkeypatch.setattr(passes, "ROW_ELEMENTS", 64)  # input: 1 row
+    assert rows_per_pass(digits_cnn(), x) == 1
+    monkeypatch.setattr(passes, "ROW_ELEMENTS", 10)  # not even one: still 1
+    assert rows_per_pass(digits_cnn(), x) == 1
 
 
 def test_measuring_leaves_no_hooks() -> None:
