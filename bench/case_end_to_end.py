@@ -68,7 +68,22 @@ def commands(out: Path, samples: int, with_metrics: bool, formats: str) -> dict[
         args += ["--formats", formats.replace(" ", "")]
         return args + ([] if with_metrics else ["--no-metrics"])
 
-    return {"auditor": auditor, "hand": hand}
+    def auditor_bare(r: int) -> list[str | Path]:
+        sets = [a for o in [*overrides[:1], "report.formats=[]", *overrides[2:]]
+                for a in ("--set", o)]  # fmt: skip
+        return [AUDITOR, "run", SPEC, "-q", "--out", out / "bare", "--run-id", f"r{r}", *sets]
+
+    def hand_bare(r: int) -> list[str | Path]:
+        return [*hand(r)[:5], out / "hand-bare" / f"r{r}", "--formats", "",
+                *hand(r)[8:]]  # fmt: skip
+
+    return {
+        "auditor": auditor,
+        "hand": hand,
+        "auditor, no report": auditor_bare,
+        "hand, no report": hand_bare,
+        "python -c 'import torch'": lambda r: [PYTHON, "-c", "import torch"],
+    }
 
 
 def compare(run_dir: Path, hand_dir: Path) -> tuple[list[list[Any]], dict[str, Any], bool]:
@@ -149,6 +164,20 @@ def _med(values: list[float] | None) -> str:
     return f"{np.median(values):.3f}" if values else "-"
 
 
+def floor_text(timed: dict[str, Timed]) -> str:
+    """What 2x would need, against what runs without any report and what importing costs."""
+    a, h = timed["auditor"], timed["hand"]
+    bare, hand_bare = timed["auditor, no report"], timed["hand, no report"]
+    torch_import = timed["python -c 'import torch'"]
+    return (
+        f"2x means {h.median / 2:.2f} s. Without writing any report, auditor takes "
+        f"{bare.median:.2f} s ({h.median / bare.median:.2f}x the hand script with its "
+        f"report, {hand_bare.median / bare.median:.2f}x the hand script without one); "
+        f"`import torch` alone takes {torch_import.median:.2f} s. auditor's report costs "
+        f"{a.median - bare.median:.2f} s, the hand script's {h.median - hand_bare.median:.2f} s."
+    )
+
+
 def run(runs: int, samples: int = 1000, formats: str = "html, pdf") -> Section:
     with_metrics, why = metrics_available()
     if not with_metrics:
@@ -181,6 +210,8 @@ process including interpreter start and imports, and its peak RSS.{note}
 **Speedup of auditor over the hand-written script: {speedup:.2f}x** (target: >= 2x; ratio
 of the fastest runs, less sensitive to other jobs on the machine: {h.minimum / a.minimum:.2f}x).
 
+{floor_text(timed)}
+
 Agreement of the last round's outputs (auditor / hand for the metrics):
 
 {table(["explainer", "attributions", "deletion AUC", "randomization Spearman (final)"], rows)}
@@ -203,5 +234,6 @@ and ranking the attributions):
         ),
     ]
     raw_all = {"auditor": a.seconds, "hand": h.seconds, "rss_auditor": a.rss_mb,
-               "rss_hand": h.rss_mb, "agreement": raw, "metrics": with_metrics}  # fmt: skip
+               "rss_hand": h.rss_mb, "agreement": raw, "metrics": with_metrics,
+               "seconds": {k: t.seconds for k, t in timed.items()}}  # fmt: skip
     return Section("Case 1: end to end, auditor vs hand-written script", text, raw_all, targets)
