@@ -375,9 +375,14 @@ def main():
         "surrogate_tree": (tree_importance, None),
         "permutation_importance": (perm_mean, perm_std),
     }
-    figures = make_figures(
-        x.numpy(), predicted, labels, attributions, globals_, deletion_curves, random_curve, sanity
-    )
+    figures = (
+        make_figures(
+            x.numpy(), predicted, labels, attributions, globals_, deletion_curves, random_curve,
+            sanity,
+        )
+        if formats
+        else []  # no report, no figures
+    )  # fmt: skip
     rows = [
         {
             "name": n,

@@ -5,9 +5,9 @@ LIME (perturbations) turn a batch into many rows. A pass is sized so that what i
 pass keeps, the activations, stays near cache-sized: passes far larger than that run slower
 per row, not faster, because every layer's output leaves the cache before the next layer
 reads it. Measured on 2 cores of a Xeon (2 MB L2 per core), forward + input gradient of
-32,768 rows of the digits CNN (15k activation elements a row) took 0.59 s in passes of
-1,148 rows and 1.31 s in one pass; resnet18 at 224x224 (15M a row) ran fastest at 4-8 rows
-a pass, 1.1x faster than at 32 and 1.3x faster than at 1 (bench/RESULTS.md, case
+32,768 rows of the digits CNN (15k activation elements a row) took 0.56 s in passes of
+1,148 rows and 1.22 s in one pass; resnet18 at 224x224 (15M a row) ran fastest at 4-8 rows
+a pass, 1.2x faster than at 32 and 1.6x faster than at 1 (bench/RESULTS.md, case
 "passes"). So:
 
 - target ``CACHE_ELEMENTS`` activation elements a pass (64 MB of float32),
