@@ -9,6 +9,7 @@ per sample by auditor and per batch by the script) by per-sample Spearman.
 from __future__ import annotations
 
 import json
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,9 @@ def floor_text(timed: dict[str, Timed]) -> str:
         f"{bare.median:.2f} s ({h.median / bare.median:.2f}x the hand script with its "
         f"report, {hand_bare.median / bare.median:.2f}x the hand script without one); "
         f"`import torch` alone takes {torch_import.median:.2f} s. auditor's report costs "
-        f"{a.median - bare.median:.2f} s, the hand script's {h.median - hand_bare.median:.2f} s."
+        f"{a.median - bare.median:.2f} s, the hand script's {h.median - hand_bare.median:.2f} s "
+        "(without a report auditor imports neither its report code nor weasyprint; the hand "
+        "script imports matplotlib and jinja2 either way and only skips drawing and writing)."
     )
 
 
@@ -199,13 +202,14 @@ def run(runs: int, samples: int = 1000, formats: str = "html, pdf") -> Section:
     speedup = ratio(h, a)
     log(f"case 1: auditor {a.median:.2f}s hand {h.median:.2f}s speedup {speedup:.2f}x")
     note = "" if with_metrics else f"\n\n**Metrics were not available** ({why}); both ran without."
+    listing = "\n".join(f"    {shlex.join(argv)}" for argv in shown.values())
     text = f"""Commands (round 0; `r0` becomes `r1`, ... in later rounds; TMP is a temp folder):
 
-    {" ".join(shown["auditor"])}
-    {" ".join(shown["hand"])}
+{listing}
 
-{runs} alternating runs each (auditor, hand, auditor, hand, ...), wall time of the child
-process including interpreter start and imports, and its peak RSS.{note}
+{runs} alternating runs of each of the {len(shown)} variants (in the order listed, then
+again), wall time of the child process including interpreter start and imports, and its
+peak RSS.{note}
 
 {table(["variant", "median s", "min..max s", "median peak RSS MB"],
        [[k, f"{t.median:.2f}", t.spread, f"{t.median_rss:.0f}"] for k, t in timed.items()])}

@@ -74,10 +74,10 @@ def run(runs: int, scale: float = 1.0) -> Section:
             )  # fmt: skip
     text = f"""Forward + input gradient of every row, split into passes of the given size
 (model parameters frozen, as auditor runs them). {runs} alternating runs after a warm-up round.
-"M activations" is the pass's activation elements (millions, estimated as
+"Activations a pass" counts elements in units of 2^20 (estimated as
 `auditor.explainers.passes` does: twice the leaf modules' outputs).
 
-{table(["model", "rows a pass", "M activations a pass", "median s", "min..max s",
+{table(["model", "rows a pass", "activations a pass (2^20 elements)", "median s", "min..max s",
         "vs fastest", "rows_per_pass"], rows_out)}
 """  # fmt: skip
     return Section("Case passes: rows per pass through the model", text, raw)

@@ -177,7 +177,8 @@ def main() -> int:
         done[name] = section
 
     sections = [done[c] for c in CASE_ORDER if c in done]
-    text = "\n".join([header(args, started, info), summary(sections), other_machines()]
+    elsewhere = other_machines() if out_dir.resolve() == BENCH.resolve() else ""  # its links
+    text = "\n".join([header(args, started, info), summary(sections), elsewhere]
                      + [s.markdown() for s in sections])  # fmt: skip
     results = out_dir / "RESULTS.md"
     results.write_text(text)

@@ -1,17 +1,17 @@
 """How many rows one pass through the model may take, where a method expands a batch.
 
 Integrated gradients (path points), GradientSHAP (draws), SmoothGrad (noisy copies) and
-LIME (perturbations) turn a batch into many rows. A pass is sized so that what its backward
-pass keeps, the activations, stays near cache-sized: passes far larger than that run slower
-per row, not faster, because every layer's output leaves the cache before the next layer
-reads it. Measured on 2 cores of a Xeon (2 MB L2 per core), forward + input gradient of
-32,768 rows of the digits CNN (15k activation elements a row) took 0.56 s in passes of
-1,148 rows and 1.22 s in one pass; resnet18 at 224x224 (15M a row) ran fastest at 4-8 rows
-a pass, 1.2x faster than at 32 and 1.6x faster than at 1 (bench/RESULTS.md, case
-"passes"). So:
+LIME (perturbations) turn a batch into many rows. Passes far larger than the cache run
+slower per row, not faster: each layer's output leaves the cache before the next layer
+reads it. Measured on this project's 2-core build machine (a Xeon VM; 2 MB L2 per core,
+260 MB shared L3), forward + input gradient of 32,768 rows of the digits CNN (15k
+activation elements a row) took 0.56 s in passes of 1,148 rows and 1.22 s in one pass;
+resnet18 at 224x224 (15M a row) ran fastest at 8 rows a pass, 4 rows within 3% of that,
+1.2x faster than 32 and 1.6x faster than 1 (bench/RESULTS.md, case "passes"). So:
 
-- target ``CACHE_ELEMENTS`` activation elements a pass (64 MB of float32),
-- but at least ``MIN_ROWS`` rows, so that a large model's layers still see a batch,
+- aim at ``CACHE_ELEMENTS`` activation elements a pass (64 MB of float32: the digits CNN's
+  fastest size; tuned on that machine, not derived from its cache sizes),
+- but take at least ``MIN_ROWS`` rows, so that a large model's layers still see a batch,
 - and never more than ``ROW_ELEMENTS`` input elements or ``ACTIVATION_ELEMENTS`` activation
   elements (memory), whichever is smaller.
 
@@ -31,7 +31,7 @@ from torch import nn
 ROW_ELEMENTS = 2**22
 #: Activation elements per pass (estimated), at most: 512 MB of float32.
 ACTIVATION_ELEMENTS = 2**27
-#: Activation elements per pass aimed at: 64 MB of float32, the working set that ran fastest.
+#: Activation elements per pass aimed at: 64 MB of float32 (tuned on the digits CNN).
 CACHE_ELEMENTS = 2**24
 #: Rows per pass at least (within the bounds above).
 MIN_ROWS = 4
