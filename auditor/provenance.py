@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import socket
+from collections.abc import Sequence
 from importlib import metadata
 
 import torch
@@ -11,9 +12,10 @@ import torch
 PACKAGES = ("auditor", "torch", "torchvision", "captum", "shap", "scikit-learn", "numpy")
 
 
-def package_versions() -> dict[str, str]:
+def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
+    """Python's version and each named distribution's ("not installed" when absent)."""
     versions = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,33 +57,23 @@ def metrics_available() -> tuple[bool, str]:
 
 
 def commands(out: Path, samples: int, with_metrics: bool, formats: str) -> dict[str, Any]:
-    overrides = [f"data.slice.stop={samples}", f"report.formats=[{formats}]"]
-    if not with_metrics:
-        overrides.append("metrics=[]")
+    def auditor(folder: str, report: str) -> Callable[[int], list[str | Path]]:
+        sets = [f"data.slice.stop={samples}", f"report.formats=[{report}]"]
+        sets += [] if with_metrics else ["metrics=[]"]
+        flags = [a for o in sets for a in ("--set", o)]
+        return lambda r: [AUDITOR, "run", SPEC, "-q", "--out", out / folder, "--run-id",
+                          f"r{r}", *flags]  # fmt: skip
 
-    def auditor(r: int) -> list[str | Path]:
-        sets = [a for o in overrides for a in ("--set", o)]
-        return [AUDITOR, "run", SPEC, "-q", "--out", out / "auditor", "--run-id", f"r{r}", *sets]
-
-    def hand(r: int) -> list[str | Path]:
-        args = [PYTHON, HAND, "--samples", str(samples), "--out", out / "hand" / f"r{r}"]
-        args += ["--formats", formats.replace(" ", "")]
-        return args + ([] if with_metrics else ["--no-metrics"])
-
-    def auditor_bare(r: int) -> list[str | Path]:
-        sets = [a for o in [*overrides[:1], "report.formats=[]", *overrides[2:]]
-                for a in ("--set", o)]  # fmt: skip
-        return [AUDITOR, "run", SPEC, "-q", "--out", out / "bare", "--run-id", f"r{r}", *sets]
-
-    def hand_bare(r: int) -> list[str | Path]:
-        return [*hand(r)[:5], out / "hand-bare" / f"r{r}", "--formats", "",
-                *hand(r)[8:]]  # fmt: skip
+    def hand(folder: str, report: str) -> Callable[[int], list[str | Path]]:
+        tail = ["--formats", report.replace(" ", "")] + ([] if with_metrics else ["--no-metrics"])
+        return lambda r: [PYTHON, HAND, "--samples", str(samples), "--out", out / folder / f"r{r}",
+                          *tail]  # fmt: skip
 
     return {
-        "auditor": auditor,
-        "hand": hand,
-        "auditor, no report": auditor_bare,
-        "hand, no report": hand_bare,
+        "auditor": auditor("auditor", formats),
+        "hand": hand("hand", formats),
+        "auditor, no report": auditor("bare", ""),
+        "hand, no report": hand("hand-bare", ""),
         "python -c 'import torch'": lambda r: [PYTHON, "-c", "import torch"],
     }
 

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -224,12 +223,11 @@ def load_average() -> str:
 
 
 def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
+    """The benchmarked packages' versions (the header gives Python's separately)."""
+    from auditor import provenance
+
+    versions = provenance.package_versions(PACKAGES)
+    del versions["python"]
     return versions
 
 
