@@ -53,7 +53,15 @@ def test_the_wheel_holds_every_template_byte_for_byte_and_renders(
             for name in archive.namelist()
             if name.startswith("auditor/templates/")
         }
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        requires = sorted(
+            line.removeprefix("Requires-Dist: ")
+            for line in archive.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist: torch")
+        )
     assert sorted(packed) == TEMPLATES
+    # torch as a range, so that the wheel installs beside a user's own torch
+    assert requires == ["torch>=2.4", "torchvision>=0.19"]
     for name in TEMPLATES:
         assert packed[name] == (ROOT / "templates" / name).read_bytes(), name
 
