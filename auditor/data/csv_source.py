@@ -1,10 +1,11 @@
 """A CSV file with a header row: numeric feature columns and one label column.
 
-Labels become class indices. With ``class_names`` a label is matched by name (or, if
-no label is a name, read as an index into the list). Without it, labels that are all
-whole numbers >= 0 are the class indices themselves (so a file that lacks class 7 still
-gives class 8 the index 8, as the model sees it); any other labels are sorted (as numbers
-when they all are numbers) and numbered 0..K-1.
+Feature columns are every column but the label (less ``exclude``), or ``features`` in the
+order given; a column of text is an error that names it and shows the ``exclude`` line.
+Labels become class indices by the rules of ``auditor.data.class_labels``: text labels need
+``classes``, the model's class order. ``standardize`` z-scores the features with the
+training statistics (or, with ``true``, the file's own); the dataset keeps them so that
+reports show values in the CSV's own units.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from auditor.data.base import DataSource, TensorDataset
-from auditor.errors import SpecError
+from auditor.data.class_labels import class_indices, names_as_text, yaml_item
+from auditor.data.standardization import Scaling, StandardizeParam, scaling
+from auditor.errors import Loc, SpecError, SpecIssue
 from auditor.paths import ExistingFile
 from auditor.plugin import Params
 from auditor.suggest import did_you_mean
@@ -34,15 +38,66 @@ class CsvParams(Params):
     features: list[str] | None = Field(
         default=None, min_length=1, description="Feature columns, in order; default all others."
     )
-    standardize: bool = Field(
-        default=False, description="z-score each feature with the file's own mean and std."
+    exclude: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Columns that are not features (ids, notes); the others are, in file order.",
+    )
+    standardize: StandardizeParam = Field(
+        default=False,
+        description="z-score the features: {mean: [...], std: [...]} or a JSON/NPZ file with "
+        "the training statistics; true uses the file's own statistics.",
+    )
+    classes: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The model's class order (class names by index); needed for text labels.",
     )
     class_names: list[str] | None = Field(
-        default=None, min_length=1, description="Class names in index order; default from labels."
+        default=None, min_length=1, description="Older name of classes."
     )
     delimiter: str = Field(
         default=",", min_length=1, max_length=1, description="Field separator, one character."
     )
+
+    _numbers_as_names = field_validator("classes", "class_names", mode="before")(names_as_text)
+
+    @model_validator(mode="after")
+    def _one_class_list(self) -> CsvParams:
+        if self.classes is not None and self.class_names is not None:
+            raise ValueError("give classes or class_names (its older name), not both")
+        return self
+
+    @property
+    def class_order(self) -> tuple[list[str] | None, str]:
+        """The class names given and the key that gave them."""
+        if self.class_names is not None:
+            return list(self.class_names), "class_names"
+        return (list(self.classes) if self.classes is not None else None), "classes"
+
+
+class CsvDataset(TensorDataset):
+    """The features as fed to the model, and the scaling that undoes standardization."""
+
+    scaling: Scaling | None = None
+
+    def raw_values(self, indices: np.ndarray) -> np.ndarray | None:
+        """Features in the CSV's own units, float64 ``(len(indices), F)``; None if unscaled."""
+        if self.scaling is None:
+            return None
+        return self.scaling.invert(self.get(indices).numpy().astype(np.float64))
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """A parsed CSV file: raw features, labels and names."""
+
+    feature_names: list[str]
+    excluded: list[str]
+    features: np.ndarray  # float64 (rows, F), in the CSV's units
+    labels: np.ndarray
+    class_names: list[str]
+    scaling: Scaling | None
 
 
 class CsvDataSource(DataSource):
@@ -51,28 +106,73 @@ class CsvDataSource(DataSource):
     name: ClassVar[str] = "csv"
     Params: ClassVar[type[CsvParams]] = CsvParams
 
-    def load(self, params: CsvParams) -> TensorDataset:  # type: ignore[override]
-        header, rows = _read(params.path, params.delimiter)
-        label_col = _column(header, params.label, ("data", "label"), params.path)
-        feature_cols = _feature_columns(header, label_col, params)
-        features = _numbers(rows, feature_cols, header, params.path)
-        if params.standardize:
-            features = _standardize(features)
-        raw_labels = [(line, row[label_col].strip()) for line, row in rows]
-        labels, class_names = _labels(raw_labels, params, header[label_col])
-        feature_names = [header[i] for i in feature_cols]
-        return TensorDataset(
+    def load(self, params: CsvParams) -> CsvDataset:  # type: ignore[override]
+        table = parse(params)
+        features = table.features
+        if table.scaling is not None:
+            features = table.scaling.apply(features)
+        dataset = CsvDataset(
             torch.from_numpy(features.astype(np.float32)),
-            labels,
+            table.labels,
             modality="tabular",
-            class_names=class_names,
-            feature_names=feature_names,
-            description=f"CSV {params.path}: {len(labels)} rows, {len(feature_names)} features, "
-            f"label '{params.label}' ({len(class_names)} classes)",
+            class_names=table.class_names,
+            feature_names=table.feature_names,
+            description=_description(params, table),
         )
+        dataset.scaling = table.scaling
+        return dataset
+
+
+def _description(params: CsvParams, table: CsvTable) -> str:
+    text = (
+        f"CSV {params.path}: {len(table.labels)} rows, {len(table.feature_names)} features, "
+        f"label '{params.label}' ({len(table.class_names)} classes)"
+    )
+    if table.excluded:
+        text += f"; excluded: {', '.join(table.excluded)}"
+    if table.scaling is not None:
+        text += f"; {table.scaling.sentence()}"
+    return text
+
+
+def parse(params: CsvParams) -> CsvTable:
+    """Read and check the whole file; every problem found is raised in one SpecError."""
+    header, rows = _read(params.path, params.delimiter)
+    label_col = _column(header, params.label, ("data", "label"), params.path)
+    feature_cols, excluded = _feature_columns(header, label_col, params)
+    names = [header[i] for i in feature_cols]
+    issues: list[SpecIssue] = []
+    raw_labels = [(line, row[label_col].strip()) for line, row in rows]
+    classes, key = params.class_order
+    labelled = _collect(
+        issues,
+        lambda: class_indices(
+            raw_labels, classes, column=params.label, path=params.path, classes_key=key
+        ),
+    )
+    features = _collect(issues, lambda: _numbers(rows, feature_cols, header, params))
+    found = (
+        _collect(issues, lambda: scaling(params.standardize, features, names, "the CSV file"))
+        if features is not None
+        else None
+    )
+    if issues or labelled is None or features is None:
+        raise SpecError(issues)
+    labels, class_names = labelled
+    return CsvTable(names, excluded, features, labels, class_names, found)
 
 
 Rows = list[tuple[int, list[str]]]  # (line number in the file, fields)
+T = TypeVar("T")
+
+
+def _collect(issues: list[SpecIssue], step: Callable[[], T]) -> T | None:
+    """Run one check; a SpecError's issues are kept (and the result is None)."""
+    try:
+        return step()
+    except SpecError as exc:
+        issues.extend(exc.issues)
+        return None
 
 
 def _read(path: Path, delimiter: str) -> tuple[list[str], Rows]:
@@ -81,18 +181,10 @@ def _read(path: Path, delimiter: str) -> tuple[list[str], Rows]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
-            header = next(reader, None)
+            header = _header(next(reader, None), path)
             rows = [(reader.line_num, row) for row in reader if any(f.strip() for f in row)]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise SpecError.at(loc, f"{path} is not a readable CSV file: {exc}") from exc
-    if not header or not any(h.strip() for h in header):
-        raise SpecError.at(loc, f"{path} is empty; expected a header row and data rows")
-    header = [h.strip() for h in header]
-    seen: set[str] = set()
-    for name in header:
-        if name and name in seen:
-            raise SpecError.at(loc, f"{path} has two columns named '{name}'")
-        seen.add(name)
     if not rows:
         raise SpecError.at(loc, f"{path} has a header but no data rows")
     for line, row in rows:
@@ -105,7 +197,29 @@ def _read(path: Path, delimiter: str) -> tuple[list[str], Rows]:
     return header, rows
 
 
-def _column(header: list[str], name: str, loc: tuple[str | int, ...], path: Path) -> int:
+def _read_header(path: Path, delimiter: str) -> list[str]:
+    """The header row alone (for files too large to read whole at validation)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return _header(next(csv.reader(handle, delimiter=delimiter), None), path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SpecError.at(("data", "path"), f"{path} is not a readable CSV file: {exc}") from exc
+
+
+def _header(header: list[str] | None, path: Path) -> list[str]:
+    loc = ("data", "path")
+    if not header or not any(h.strip() for h in header):
+        raise SpecError.at(loc, f"{path} is empty; expected a header row and data rows")
+    header = [h.strip() for h in header]
+    seen: set[str] = set()
+    for name in header:
+        if name and name in seen:
+            raise SpecError.at(loc, f"{path} has two columns named '{name}'")
+        seen.add(name)
+    return header
+
+
+def _column(header: list[str], name: str, loc: Loc, path: Path) -> int:
     if name not in header:
         named = [h for h in header if h]
         raise SpecError.at(
@@ -116,21 +230,39 @@ def _column(header: list[str], name: str, loc: tuple[str | int, ...], path: Path
     return header.index(name)
 
 
-def _feature_columns(header: list[str], label_col: int, params: CsvParams) -> list[int]:
-    if params.features is None:
-        cols = [i for i in range(len(header)) if i != label_col]
-        if not cols:
-            raise SpecError.at(("data", "path"), f"{params.path} has no columns besides the label")
-        for i in cols:
-            if not header[i]:
-                raise SpecError.at(
-                    ("data", "features"),
-                    f"column {i + 1} of {params.path} has no name; name it in the header or "
-                    "list the features to use",
-                )
-        return cols
-    cols = []
-    for k, name in enumerate(params.features):
+def _feature_columns(
+    header: list[str], label_col: int, params: CsvParams
+) -> tuple[list[int], list[str]]:
+    """Column numbers of the features, in order, and the names ``exclude`` dropped."""
+    if params.features is not None:
+        if params.exclude is not None:
+            raise SpecError.at(
+                ("data", "exclude"),
+                "exclude drops columns from the default features (all but the label); with "
+                "features listed, leave it out",
+            )
+        return _listed_features(header, label_col, params), []
+    dropped = _excluded_columns(header, label_col, params)
+    cols = [i for i in range(len(header)) if i != label_col and i not in dropped]
+    if not cols:
+        what = "exclude drops every column" if dropped else "there are no columns"
+        raise SpecError.at(
+            ("data", "exclude") if dropped else ("data", "path"),
+            f"{params.path} has no feature columns: {what} besides the label",
+        )
+    for i in cols:
+        if not header[i]:
+            raise SpecError.at(
+                ("data", "features"),
+                f"column {i + 1} of {params.path} has no name; name it in the header or "
+                "list the features to use",
+            )
+    return cols, [header[i] for i in dropped]
+
+
+def _listed_features(header: list[str], label_col: int, params: CsvParams) -> list[int]:
+    cols: list[int] = []
+    for k, name in enumerate(params.features or []):
         loc = ("data", "features", k)
         col = _column(header, name, loc, params.path)
         if col == label_col:
@@ -141,8 +273,23 @@ def _feature_columns(header: list[str], label_col: int, params: CsvParams) -> li
     return cols
 
 
-def _numbers(rows: Rows, cols: list[int], header: list[str], path: Path) -> np.ndarray:
+def _excluded_columns(header: list[str], label_col: int, params: CsvParams) -> list[int]:
+    cols: list[int] = []
+    for k, name in enumerate(params.exclude or []):
+        loc = ("data", "exclude", k)
+        col = _column(header, name, loc, params.path)
+        if col == label_col:
+            raise SpecError.at(loc, f"'{name}' is the label column; exclude lists feature columns")
+        if col in cols:
+            raise SpecError.at(loc, f"'{name}' is listed twice")
+        cols.append(col)
+    return cols
+
+
+def _numbers(rows: Rows, cols: list[int], header: list[str], params: CsvParams) -> np.ndarray:
     """The feature cells as float64 ``(rows, features)``; names the first bad cell."""
+    _reject_text_columns(rows, cols, header, params)
+    path = params.path
     out = np.empty((len(rows), len(cols)), dtype=np.float64)
     for r, (line, row) in enumerate(rows):
         for c, col in enumerate(cols):
@@ -160,72 +307,45 @@ def _numbers(rows: Rows, cols: list[int], header: list[str], path: Path) -> np.n
     return out
 
 
-def _standardize(features: np.ndarray) -> np.ndarray:
-    """z-scores per column; a constant column becomes zeros rather than NaN."""
-    mean = features.mean(axis=0)
-    std = features.std(axis=0)
-    return (features - mean) / np.where(std > 0, std, 1.0)
-
-
-def _labels(
-    raw: list[tuple[int, str]], params: CsvParams, column: str
-) -> tuple[np.ndarray, list[str]]:
-    """Class indices and class names (see the module docstring for the rules)."""
-    for line, text in raw:
-        if not text:
-            raise SpecError.at(
-                ("data", "path"),
-                f"{params.path} line {line}, column '{column}' is empty; expected a label",
+def _reject_text_columns(rows: Rows, cols: list[int], header: list[str], params: CsvParams) -> None:
+    """A column whose first value is text holds ids or categories, not numbers: say how to
+    drop it (a stray word in a numeric column is reported by ``_numbers`` as a bad cell)."""
+    text: list[tuple[int, str, int]] = []  # (column, first value, its line)
+    for col in cols:
+        line, value = next(
+            ((ln, row[col].strip()) for ln, row in rows if row[col].strip()), (0, "")
+        )
+        if value and not _is_number(value):
+            text.append((col, value, line))
+    if not text:
+        return
+    if params.features is not None:
+        raise SpecError(
+            SpecIssue(
+                f"column '{header[col]}' ('{value}' on line {line}) holds text, not numbers; "
+                "take it out of features",
+                ("data", "features", params.features.index(header[col])),
             )
-    values = [text for _, text in raw]
-    integers = [_whole(v) for v in values]
-    if params.class_names is not None:
-        return _labels_by_names(raw, integers, params), list(params.class_names)
-    if all(i is not None and i >= 0 for i in integers):
-        top = max(i for i in integers if i is not None)
-        return np.asarray(integers, dtype=np.int64), [str(i) for i in range(top + 1)]
-    distinct = sorted(set(values), key=_sort_key(values))
-    index = {v: k for k, v in enumerate(distinct)}
-    return np.asarray([index[v] for v in values], dtype=np.int64), distinct
-
-
-def _labels_by_names(
-    raw: list[tuple[int, str]], integers: list[int | None], params: CsvParams
-) -> np.ndarray:
-    names = list(params.class_names or [])
-    loc = ("data", "class_names")
-    if len(set(names)) != len(names):
-        twice = next(n for n in names if names.count(n) > 1)
-        raise SpecError.at(loc, f"class name '{twice}' appears more than once")
-    index = {name: k for k, name in enumerate(names)}
-    if all(text in index for _, text in raw):
-        return np.asarray([index[text] for _, text in raw], dtype=np.int64)
-    if not any(text in index for _, text in raw) and all(
-        i is not None and 0 <= i < len(names) for i in integers
-    ):
-        return np.asarray(integers, dtype=np.int64)
-    line, text = next((line, text) for line, text in raw if text not in index)
+            for col, value, line in text
+        )
+    described = [f"'{header[col]}' ('{value}' on line {line})" for col, value, line in text]
+    drop = ", ".join(
+        yaml_item(n) for n in [*(params.exclude or []), *(header[c] for c, _, _ in text)]
+    )
+    if len(text) == 1:
+        what = f"column {described[0]} holds text, not numbers; drop it"
+    else:
+        listed = f"{', '.join(described[:-1])} and {described[-1]}"
+        what = f"columns {listed} hold text, not numbers; drop them"
     raise SpecError.at(
-        loc,
-        f"label '{text}' ({params.path} line {line}) is not in class_names."
-        f"{did_you_mean(text, names)} class_names: {', '.join(names)}",
+        ("data", "exclude") if params.exclude else ("data", "path"),
+        f"{what} with exclude: [{drop}]",
     )
 
 
-def _whole(text: str) -> int | None:
-    """``"3"`` or ``"3.0"`` -> 3; anything else -> None."""
+def _is_number(text: str) -> bool:
     try:
-        value = float(text)
+        float(text)
     except ValueError:
-        return None
-    return int(value) if math.isfinite(value) and value.is_integer() else None
-
-
-def _sort_key(values: list[str]) -> Callable[[str], Any]:
-    """Numeric order when every label is a number (so -1 < 2 < 10), else text order."""
-    try:
-        for v in set(values):
-            float(v)
-    except ValueError:
-        return lambda v: v
-    return lambda v: (float(v), v)
+        return False
+    return True

@@ -20,6 +20,7 @@ IRIS = """sepal,petal,species,weight
 6.3,4.9,virginica,4
 5.8,4.0,versicolor,5
 """
+SPECIES = ["setosa", "versicolor", "virginica"]
 
 
 def write(tmp_path: Path, text: str, name: str = "data.csv") -> Path:
@@ -44,15 +45,16 @@ def test_registered_under_csv() -> None:
     assert datasets.get("csv") is CsvDataSource
 
 
-def test_string_labels_sorted_and_numbered(tmp_path: Path) -> None:
+def test_text_labels_in_the_models_class_order(tmp_path: Path) -> None:
     write(tmp_path, IRIS)
-    data = load(tmp_path, path="data.csv", label="species")
+    names = ["virginica", "setosa", "versicolor"]
+    data = load(tmp_path, path="data.csv", label="species", classes=names)
     assert data.modality == "tabular"
     assert data.input_shape == (3,)
     assert data.feature_names == ["sepal", "petal", "weight"]
-    assert data.class_names == ["setosa", "versicolor", "virginica"]
+    assert data.class_names == names
     assert data.labels.dtype == np.int64
-    assert data.labels.tolist() == [0, 0, 2, 1]
+    assert data.labels.tolist() == [1, 1, 0, 2]
     got = data.get(np.array([2, 0]))
     assert got.dtype == torch.float32
     assert got.tolist() == [
@@ -66,7 +68,9 @@ def test_string_labels_sorted_and_numbered(tmp_path: Path) -> None:
 
 def test_features_pick_and_order_columns(tmp_path: Path) -> None:
     write(tmp_path, IRIS)
-    data = load(tmp_path, path="data.csv", label="species", features=["weight", "sepal"])
+    data = load(
+        tmp_path, path="data.csv", label="species", features=["weight", "sepal"], classes=SPECIES
+    )
     assert data.feature_names == ["weight", "sepal"]
     assert data.get(np.arange(4))[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0]
 
@@ -95,17 +99,23 @@ def test_negative_numeric_labels_sort_as_numbers(tmp_path: Path) -> None:
     assert data.labels.tolist() == [2, 0, 1]
 
 
-def test_class_names_match_labels_by_name(tmp_path: Path) -> None:
+def test_class_names_is_the_older_name_of_classes(tmp_path: Path) -> None:
     write(tmp_path, IRIS)
     names = ["virginica", "setosa", "versicolor"]
     data = load(tmp_path, path="data.csv", label="species", class_names=names)
     assert data.class_names == names
     assert data.labels.tolist() == [1, 1, 0, 2]
+    with pytest.raises(ValidationError) as info:
+        CsvParams.model_validate(
+            {"path": "data.csv", "label": "species", "classes": names, "class_names": names},
+            context={"base_dir": tmp_path},
+        )
+    assert "give classes or class_names (its older name), not both" in str(info.value)
 
 
-def test_class_names_for_index_labels(tmp_path: Path) -> None:
+def test_classes_name_index_labels(tmp_path: Path) -> None:
     write(tmp_path, "x,y\n1,1\n2,0\n")
-    data = load(tmp_path, path="data.csv", label="y", class_names=["benign", "malignant"])
+    data = load(tmp_path, path="data.csv", label="y", classes=["benign", "malignant"])
     assert data.labels.tolist() == [1, 0]
     assert data.class_names == ["benign", "malignant"]
 
@@ -113,7 +123,7 @@ def test_class_names_for_index_labels(tmp_path: Path) -> None:
 def test_delimiter_blank_lines_and_bom(tmp_path: Path) -> None:
     path = tmp_path / "semi.csv"
     path.write_bytes("\ufeffx;y\n1.5;a\n\n2;b\n".encode())
-    data = load(tmp_path, path="semi.csv", label="y", delimiter=";")
+    data = load(tmp_path, path="semi.csv", label="y", delimiter=";", classes=["a", "b"])
     assert data.feature_names == ["x"]
     assert data.get(np.arange(2)).tolist() == [[1.5], [2.0]]
 
@@ -182,15 +192,15 @@ def test_empty_file_and_header_only(tmp_path: Path) -> None:
     )
 
 
-def test_label_not_in_class_names(tmp_path: Path) -> None:
+def test_label_not_in_classes(tmp_path: Path) -> None:
     write(tmp_path, IRIS)
     loc, message = spec_error(
-        tmp_path, path="data.csv", label="species", class_names=["setosa", "virginica", "versicolr"]
+        tmp_path, path="data.csv", label="species", classes=["setosa", "virginica", "versicolr"]
     )
-    assert loc == ("data", "class_names")
+    assert loc == ("data", "classes")
     assert message == (
-        f"label 'versicolor' ({tmp_path / 'data.csv'} line 5) is not in class_names. "
-        "Did you mean: versicolr? class_names: setosa, virginica, versicolr"
+        f"label 'versicolor' ({tmp_path / 'data.csv'} line 5) is not in classes. "
+        "Did you mean: versicolr? classes: setosa, virginica, versicolr"
     )
 
 
