@@ -1,4 +1,4 @@
-"""junit.xml: one test case per check, for CI dashboards."""
+"""junit.xml: one test case per check (and per health warning), for CI dashboards."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from auditor.results import Results
 
 
 def junit_xml(results: Results, fail_on: str = "error") -> str:
-    """A JUnit XML document for the run's checks (and failed explainers as errors)."""
+    """A JUnit XML document for the run's checks (failed explainers as errors, health
+    warnings as test cases: failures with ``fail_on="warning"``, else a note)."""
     suite = ET.Element(
         "testsuite",
         name=results.name,
@@ -38,6 +39,19 @@ def junit_xml(results: Results, fail_on: str = "error") -> str:
                 case, "error", message=result.error or "", type="explainer_failed"
             ).text = result.traceback or result.error or ""
             errors += 1
+    for warning in results.warnings:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=results.name,
+            name=f"health {warning.code} {warning.subject}",
+        )
+        message = f"{warning.message}; {warning.action}"
+        if fail_on == "warning":
+            ET.SubElement(case, "failure", message=message, type="health_warning").text = message
+            failures += 1
+        else:
+            ET.SubElement(case, "system-out").text = f"warning: {message}"
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))

@@ -96,6 +96,11 @@ class ExplainerResult(Record):
     fidelity: dict[str, float | None] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
+    ranking_tied: bool = Field(
+        False,
+        description="The top of the ranking is one tie (e.g. every importance 0): which "
+        "features are 'top' is arbitrary. A health warning 'ranking_tied' says why.",
+    )
 
 
 class CheckResult(Record):
@@ -106,6 +111,24 @@ class CheckResult(Record):
     value: Any = None
     threshold: str
     reason: str
+
+
+class HealthWarning(Record):
+    """A built-in warning that the audit may mean little, whatever its checks say."""
+
+    code: Literal[
+        "accuracy_at_chance",
+        "attributions_nan",
+        "attributions_zero",
+        "attributions_constant",
+        "zero_features",
+        "ranking_tied",
+        "low_fidelity",
+    ]
+    subject: str = Field(description="What it is about: 'model' or an explainer id.")
+    message: str = Field(description="What was found.")
+    action: str = Field(description="Why it matters and what to do.")
+    features: list[str] = Field(default_factory=list, description="The features concerned.")
 
 
 class Results(Record):
@@ -126,6 +149,10 @@ class Results(Record):
     model_metrics: dict[str, Any] = Field(default_factory=dict)
     cross_metrics: dict[str, Any] = Field(default_factory=dict)
     problems: list[str] = Field(default_factory=list)
+    warnings: list[HealthWarning] = Field(
+        default_factory=list,
+        description="Health warnings; with --fail-on warning they fail the run (exit 1).",
+    )
 
 
 def results_schema() -> dict[str, Any]:

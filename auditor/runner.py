@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from auditor import __version__, gallery, registries
+from auditor import __version__, gallery, health, registries
 from auditor.checks import evaluate, failing
 from auditor.data.base import AuditDataset
 from auditor.data.slicing import iter_batches, select_indices
@@ -38,6 +38,7 @@ from auditor.results import (
     CheckResult,
     DataSummary,
     ExplainerResult,
+    HealthWarning,
     PredictionSummary,
     Provenance,
     Results,
@@ -245,7 +246,16 @@ def store(
     problems = [] if summary.finite else ["the model's outputs contain NaN or inf on the slice"]
     if measured.failed:
         problems.append("a metric failed (see the explainers' metrics)")
-    exit_code = verdict(explained, checks, problems, audit.options.fail_on)
+    data = data_summary(audit.validated, audit.dataset, audit.indices)
+    warnings = health.assess(folder, data, summary, explained, spec.report.top_k)
+    tied = {w.subject for w in warnings if w.code == "ranking_tied"}
+    explained = {
+        key: r.model_copy(update={"ranking_tied": True}) if key in tied else r
+        for key, r in explained.items()
+    }
+    for warning in warnings:
+        audit.reporter.log(f"warning: {warning.message}")
+    exit_code = verdict(explained, checks, problems, audit.options.fail_on, warnings)
     results = Results(
         auditor_version=__version__,
         run_id=folder.run_id,
@@ -256,13 +266,14 @@ def store(
         exit_code=exit_code,
         provenance=provenance(audit, started, seconds),
         model=model_info,
-        data=data_summary(audit.validated, audit.dataset, audit.indices),
+        data=data,
         predictions=summary,
         explainers=explained,
         checks=checks,
         model_metrics=measured.model_metrics,
         cross_metrics=measured.cross_metrics,
         problems=problems,
+        warnings=warnings,
     )
     folder.write_json("results.json", results.model_dump(mode="json"))
     folder.write_text("junit.xml", junit_xml(results, audit.options.fail_on))
@@ -435,12 +446,19 @@ def background_samples(dataset: AuditDataset, indices: np.ndarray, seed: int) ->
 
 
 def verdict(
-    explained: dict[str, ExplainerResult], checks: list, problems: list[str], fail_on: str
+    explained: dict[str, ExplainerResult],
+    checks: list,
+    problems: list[str],
+    fail_on: str,
+    warnings: list[HealthWarning] | None = None,
 ) -> int:
-    """3 the run failed; 1 a check failed; 0 every check passed."""
+    """3 the run failed; 1 a check failed (or a health warning, with ``--fail-on warning``);
+    0 every check passed."""
     if problems or any(r.status == "failed" for r in explained.values()):
         return 3
-    return 1 if failing(checks, fail_on) else 0
+    if failing(checks, fail_on) or (fail_on == "warning" and warnings):
+        return 1
+    return 0
 
 
 def provenance(audit: Audit, started: datetime, seconds: dict[str, float]) -> Provenance:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from auditor.report.canvas import Canvas
-from auditor.report.common import STATUS_CLASS, VERDICT_WORD
 from auditor.report.sections import (
     appendix,
     data,
@@ -76,14 +75,15 @@ def build_view(src: ReportSource) -> View:
     """Every section's view, in report order."""
     r = src.results
     date = _date(r.provenance.started)
+    verdict_word, verdict_class = summary.verdict_of(r)
     meta = Meta(
         title=r.title,
         name=r.name,
         run_id=r.run_id,
         description=r.description,
         date=date,
-        verdict=VERDICT_WORD[r.status],
-        verdict_class=STATUS_CLASS[r.status],
+        verdict=verdict_word,
+        verdict_class=verdict_class,
         header=f"{r.name} · run {r.run_id} · {date}",
     )
     s = summary.build(src)

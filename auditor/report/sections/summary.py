@@ -12,6 +12,7 @@ from auditor.report.common import (
     fmt_value,
 )
 from auditor.report.source import ReportSource
+from auditor.results import Results
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,16 @@ class ExplainerRow:
 
 
 @dataclass(frozen=True)
+class WarningRow:
+    """A health warning as the summary shows it."""
+
+    code: str
+    subject: str
+    message: str
+    action: str
+
+
+@dataclass(frozen=True)
 class Fact:
     label: str
     value: str
@@ -51,9 +62,17 @@ class Summary:
     verdict: str  # PASS | FAIL | ERROR
     verdict_class: str  # pass | fail | error
     reasons: list[str]  # why the verdict is what it is, one line each
+    warnings: list[WarningRow]  # health warnings, shown first in a warning box
     facts: list[Fact]
     checks: list[CheckRow]
     explainers: list[ExplainerRow]
+
+
+def verdict_of(results: Results) -> tuple[str, str]:
+    """The verdict's word and CSS class: a pass with health warnings is not plain green."""
+    if results.status == "passed" and results.warnings:
+        return "PASS WITH WARNINGS", "warn"
+    return VERDICT_WORD[results.status], STATUS_CLASS[results.status]
 
 
 def _reasons(src: ReportSource, checks: list[CheckRow]) -> list[str]:
@@ -72,6 +91,7 @@ def _reasons(src: ReportSource, checks: list[CheckRow]) -> list[str]:
             reasons.append(f"all {len(checks)} checks passed and every explainer finished")
         else:
             reasons.append("the spec defines no checks; every explainer finished")
+    reasons += [f"health warning: {w.message}" for w in r.warnings]
     return [r[:1].upper() + r[1:] for r in reasons]
 
 
@@ -133,10 +153,13 @@ def build(src: ReportSource) -> Summary:
             r.provenance.finished[:19].replace("T", " "),
         ),
     ]
+    warnings = [WarningRow(w.code, w.subject, w.message, w.action) for w in r.warnings]
+    word, verdict_class = verdict_of(r)
     return Summary(
-        verdict=VERDICT_WORD[r.status],
-        verdict_class=STATUS_CLASS[r.status],
+        verdict=word,
+        verdict_class=verdict_class,
         reasons=_reasons(src, checks),
+        warnings=warnings,
         facts=facts,
         checks=checks,
         explainers=explainers,

@@ -1,0 +1,270 @@
+"""Health warnings: built-in signs that an audit means little, whatever its checks say.
+
+They need no check in the spec. Each is computed in one cheap pass over what the run
+folder already holds: the predictions summary, the attribution files (memory-mapped and
+read in chunks), the full rankings (``rankings/<id>.npy``) and the surrogates' fidelity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from auditor.results import DataSummary, ExplainerResult, HealthWarning, PredictionSummary
+from auditor.run_folder import RunFolder
+
+#: Explainers whose attribution of a feature is (a function of) the gradient there.
+GRADIENT_METHODS = frozenset(
+    {
+        "saliency",
+        "input_x_gradient",
+        "integrated_gradients",
+        "smoothgrad",
+        "gradient_shap",
+        "shap_gradient",
+        "guided_backprop",
+        "deeplift",
+        "deep_shap",
+        "shap_deep",
+    }
+)
+MIN_FIDELITY = 0.5  # a surrogate below this on held-out data does not mimic the model
+CHUNK = 256  # samples read from an attribution file at a time
+NAMES_SHOWN = 10  # features named in a message before "and N more"
+
+
+@dataclass(frozen=True)
+class AttributionScan:
+    """What one pass over an attribution file found."""
+
+    n: int
+    non_finite_samples: int
+    low: float  # over the finite values
+    high: float
+    zero_features: np.ndarray  # (F,) bool: exactly 0 on every sample (tabular; else empty)
+
+
+def assess(
+    folder: RunFolder,
+    data: DataSummary,
+    predictions: PredictionSummary,
+    explainers: dict[str, ExplainerResult],
+    top_k: int = 10,
+) -> list[HealthWarning]:
+    """Every health warning of a run, the model's first, then each explainer's in order."""
+    warnings = accuracy_warnings(predictions, data)
+    for result in explainers.values():
+        if result.status != "ok":
+            continue
+        found = []
+        if result.scope == "local" and result.attribution_file:
+            scan = scan_attributions(folder.path / result.attribution_file, data.modality)
+            found = attribution_warnings(result, scan, data)
+        ranking = folder.file(f"rankings/{result.id}.npy")
+        degenerate = any(w.code != "zero_features" for w in found)  # its ranking says no more
+        if ranking.is_file() and not degenerate:
+            found += tie_warnings(result, np.load(ranking)[0], top_k)
+        warnings += found + fidelity_warnings(result)
+    return warnings
+
+
+def accuracy_warnings(predictions: PredictionSummary, data: DataSummary) -> list[HealthWarning]:
+    """The model is no better than guessing on a labelled slice."""
+    classes = len(data.class_names)
+    accuracy = predictions.accuracy
+    if classes < 2 or predictions.n == 0 or not math.isfinite(accuracy):
+        return []
+    chance = 1 / classes
+    if accuracy > chance + 1e-12:
+        return []
+    return [
+        HealthWarning(
+            code="accuracy_at_chance",
+            subject="model",
+            message=(
+                f"accuracy on the slice is {accuracy:.3f}, at or below chance "
+                f"(1/{classes} = {chance:.3f})"
+            ),
+            action=(
+                "explanations of a model that does not predict say nothing about it; check "
+                "that the weights are the trained ones, that the inputs are preprocessed as in "
+                "training and that the labels follow the model's class order (data.classes)"
+            ),
+        )
+    ]
+
+
+def scan_attributions(path: Path, modality: str) -> AttributionScan:
+    """NaNs, range and all-zero features of an attribution file, read ``CHUNK`` at a time."""
+    array = np.load(path, mmap_mode="r")
+    n = len(array)
+    n_features = int(np.prod(array.shape[1:])) if modality == "tabular" else 0
+    nonzero = np.zeros(n_features, dtype=bool)
+    bad, low, high = 0, math.inf, -math.inf
+    for start in range(0, n, CHUNK):
+        block = np.asarray(array[start : start + CHUNK]).reshape(min(CHUNK, n - start), -1)
+        finite = np.isfinite(block)
+        bad += int((~finite).any(axis=1).sum())
+        values = block[finite]
+        if values.size:
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+        if n_features:
+            nonzero |= (block != 0).any(axis=0)  # NaN != 0: a NaN column is not "zero"
+    return AttributionScan(n, bad, low, high, ~nonzero if n_features else nonzero)
+
+
+def attribution_warnings(
+    result: ExplainerResult, scan: AttributionScan, data: DataSummary
+) -> list[HealthWarning]:
+    """NaN, all-zero or constant attributions; features zero on every sample."""
+    who = result.id
+    if scan.n == 0:
+        return []
+    if scan.non_finite_samples:
+        return [
+            HealthWarning(
+                code="attributions_nan",
+                subject=who,
+                message=(
+                    f"{who}: attributions contain NaN or inf on {scan.non_finite_samples} of "
+                    f"{scan.n} samples"
+                ),
+                action=(
+                    "the explainer's numbers are not usable there; look for a division by zero "
+                    "or overflow in the model (e.g. log of 0, softmax of huge logits) or try "
+                    "another explainer"
+                ),
+            )
+        ]
+    if scan.low == scan.high == 0:
+        return [
+            HealthWarning(
+                code="attributions_zero",
+                subject=who,
+                message=f"{who}: attributions are zero for every sample and feature",
+                action=(
+                    "the explainer sees no effect of any input on the output (a constant or "
+                    "saturated model, or inputs the model reads as indices); check the model "
+                    "or use a perturbation explainer (occlusion, feature_ablation, kernel_shap)"
+                ),
+            )
+        ]
+    if scan.low == scan.high:
+        return [
+            HealthWarning(
+                code="attributions_constant",
+                subject=who,
+                message=(
+                    f"{who}: attributions are one constant value ({scan.low:.4g}) for every "
+                    "sample and feature"
+                ),
+                action=(
+                    "a constant map ranks no feature above another; check the explainer's "
+                    "params (baseline, layer) and the model"
+                ),
+            )
+        ]
+    return zero_feature_warnings(result, scan, data)
+
+
+def zero_feature_warnings(
+    result: ExplainerResult, scan: AttributionScan, data: DataSummary
+) -> list[HealthWarning]:
+    """Tabular features that vary over the slice but get exactly 0 on every sample."""
+    if data.modality != "tabular" or not scan.zero_features.any():
+        return []
+    summary = data.feature_summary or []
+    names = data.feature_names or [f"x{i}" for i in range(len(scan.zero_features))]
+    zero = [
+        names[i]
+        for i in np.flatnonzero(scan.zero_features)
+        if i < len(summary) and (summary[i].get("std") or 0) > 0  # a constant column may be 0
+    ]
+    if not zero:
+        return []
+    listed = ", ".join(zero[:NAMES_SHOWN])
+    if len(zero) > NAMES_SHOWN:
+        listed += f" and {len(zero) - NAMES_SHOWN} more"
+    if result.type in GRADIENT_METHODS:
+        message = f"{result.id}: gradient is zero everywhere for {listed}"
+        action = (
+            "the model likely uses them as indices; use a perturbation explainer or declare "
+            "them categorical"
+        )
+    else:
+        message = f"{result.id}: attributions are exactly zero on every sample for {listed}"
+        action = (
+            "removing them never changes the output: the model ignores them on this slice; "
+            "if they should matter, check how the model reads them"
+        )
+    return [
+        HealthWarning(
+            code="zero_features", subject=result.id, message=message, action=action, features=zero
+        )
+    ]
+
+
+def tied_top(importance: np.ndarray, k: int) -> int:
+    """How many features share the top importance, when that tie makes the top ``k``
+    arbitrary (it reaches past ``k``, or covers every feature); 0 otherwise."""
+    values = np.abs(np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=0.0))
+    if values.size < 2:
+        return 0
+    top = values.max()
+    tied = int(np.count_nonzero(np.isclose(values, top, rtol=1e-6, atol=1e-12)))
+    if tied > min(k, values.size) or tied == values.size:
+        return tied
+    return 0
+
+
+def tie_warnings(result: ExplainerResult, importance: np.ndarray, k: int) -> list[HealthWarning]:
+    """A ranking whose top ``k`` is one tie: it names features for no reason."""
+    tied = tied_top(importance, k)
+    if not tied:
+        return []
+    value = float(np.abs(np.nan_to_num(importance)).max())
+    n = len(importance)
+    where = f"all {n} features" if tied == n else f"{tied} of {n} features"
+    if result.type == "permutation_importance" and value == 0:
+        message = (
+            f"{result.id}: no feature changes the score when shuffled alone "
+            f"({where} have importance 0)"
+        )
+        action = (
+            "features may matter only together (correlated or redundant columns): shuffle them "
+            "as feature groups, or use an attribution explainer; a top "
+            f"{k} of this ranking would be arbitrary"
+        )
+    else:
+        message = f"{result.id}: the top of the ranking is a tie ({where} share {value:.4g})"
+        action = (
+            f"a top {k} chosen from a tie is arbitrary; rank feature groups or regions instead "
+            "of single features, or use an explainer with finer resolution"
+        )
+    return [HealthWarning(code="ranking_tied", subject=result.id, message=message, action=action)]
+
+
+def fidelity_warnings(result: ExplainerResult) -> list[HealthWarning]:
+    """A global surrogate that does not mimic the model on held-out samples."""
+    out = []
+    for key, value in result.fidelity.items():
+        if key.startswith("train_") or value is None or value >= MIN_FIDELITY:
+            continue
+        out.append(
+            HealthWarning(
+                code="low_fidelity",
+                subject=result.id,
+                message=(
+                    f"{result.id}: held-out fidelity ({key}) is {value:.3f}, below {MIN_FIDELITY:g}"
+                ),
+                action=(
+                    "the surrogate does not mimic the model, so its importances and rules say "
+                    "little about it; give it more capacity (max_depth, surrogate_forest) or "
+                    "fewer features, or do not rely on it"
+                ),
+            )
+        )
+    return out
