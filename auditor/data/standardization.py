@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from auditor.errors import Loc, SpecError
 from auditor.paths import ExistingFile
@@ -48,8 +48,30 @@ class TrainingStatistics(Params):
         return self
 
 
+def _kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "standardize-flag"
+    if isinstance(value, dict | TrainingStatistics):
+        return "standardize-statistics"
+    if isinstance(value, str | Path):
+        return "standardize-file"
+    return None
+
+
 #: The ``standardize`` param: false, true, the statistics, or a JSON/NPZ file with them.
-StandardizeParam = bool | TrainingStatistics | ExistingFile
+#: Tagged so that a bad value gets one error from the form it has, not one per form
+#: (the tags are dropped from error locations by auditor.spec.errors).
+StandardizeParam = Annotated[
+    Annotated[bool, Tag("standardize-flag")]
+    | Annotated[TrainingStatistics, Tag("standardize-statistics")]
+    | Annotated[ExistingFile, Tag("standardize-file")],
+    Discriminator(
+        _kind,
+        custom_error_type="standardize",
+        custom_error_message="expected true, false, the training statistics "
+        "{mean: [...], std: [...]} or a .json or .npz file with them",
+    ),
+]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,13 @@ from auditor.errors import Loc, SpecIssue
 from auditor.spec.document import SpecDocument
 from auditor.suggest import did_you_mean
 
-_TAGS = {"metric-check", "ranking-check"}  # discriminator tags pydantic puts in locations
+_TAGS = {  # discriminator tags pydantic puts in locations
+    "metric-check",
+    "ranking-check",
+    "standardize-flag",
+    "standardize-statistics",
+    "standardize-file",
+}
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
