@@ -35,6 +35,11 @@ class AuditDataset(ABC):
     def get(self, indices: np.ndarray) -> torch.Tensor:
         """Inputs for these indices, float32, shape ``(len(indices), *input_shape)``."""
 
+    def raw_values(self, indices: np.ndarray) -> np.ndarray | None:
+        """Tabular inputs in the data's own units (before the source standardized them),
+        float64 ``(len(indices), F)``, for reports; None when they are ``get``'s values."""
+        return None
+
 
 class TensorDataset(AuditDataset):
     """A dataset held in memory as one float32 tensor."""
