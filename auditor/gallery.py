@@ -49,16 +49,20 @@ def save(
     indices: np.ndarray,
     predictions: Predictions,
 ) -> None:
-    """Write ``gallery.npz``: positions, dataset indices, inputs, labels, predictions."""
+    """Write ``gallery.npz``: positions, dataset indices, inputs, labels, predictions, and
+    ``values`` (the inputs in the data's own units) where the source standardized them."""
     probs = predictions.probabilities
     inputs = (
         dataset.get(indices[positions]).numpy()
         if len(positions)
         else np.zeros((0, *dataset.input_shape), np.float32)
     )
+    raw = dataset.raw_values(indices[positions]) if len(positions) else None
+    extra = {} if raw is None else {"values": raw.reshape(inputs.shape).astype(np.float64)}
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
+        **extra,
         positions=positions,
         indices=indices[positions],
         inputs=inputs.astype(np.float32),

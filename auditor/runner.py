@@ -510,22 +510,37 @@ def data_summary(
 def feature_summary(
     dataset: AuditDataset, indices: np.ndarray, batch_size: int
 ) -> list[dict[str, Any]] | None:
-    """Mean, std, min and max of each tabular feature over the slice (streamed)."""
+    """Mean, std, min and max of each tabular feature over the slice (streamed), in the
+    data's own units (``AuditDataset.raw_values``) where the source standardized them."""
     if dataset.modality != "tabular":
         return None
     n_features = int(np.prod(dataset.input_shape))
-    total, total_sq = np.zeros(n_features), np.zeros(n_features)
+    count, mean, m2 = 0, np.zeros(n_features), np.zeros(n_features)
     low, high = np.full(n_features, np.inf), np.full(n_features, -np.inf)
     for chunk in iter_batches(indices, batch_size):
-        x = dataset.get(chunk).numpy().reshape(len(chunk), -1).astype(np.float64)
-        total += x.sum(axis=0)
-        total_sq += (x**2).sum(axis=0)
+        raw = dataset.raw_values(chunk)
+        x = raw if raw is not None else dataset.get(chunk).numpy()
+        x = x.reshape(len(chunk), -1).astype(np.float64)
+        # Chan's merge of chunk statistics: no cancellation for large values with small spread
+        chunk_mean = x.mean(axis=0)
+        delta = chunk_mean - mean
+        total = count + len(x)
+        m2 += ((x - chunk_mean) ** 2).sum(axis=0) + delta**2 * count * len(x) / total
+        mean += delta * len(x) / total
+        count = total
         low, high = np.minimum(low, x.min(axis=0)), np.maximum(high, x.max(axis=0))
-    mean = total / len(indices)
-    std = np.sqrt(np.maximum(total_sq / len(indices) - mean**2, 0.0))
+    std = np.sqrt(m2 / max(count, 1))
     names = dataset.feature_names or [f"x{i}" for i in range(n_features)]
+    units = "model" if dataset.raw_values(indices[:1]) is None else "data"
     return [
-        {"name": names[i], "mean": mean[i], "std": std[i], "min": low[i], "max": high[i]}
+        {
+            "name": names[i],
+            "mean": mean[i],
+            "std": std[i],
+            "min": low[i],
+            "max": high[i],
+            "units": units,  # "data": the data's own units; "model": as fed to the model
+        }
         for i in range(n_features)
     ]
 

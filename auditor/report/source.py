@@ -31,9 +31,15 @@ class GallerySamples:
     predicted: np.ndarray
     probability: np.ndarray
     targets: np.ndarray
+    values: np.ndarray | None = None  # tabular inputs in the data's own units, if they differ
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    @property
+    def shown(self) -> np.ndarray:
+        """What a table shows of each input: the data's own units where stored."""
+        return self.values if self.values is not None else self.inputs
 
     @classmethod
     def empty(cls, input_shape: list[int]) -> GallerySamples:
@@ -53,7 +59,8 @@ class GallerySamples:
         if not path.is_file():
             return cls.empty(input_shape)
         with np.load(path, allow_pickle=False) as data:
-            return cls(**{name: np.asarray(data[name]) for name in cls.__dataclass_fields__})
+            fields = [name for name in cls.__dataclass_fields__ if name in data.files]
+            return cls(**{name: np.asarray(data[name]) for name in fields})
 
 
 @dataclass

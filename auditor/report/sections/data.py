@@ -80,7 +80,11 @@ def describe_slice(text: str, n: int) -> str:
 
 
 def _feature_rows(src: ReportSource) -> tuple[list[FeatureRow], str]:
-    """Per-feature summary: the runner's slice summary when stored, else the gallery samples."""
+    """Per-feature summary: the runner's slice summary when stored, else the gallery samples.
+
+    Values are in the data's own units where the source standardized them (a CSV with
+    ``standardize``), so that a reader sees ages in years rather than z-scores.
+    """
     stored = src.raw.get("data", {}).get("feature_summary")
     names = src.results.data.feature_names or []
     if isinstance(stored, list) and stored:
@@ -94,11 +98,12 @@ def _feature_rows(src: ReportSource) -> tuple[list[FeatureRow], str]:
             )
             for f in stored
         ]
-        return rows, f"over the {src.results.data.n:,} samples of the slice"
+        own = all(isinstance(f, dict) and f.get("units") == "data" for f in stored)
+        return rows, f"over the {src.results.data.n:,} samples of the slice{_units(src, own)}"
     g = src.gallery
     if len(g) == 0:
         return [], "no samples were stored with the run"
-    table = g.inputs.reshape(len(g), -1).astype(np.float64)
+    table = g.shown.reshape(len(g), -1).astype(np.float64)
     names = names if len(names) == table.shape[1] else [f"x{i}" for i in range(table.shape[1])]
     rows = [
         FeatureRow(
@@ -112,9 +117,17 @@ def _feature_rows(src: ReportSource) -> tuple[list[FeatureRow], str]:
     ]
     note = (
         f"over the {len(g)} gallery samples stored with the run (the run folder does not "
-        "keep a summary of the whole slice); values as fed to the model"
+        f"keep a summary of the whole slice){_units(src, g.values is not None)}"
     )
     return rows, note
+
+
+def _units(src: ReportSource, own: bool) -> str:
+    """The note's words on units: the data's own (un-standardized) or as fed to the model."""
+    if not own:
+        return "; values as fed to the model"
+    data = "the CSV's" if src.results.data.source == "csv" else "the data's"
+    return f"; values in {data} own units (before standardization)"
 
 
 def build(src: ReportSource) -> DataSection:

@@ -137,7 +137,7 @@ def build(src: ReportSource) -> GallerySection:
                 result = src.results.explainers[col.id]
                 attr = np.asarray(src.attributions(result)[pos])  # type: ignore[index]
                 cells.append(
-                    Cell(col.id, contributions=_contributions(src, attr, g.inputs[i], col.scale))
+                    Cell(col.id, contributions=_contributions(src, attr, g.shown[i], col.scale))
                 )
         rows.append(
             Row(
