@@ -224,3 +224,202 @@ def test_params_are_checked(tmp_path: Path) -> None:
         CsvParams.model_validate(
             {"path": "data.csv", "label": "y", "sep": ";"}, context={"base_dir": tmp_path}
         )
+
+
+TABLE = """sample_id,age,site,income,y
+S1,30,north,100,0
+S2,41,south,250,1
+S3,52,north,175,1
+"""
+
+
+def test_exclude_drops_columns_by_name(tmp_path: Path) -> None:
+    write(tmp_path, TABLE)
+    data = load(tmp_path, path="data.csv", label="y", exclude=["site", "sample_id"])
+    assert data.feature_names == ["age", "income"]
+    assert data.get(np.arange(3)).tolist() == [[30.0, 100.0], [41.0, 250.0], [52.0, 175.0]]
+    assert data.description == (
+        f"CSV {tmp_path / 'data.csv'}: 3 rows, 2 features, label 'y' (2 classes); "
+        "excluded: site, sample_id"
+    )
+
+
+def test_text_columns_suggest_exclude(tmp_path: Path) -> None:
+    write(tmp_path, TABLE)
+    assert spec_error(tmp_path, path="data.csv", label="y") == (
+        ("data", "path"),
+        "columns 'sample_id' ('S1' on line 2) and 'site' ('north' on line 2) hold text, "
+        "not numbers; drop them with exclude: [sample_id, site]",
+    )
+    # the suggested line keeps what exclude already lists
+    assert spec_error(tmp_path, path="data.csv", label="y", exclude=["sample_id"]) == (
+        ("data", "exclude"),
+        "column 'site' ('north' on line 2) holds text, not numbers; drop it with "
+        "exclude: [sample_id, site]",
+    )
+
+
+def test_text_column_listed_in_features(tmp_path: Path) -> None:
+    write(tmp_path, TABLE)
+    assert spec_error(tmp_path, path="data.csv", label="y", features=["age", "site"]) == (
+        ("data", "features", 1),
+        "column 'site' ('north' on line 2) holds text, not numbers; take it out of features",
+    )
+
+
+def test_exclude_names_are_checked(tmp_path: Path) -> None:
+    write(tmp_path, TABLE)
+    assert spec_error(tmp_path, path="data.csv", label="y", exclude=["site", "smaple_id"]) == (
+        ("data", "exclude", 1),
+        f"column 'smaple_id' is not in {tmp_path / 'data.csv'}. Did you mean: sample_id? "
+        "Columns: sample_id, age, site, income, y",
+    )
+    assert spec_error(tmp_path, path="data.csv", label="y", exclude=["y"]) == (
+        ("data", "exclude", 0),
+        "'y' is the label column; exclude lists feature columns",
+    )
+    assert spec_error(tmp_path, path="data.csv", label="y", exclude=["site"], features=["age"]) == (
+        ("data", "exclude"),
+        "exclude drops columns from the default features (all but the label); with features "
+        "listed, leave it out",
+    )
+    assert spec_error(
+        tmp_path, path="data.csv", label="y", exclude=["sample_id", "age", "site", "income"]
+    ) == (
+        ("data", "exclude"),
+        f"{tmp_path / 'data.csv'} has no feature columns: exclude drops every column besides "
+        "the label",
+    )
+
+
+def test_text_labels_need_classes(tmp_path: Path) -> None:
+    write(tmp_path, IRIS)
+    assert spec_error(tmp_path, path="data.csv", label="species") == (
+        ("data", "label"),
+        "column 'species' holds text labels (setosa, versicolor, virginica); give the model's "
+        "class order: classes: [setosa, versicolor, virginica]",
+    )
+
+
+def test_the_suggested_classes_line_is_valid_yaml(tmp_path: Path) -> None:
+    from ruamel.yaml import YAML
+
+    labels = ["yes", "no", "stage 2", "a, b", "3", "x: y"]
+    rows = "".join(f'{k},"{label}"\n' for k, label in enumerate(labels))
+    write(tmp_path, "x,y\n" + rows)
+    message = spec_error(tmp_path, path="data.csv", label="y")[1]
+    line = message.split("give the model's class order: ")[1]
+    assert line == 'classes: ["3", "a, b", "no", stage 2, "x: y", "yes"]'
+    assert YAML(typ="safe").load(line)["classes"] == sorted(labels)
+
+
+def test_integer_labels_out_of_range_of_classes(tmp_path: Path) -> None:
+    write(tmp_path, "x,y\n1,0\n2,1\n3,2\n")
+    assert spec_error(tmp_path, path="data.csv", label="y", classes=["benign", "malignant"]) == (
+        ("data", "classes"),
+        f"label 2 ({tmp_path / 'data.csv'} line 4) is not a class index: classes names 2 "
+        "classes (indices 0 to 1)",
+    )
+
+
+def test_classes_may_be_numbers_in_yaml(tmp_path: Path) -> None:
+    write(tmp_path, "x,y\n1,10\n2,-1\n")
+    data = load(tmp_path, path="data.csv", label="y", classes=[10, -1])
+    assert data.class_names == ["10", "-1"]
+    assert data.labels.tolist() == [0, 1]
+
+
+def test_standardize_with_training_statistics(tmp_path: Path) -> None:
+    write(tmp_path, "a,b,y\n1,7,0\n2,9,1\n3,7,0\n")
+    data = load(
+        tmp_path, path="data.csv", label="y", standardize={"mean": [2.0, 5.0], "std": [0.5, 4.0]}
+    )
+    raw = np.array([[1, 7], [2, 9], [3, 7]], dtype=np.float64)
+    expected = (raw - [2.0, 5.0]) / [0.5, 4.0]
+    np.testing.assert_allclose(data.get(np.arange(3)).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(data.raw_values(np.array([2, 0])), raw[[2, 0]], rtol=1e-6)
+    assert data.description.endswith("; standardized with the training statistics from the spec")
+
+
+def test_standardize_true_says_it_is_not_the_training_statistics(tmp_path: Path) -> None:
+    write(tmp_path, "a,y\n1,0\n3,1\n")
+    data = load(tmp_path, path="data.csv", label="y", standardize=True)
+    assert data.description.endswith(
+        "; standardized with the CSV file's own statistics, not the training statistics"
+    )
+    np.testing.assert_allclose(data.raw_values(np.arange(2)), [[1.0], [3.0]], rtol=1e-6)
+    unscaled = load(tmp_path, path="data.csv", label="y")
+    assert unscaled.raw_values(np.arange(2)) is None  # the inputs are the CSV's values
+
+
+def test_standardize_statistics_must_fit_the_features(tmp_path: Path) -> None:
+    write(tmp_path, IRIS)
+    stats = {"mean": [1.0, 2.0], "std": [1.0, 1.0]}
+    assert spec_error(
+        tmp_path, path="data.csv", label="species", classes=SPECIES, standardize=stats
+    ) == (
+        ("data", "standardize"),
+        "the spec gives 2 means and 2 stds for 3 features (sepal, petal, weight); give one "
+        "of each per feature, in feature order",
+    )
+    with pytest.raises(ValidationError) as info:
+        CsvParams.model_validate(
+            {"path": "data.csv", "label": "y", "standardize": {"mean": [1.0], "std": [1.0, 2]}},
+            context={"base_dir": tmp_path},
+        )
+    assert "mean has 1 values but std has 2; give one per feature for both" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "stats.json",
+            '{"mean": [1, 2, 3], "std": [1, 0, 1]}',
+            "{path}: std of feature 'petal' is 0; every std must be > 0",
+        ),
+        (
+            "stats.json",
+            '{"mean": [1, 2, 3]}',
+            "{path} has no 'std'; expected keys mean and std, one value per feature",
+        ),
+        (
+            "stats.json",
+            "[1, 2]",
+            "{path} holds a JSON list; expected keys mean and std, one value per feature",
+        ),
+        (
+            "stats.json",
+            '{"mean": [1, 2], "std": [1, 1]}',
+            "{path} gives 2 means and 2 stds for 3 features (sepal, petal, weight); give one "
+            "of each per feature, in feature order",
+        ),
+        (
+            "stats.json",
+            '{"mean": "a", "std": [1, 1, 1]}',
+            "{path}: 'mean' is not a list of numbers",
+        ),
+        (
+            "stats.txt",
+            "mean 1",
+            "{path} has an unsupported file type '.txt'; expected .json or .npz",
+        ),
+    ],
+)
+def test_standardize_file_problems(tmp_path: Path, name: str, content: str, message: str) -> None:
+    write(tmp_path, IRIS)
+    (tmp_path / name).write_text(content)
+    assert spec_error(
+        tmp_path, path="data.csv", label="species", classes=SPECIES, standardize=name
+    ) == (("data", "standardize"), message.format(path=tmp_path / name))
+
+
+def test_standardize_from_npz(tmp_path: Path) -> None:
+    write(tmp_path, "a,b,y\n1,7,0\n3,9,1\n")
+    np.savez(tmp_path / "stats.npz", mean=np.array([1.0, 8.0]), std=np.array([2.0, 1.0]))
+    data = load(tmp_path, path="data.csv", label="y", standardize="stats.npz")
+    np.testing.assert_allclose(data.get(np.arange(2)).numpy(), [[0, -1], [1, 1]])
+    np.savez(tmp_path / "bad.npz", mean=np.zeros((2, 2)), std=np.ones(2))
+    assert spec_error(tmp_path, path="data.csv", label="y", standardize="bad.npz")[1] == (
+        f"{tmp_path / 'bad.npz'}: 'mean' has shape (2, 2); expected one value per feature"
+    )
