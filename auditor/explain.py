@@ -21,12 +21,12 @@ from auditor.data.slicing import iter_batches
 from auditor.errors import SpecError
 from auditor.explainers.base import ExplainContext, Explainer, Predictions
 from auditor.explainers.gradients import SharedGradients
-from auditor.explainers.layers import resolve_layer
 from auditor.hashing import sha256_file
+from auditor.planning import plan_issues
 from auditor.progress import Reporter
 from auditor.results import ExplainerResult, RankedFeature
 from auditor.run_folder import AttributionWriter, RunFolder, atomic_save_npy, copy_file
-from auditor.spec.model import ExplainerEntry
+from auditor.spec.model import AuditSpec, ExplainerEntry
 from auditor.stats import summarize
 
 RANKING_KEEP = 100  # features kept in results.json per explainer; the full ranking is in rankings/
@@ -47,35 +47,32 @@ class ExplainJob:
 
 
 def plan(
-    entries: list[ExplainerEntry], params: dict[str, BaseModel], model: nn.Module, modality: str
+    spec: AuditSpec,
+    explainer_params: dict[str, BaseModel],
+    metric_params: dict[str, BaseModel],
+    model: nn.Module,
+    dataset: AuditDataset,
 ) -> list[ExplainJob]:
-    """Explainer jobs, after checking what needs the model and data (modality, layer)."""
-    jobs, issues = [], []
-    for i, entry in enumerate(entries):
-        cls = registries.explainers.get(entry.type)
-        if modality not in cls.modalities:
-            issues.append(
-                SpecError.at(
-                    ("explainers", i, "type"),
-                    f"explainer '{entry.type}' works on {' and '.join(sorted(cls.modalities))} "
-                    f"data; this data is {modality}",
-                ).issues[0]
-            )
-            continue
-        layer = getattr(params[entry.key], "layer", None)
-        if isinstance(layer, str):
-            try:
-                resolve_layer(model, layer)
-            except SpecError as exc:
-                issues.extend(
-                    type(issue)(issue.message, ("explainers", i, *issue.loc))
-                    for issue in exc.issues
-                )
-                continue
-        jobs.append(ExplainJob(i, entry, params[entry.key], cls))
+    """Explainer jobs, after planning found no problem with this model and data.
+
+    Every problem ``auditor.planning.plan_issues`` finds (modality, shape-dependent params,
+    layer names, TorchScript, feature names in checks) is raised at once as one SpecError.
+    """
+    issues = plan_issues(
+        spec,
+        explainer_params,
+        metric_params,
+        modality=dataset.modality,
+        input_shape=tuple(dataset.input_shape),
+        feature_names=dataset.feature_names,
+        model=model,
+    )
     if issues:
         raise SpecError(issues)
-    return jobs
+    return [
+        ExplainJob(i, entry, explainer_params[entry.key], registries.explainers.get(entry.type))
+        for i, entry in enumerate(spec.explainers)
+    ]
 
 
 def cache_key(job: ExplainJob, inputs_key: str) -> str:

@@ -182,13 +182,14 @@ def load_data(validated: ValidatedSpec) -> tuple[AuditDataset, np.ndarray]:
 
 
 def plan_explainers(audit: Audit) -> list[ExplainJob]:
-    """Explainer jobs, checked against the model and data (modality, layer names)."""
-    spec = audit.spec
+    """Explainer jobs, checked against the model and data before anything is written:
+    modality, shape-dependent params, layer names, TorchScript, features in checks."""
     return plan(
-        spec.explainers,
+        audit.spec,
         audit.validated.explainer_params,
+        audit.validated.metric_params,
         audit.loaded.module,
-        audit.dataset.modality,
+        audit.dataset,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from auditor.data.base import Modality
+from auditor.errors import SpecError, SpecIssue
 from auditor.explainers.gradients import SharedGradients, input_gradient
 from auditor.inference import FastInference
 from auditor.plugin import Plugin
@@ -93,6 +94,22 @@ class Explainer(Plugin):
     stochastic: ClassVar[bool] = False
     #: True for methods built on ``input_gradient``: the explain stage shares it among them.
     reads_input_gradient: ClassVar[bool] = False
+    #: True for methods that hook the model's modules (forward or backward hooks, or a
+    #: torch.fx rewrite of it): they cannot run on a TorchScript model, whose compiled code
+    #: calls its submodules without Python, so planning refuses them there.
+    needs_hooks: ClassVar[bool] = False
+
+    @classmethod
+    def input_issues(
+        cls, params: BaseModel, modality: str, input_shape: tuple[int, ...]
+    ) -> list[SpecIssue]:
+        """Problems of ``params`` with inputs of ``input_shape`` (one sample, no batch dim).
+
+        Planning calls it for every explainer before any of them runs; a method whose params
+        depend on the input's shape (a window, a grid) overrides it with the same rule its
+        ``__init__`` applies. Issues are located relative to the entry: ``("params", "window")``.
+        """
+        return []
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
         self.model = model
@@ -109,7 +126,10 @@ class Explainer(Plugin):
             return torch.zeros(inputs.shape, dtype=torch.float32)
         x = inputs.detach().clone().to(torch.float32)
         t = torch.as_tensor(targets, dtype=torch.long).detach().clone()
-        result = self._seeded_attribute(x, t).detach().to("cpu", torch.float32)
+        # Gradient methods need autograd even when the caller runs without it (Captum's
+        # sensitivity_max explains under torch.no_grad): the result must not depend on it.
+        with torch.enable_grad():
+            result = self._seeded_attribute(x, t).detach().to("cpu", torch.float32)
         if result.shape != inputs.shape:
             raise RuntimeError(
                 f"explainer '{self.name}' returned shape {tuple(result.shape)} "
@@ -157,6 +177,15 @@ class Explainer(Plugin):
         for key, value in values.items():
             array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
             self.sample_stats[key].extend(np.asarray(array, dtype=np.float64).ravel().tolist())
+
+
+def issues_of(check: Callable[[], object]) -> list[SpecIssue]:
+    """The issues of the ``SpecError`` that ``check()`` raises; none when it returns."""
+    try:
+        check()
+    except SpecError as exc:
+        return list(exc.issues)
+    return []
 
 
 @contextmanager

@@ -40,6 +40,7 @@ class DeepShap(Explainer):
     """DeepLIFT averaged over background samples (Lundberg and Lee 2017)."""
 
     name: ClassVar[str] = "deep_shap"
+    needs_hooks = True  # torch.fx rewrite, then Captum's module hooks
     stats = ("convergence_delta",)
     Params = DeepShapParams
     _engine: nn.Module | None = None

@@ -44,6 +44,7 @@ class DeepLift(Explainer):
     """DeepLIFT rescale rule from a baseline (Shrikumar et al. 2017)."""
 
     name: ClassVar[str] = "deeplift"
+    needs_hooks = True  # torch.fx rewrite, then Captum's module hooks
     stats = ("convergence_delta",)
     Params = DeepLiftParams
     _engine: nn.Module | None = None

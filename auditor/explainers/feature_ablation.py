@@ -18,9 +18,12 @@ import math
 from typing import ClassVar
 
 import torch
-from pydantic import Field
+from pydantic import BaseModel, Field
+from torch import nn
 
-from auditor.explainers.base import Explainer
+from auditor.errors import SpecIssue
+from auditor.explainers.base import ExplainContext, Explainer, issues_of
+from auditor.explainers.grid import check_square
 from auditor.plugin import Params
 
 
@@ -43,6 +46,17 @@ class FeatureAblation(Explainer):
 
     name: ClassVar[str] = "feature_ablation"
     Params = FeatureAblationParams
+
+    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
+        super().__init__(model, params, context)
+        # Planning checks the same rule first (input_issues); kept here for direct callers.
+        check_square("cell", self.params.cell, context.modality, context.input_shape)
+
+    @classmethod
+    def input_issues(
+        cls, params: BaseModel, modality: str, input_shape: tuple[int, ...]
+    ) -> list[SpecIssue]:
+        return issues_of(lambda: check_square("cell", params.cell, modality, input_shape))  # type: ignore[attr-defined]
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         from captum.attr import FeatureAblation as CaptumFeatureAblation

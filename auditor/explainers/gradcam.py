@@ -33,6 +33,7 @@ class GradCam(Explainer):
     """Grad-CAM at a named layer, upsampled to the input (Selvaraju et al. 2017)."""
 
     name: ClassVar[str] = "gradcam"
+    needs_hooks = True  # a forward hook keeps the layer's activations
     Params = GradCamParams
     modalities = frozenset({"image"})
 

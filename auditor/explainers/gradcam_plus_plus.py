@@ -38,6 +38,7 @@ class GradCamPlusPlus(Explainer):
     """Grad-CAM++ at a named layer, upsampled to the input (Chattopadhyay et al. 2018)."""
 
     name: ClassVar[str] = "gradcam_plus_plus"
+    needs_hooks = True  # a forward hook keeps the layer's activations
     Params = GradCamPlusPlusParams
     modalities = frozenset({"image"})
 

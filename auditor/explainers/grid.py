@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from auditor.errors import RunError, SpecError
-from auditor.explainers.base import ExplainContext, Explainer
+from auditor.errors import RunError, SpecError, SpecIssue
+from auditor.explainers.base import ExplainContext, Explainer, issues_of
+from auditor.explainers.regions import cell_names, uses_regions
 
 #: One side of the pooling grid in a plugin's Params.
 GridSide = Annotated[int, Field(ge=1, le=1024)]
@@ -68,11 +69,10 @@ class Grid:
         return self.channels * self.rows * self.cols
 
     def feature_names(self) -> list[str]:
-        """One name per feature, channel-major then row-major: ``r0c0, r0c1, ...``."""
-        cells = [f"r{i}c{j}" for i in range(self.rows) for j in range(self.cols)]
-        if self.channels == 1:
-            return cells
-        return [f"ch{k}_{cell}" for k in range(self.channels) for cell in cells]
+        """One name per feature, channel-major then row-major: ``r0c0, r0c1, ...``; for
+        images larger than 32x32 the pixels each cell covers, ``rows 0-15, cols 16-31``."""
+        readable = uses_regions(self.height, self.width)
+        return cell_names(self.row_edges, self.col_edges, self.channels, readable=readable)
 
     def cell_map(self) -> np.ndarray:
         """``(H, W)`` int64: the cell number ``row * cols + col`` of every pixel."""
@@ -179,6 +179,24 @@ def check_grid(modality: str, input_shape: tuple[int, ...], grid: tuple[int, int
         Grid.for_shape(tuple(input_shape), grid)
 
 
+def check_square(name: str, side: int | None, modality: str, input_shape: tuple[int, ...]) -> None:
+    """A SpecError at ``params.<name>`` if square cells of ``side`` pixels exceed the images.
+
+    Shared by the params that cut images into squares (``feature_ablation`` and ``lime``
+    ``cell``, ``deletion`` and ``insertion`` ``patch``): a square larger than the image
+    would make the whole image one feature. None (the default size) and tabular data pass.
+    """
+    if side is None or modality != "image" or len(input_shape) != 3:
+        return
+    height, width = (int(s) for s in input_shape[1:])
+    if side > max(height, width):
+        raise SpecError.at(
+            ("params", name),
+            f"{name} {side} is larger than the images' {height}x{width} pixels: "
+            f"expected at most {max(height, width)}",
+        )
+
+
 class GridExplainer(Explainer):
     """Base of global explainers over features: tabular columns or pooled image grid cells.
 
@@ -191,6 +209,12 @@ class GridExplainer(Explainer):
     def __init__(self, model: torch.nn.Module, params: Any, context: ExplainContext) -> None:
         super().__init__(model, params, context)
         check_grid(context.modality, context.input_shape, self.params.grid)
+
+    @classmethod
+    def input_issues(
+        cls, params: Any, modality: str, input_shape: tuple[int, ...]
+    ) -> list[SpecIssue]:
+        return issues_of(lambda: check_grid(modality, input_shape, params.grid))
 
     def grid_features(self, inputs: torch.Tensor) -> Any:
         """The slice as a feature table (``slice_features``) for this explainer's grid."""

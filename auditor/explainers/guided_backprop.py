@@ -29,6 +29,7 @@ class GuidedBackprop(Explainer):
     """Gradient with ReLU backward passes clamped to positive values (Springenberg 2015)."""
 
     name: ClassVar[str] = "guided_backprop"
+    needs_hooks = True  # Captum hooks every nn.ReLU's backward pass
     Params = GuidedBackpropParams
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,13 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import BaseModel, Field
+from torch import nn
 
-from auditor.explainers.base import Explainer, sample_seed
+from auditor.errors import SpecIssue
+from auditor.explainers.base import ExplainContext, Explainer, issues_of, sample_seed
 from auditor.explainers.feature_ablation import feature_mask
+from auditor.explainers.grid import check_square
 from auditor.explainers.passes import rows_per_pass
 from auditor.plugin import Params
 
@@ -64,6 +67,17 @@ class Lime(Explainer):
     name: ClassVar[str] = "lime"
     stats = ("r2",)
     Params = LimeParams
+
+    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
+        super().__init__(model, params, context)
+        # Planning checks the same rule first (input_issues); kept here for direct callers.
+        check_square("cell", self.params.cell, context.modality, context.input_shape)
+
+    @classmethod
+    def input_issues(
+        cls, params: BaseModel, modality: str, input_shape: tuple[int, ...]
+    ) -> list[SpecIssue]:
+        return issues_of(lambda: check_square("cell", params.cell, modality, input_shape))  # type: ignore[attr-defined]
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         mask = feature_mask(tuple(inputs.shape[1:]), self.context.modality, self.params.cell)

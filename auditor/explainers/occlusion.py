@@ -17,8 +17,8 @@ import torch
 from pydantic import BaseModel, Field
 from torch import nn
 
-from auditor.errors import SpecError
-from auditor.explainers.base import ExplainContext, Explainer
+from auditor.errors import SpecError, SpecIssue
+from auditor.explainers.base import ExplainContext, Explainer, issues_of
 from auditor.plugin import Params
 
 Size = Annotated[int, Field(ge=1, le=100_000)]
@@ -50,8 +50,16 @@ class Occlusion(Explainer):
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
         super().__init__(model, params, context)
-        # Checked here so that a bad window is a spec error before any batch runs.
-        self.window, self.stride = window_and_stride(self.params, context)
+        # Planning checks the same rule first (input_issues); kept here for direct callers.
+        self.window, self.stride = window_and_stride(
+            self.params, context.modality, context.input_shape
+        )
+
+    @classmethod
+    def input_issues(
+        cls, params: BaseModel, modality: str, input_shape: tuple[int, ...]
+    ) -> list[SpecIssue]:
+        return issues_of(lambda: window_and_stride(params, modality, input_shape))  # type: ignore[arg-type]
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         from captum.attr import Occlusion as CaptumOcclusion
@@ -68,35 +76,59 @@ class Occlusion(Explainer):
 
 
 def window_and_stride(
-    params: OcclusionParams, context: ExplainContext
+    params: OcclusionParams, modality: str, input_shape: tuple[int, ...]
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Captum's window and stride (one entry per input dimension) from the spec's values."""
-    shape = tuple(context.input_shape)
-    spatial = shape[1:] if context.modality == "image" else shape
+    """Captum's window and stride (one entry per input dimension) from the spec's values.
+
+    A window or stride that does not fit the input is a ``SpecError`` naming both.
+    """
+    shape = tuple(input_shape)
+    spatial = shape[1:] if modality == "image" else shape
+    issues: list[SpecIssue] = []
+    window = stride = None
     if params.window is None:
         window = (
             tuple(-(-s // GRID_CELLS) for s in spatial)
-            if context.modality == "image"
+            if modality == "image"
             else (1,) * len(spatial)
         )
     else:
-        window = _expand("window", params.window, spatial)
+        window = _sizes("window", params.window, spatial, modality, issues)
     if params.stride is None:
-        stride = tuple(max(1, w // 2) for w in window)
+        stride = tuple(max(1, w // 2) for w in window) if window is not None else None
     else:
-        stride = _expand("stride", params.stride, spatial)
-    for name, sizes in (("window", window), ("stride", stride)):
-        if any(s > limit for s, limit in zip(sizes, spatial, strict=True)):
-            raise SpecError.at(
-                ("params", name),
-                f"{name} {list(sizes)} is larger than the input's "
-                f"{'image size' if context.modality == 'image' else 'feature count'} "
-                f"{list(spatial)}",
-            )
-    if context.modality == "image":
+        stride = _sizes("stride", params.stride, spatial, modality, issues)
+    if issues or window is None or stride is None:
+        raise SpecError(issues)
+    if modality == "image":
         # The window spans every channel; the channel stride then has one position.
         return (shape[0], *window), (shape[0], *stride)
     return window, stride
+
+
+def _sizes(
+    name: str,
+    value: int | list[int],
+    spatial: tuple[int, ...],
+    modality: str,
+    issues: list[SpecIssue],
+) -> tuple[int, ...] | None:
+    """``value`` expanded over the spatial dims if it fits them; else None and an issue."""
+    try:
+        sizes = _expand(name, value, spatial)
+    except SpecError as exc:
+        issues.extend(exc.issues)
+        return None
+    if any(s > limit for s, limit in zip(sizes, spatial, strict=True)):
+        what = "image size" if modality == "image" else "feature count"
+        issues.append(
+            SpecIssue(
+                f"{name} {list(sizes)} is larger than the input's {what} {list(spatial)}",
+                ("params", name),
+            )
+        )
+        return None
+    return sizes
 
 
 def _expand(name: str, value: int | list[int], spatial: tuple[int, ...]) -> tuple[int, ...]:

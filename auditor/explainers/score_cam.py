@@ -36,6 +36,7 @@ class ScoreCam(Explainer):
     """Score-CAM at a named layer, upsampled to the input (Wang et al. 2020)."""
 
     name: ClassVar[str] = "score_cam"
+    needs_hooks = True  # a forward hook keeps the layer's activations
     Params = ScoreCamParams
     modalities = frozenset({"image"})
 

@@ -44,6 +44,7 @@ class ShapDeep(Explainer):
     """shap's DeepExplainer on the target output (Lundberg and Lee 2017)."""
 
     name: ClassVar[str] = "shap_deep"
+    needs_hooks = True  # torch.fx rewrite, then shap's module hooks
     stats = ("convergence_delta",)
     Params = ShapDeepParams
     _engine: nn.Module | None = None

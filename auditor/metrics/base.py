@@ -20,6 +20,7 @@ from torch import nn
 
 from auditor.data.base import AuditDataset
 from auditor.data.slicing import iter_batches
+from auditor.errors import SpecIssue
 from auditor.explainers.base import ExplainContext, Explainer, Predictions
 from auditor.plugin import Plugin
 
@@ -100,6 +101,14 @@ class Metric(Plugin):
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params
+
+    @classmethod
+    def input_issues(
+        cls, params: BaseModel, modality: str, input_shape: tuple[int, ...]
+    ) -> list[SpecIssue]:
+        """Problems of ``params`` with inputs of ``input_shape``, found in planning before
+        any explainer runs (as ``Explainer.input_issues``; locs like ``("params", "patch")``)."""
+        return []
 
     def applies_to(self, explainer: ExplainerRun, modality: str) -> bool:
         if modality not in self.modalities or explainer.cls.scope != "local":

@@ -17,14 +17,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
 
+from auditor.errors import SpecIssue
+from auditor.explainers.base import issues_of
 from auditor.explainers.baselines import BaselineKind, make_baseline
+from auditor.explainers.grid import check_square
 from auditor.metrics.base import Metric, MetricContext, MetricOutput
 from auditor.plugin import Params
 
@@ -186,9 +189,16 @@ class PerturbationCurve(Metric):
     #: Baseline kind per modality when the params give none.
     default_baseline: ClassVar[dict[str, BaselineKind]] = {"image": "zeros", "tabular": "zeros"}
 
+    @classmethod
+    def input_issues(
+        cls, params: Any, modality: str, input_shape: tuple[int, ...]
+    ) -> list[SpecIssue]:
+        return issues_of(lambda: check_square("patch", params.patch, modality, input_shape))
+
     def measure(self, ctx: MetricContext) -> MetricOutput:
         p = self.params
         modality = ctx.context.modality
+        check_square("patch", p.patch, modality, ctx.context.input_shape)
         kind = p.baseline or self.default_baseline[modality]
         groups, n_groups = feature_groups(ctx.context.input_shape, modality, p.patch)
         steps = min(p.steps, n_groups)

@@ -1,0 +1,176 @@
+"""Planning: every problem of a spec that needs the data's shape or the model, before any
+explainer runs.
+
+``auditor run`` plans after loading the model and the data and before opening the run
+folder, so a bad window or a misspelled feature is a spec error (exit 2) with nothing
+written, never a failed explainer (exit 3) or a failed check (exit 1) after a long run.
+``auditor validate`` plans with what it knows without loading anything (``model=None``,
+the shape when the data source can tell it cheaply).
+
+What is checked, each issue at the spec path of the value at fault:
+
+- an explainer that does not apply to the data's modality (``explainers[i].type``);
+- params that depend on the input's shape, by each plugin's own rule
+  (``Explainer.input_issues`` / ``Metric.input_issues``: occlusion's window and stride,
+  the grid of global explainers, image cells and patches);
+- layer names, when a model is given (``explainers[i].params.layer``);
+- explainers that hook the model's modules, on a TorchScript model;
+- feature names in ranking checks, where rankings are over named features (tabular data).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import BaseModel
+
+from auditor import registries
+from auditor.errors import Loc, SpecError, SpecIssue
+from auditor.explainers.base import Explainer
+from auditor.explainers.layers import resolve_layer
+from auditor.spec.model import AuditSpec, RankingCheck
+from auditor.suggest import did_you_mean
+
+#: Names listed at most in a message; the count of the rest follows.
+LISTED = 10
+
+
+def plan_issues(
+    spec: AuditSpec,
+    explainer_params: dict[str, BaseModel],
+    metric_params: dict[str, BaseModel],
+    *,
+    modality: str,
+    input_shape: tuple[int, ...] | None,
+    feature_names: list[str] | None,
+    model: torch.nn.Module | None = None,
+) -> list[SpecIssue]:
+    """Every problem of ``spec`` with this data (and model, if given), in spec order.
+
+    ``input_shape`` is one sample's shape (no batch dim), None when unknown; issues carry
+    their spec path and no line (callers locate them with their ``SpecDocument``).
+    """
+    issues: list[SpecIssue] = []
+    scripted = model is not None and is_torchscript(model)
+    for i, entry in enumerate(spec.explainers):
+        cls = _plugin(registries.explainers, entry.type)
+        if cls is None:
+            continue  # an unknown or broken plugin is reported by validation
+        at: Loc = ("explainers", i)
+        if modality not in cls.modalities:
+            issues.append(SpecIssue(_modality_message(entry.type, cls, modality), (*at, "type")))
+            continue
+        if scripted and cls.needs_hooks:
+            issues.append(SpecIssue(_torchscript_message(entry.type, modality), (*at, "type")))
+            continue
+        params = explainer_params.get(entry.key)
+        if params is None:
+            continue
+        if input_shape is not None:
+            issues += _within(at, cls.input_issues(params, modality, tuple(input_shape)))
+        layer = getattr(params, "layer", None)
+        if model is not None and isinstance(layer, str):
+            try:
+                resolve_layer(model, layer)
+            except SpecError as exc:
+                issues += _within(at, exc.issues)
+    if input_shape is not None:
+        for i, metric in enumerate(spec.metrics):
+            metric_cls = _plugin(registries.metrics, metric.type)
+            params = metric_params.get(metric.key)
+            if metric_cls is not None and params is not None:
+                found = metric_cls.input_issues(params, modality, tuple(input_shape))
+                issues += _within(("metrics", i), found)
+    issues += ranking_issues(spec, ranked_features(modality, input_shape, feature_names))
+    return issues
+
+
+def is_torchscript(model: torch.nn.Module) -> bool:
+    """Whether ``model`` (or the user's model inside the run's wrapper) is TorchScript."""
+    return isinstance(getattr(model, "wrapped_model", model), torch.jit.ScriptModule)
+
+
+def ranked_features(
+    modality: str, input_shape: tuple[int, ...] | None, feature_names: list[str] | None
+) -> list[str] | None:
+    """The names a ranking check may use, or None where they are not known by name.
+
+    Tabular data: the data set's feature names, or ``x0, x1, ...`` when it has none (as the
+    explain stage names them). Image rankings are over pixels or grid cells: not checked
+    here unless the data set names its features.
+    """
+    if feature_names is not None:
+        return [str(name) for name in feature_names]
+    if modality == "tabular" and input_shape is not None:
+        count = 1
+        for side in input_shape:
+            count *= int(side)
+        return [f"x{i}" for i in range(count)]
+    return None
+
+
+def ranking_issues(spec: AuditSpec, names: list[str] | None) -> list[SpecIssue]:
+    """Feature names in ranking checks that the data does not have, with a close match."""
+    if names is None:
+        return []
+    known = set(names)
+    issues = []
+    for i, check in enumerate(spec.checks):
+        if not isinstance(check, RankingCheck):
+            continue
+        for key in ("must_include", "must_not_include"):
+            for j, feature in enumerate(getattr(check, key)):
+                if feature not in known:
+                    issues.append(
+                        SpecIssue(_feature_message(feature, names), ("checks", i, key, j))
+                    )
+    return issues
+
+
+def _feature_message(feature: str, names: list[str]) -> str:
+    hint = did_you_mean(feature, names)
+    if hint:
+        return f"unknown feature '{feature}'.{hint}"
+    return f"unknown feature '{feature}'. Features: {_listing(names)}"
+
+
+def _modality_message(name: str, cls: type[Explainer], modality: str) -> str:
+    works = " and ".join(sorted(cls.modalities))
+    fitting = [n for n in _explainers() if modality in n[1].modalities]
+    return (
+        f"explainer '{name}' works on {works} data; this data is {modality}. "
+        f"Explainers for {modality} data: {', '.join(n for n, _ in fitting) or 'none'}"
+    )
+
+
+def _torchscript_message(name: str, modality: str) -> str:
+    fitting = [n for n, c in _explainers() if modality in c.modalities and not c.needs_hooks]
+    return (
+        f"explainer '{name}' hooks the model's modules, which a TorchScript model does not "
+        f"run. Explainers that work on TorchScript models with {modality} data: "
+        f"{', '.join(fitting) or 'none'}"
+    )
+
+
+def _explainers() -> list[tuple[str, type[Explainer]]]:
+    """Every loadable explainer, by name."""
+    found = [(name, _plugin(registries.explainers, name)) for name in registries.explainers.names()]
+    return sorted((name, cls) for name, cls in found if cls is not None)
+
+
+def _plugin(registry: Any, name: str) -> Any:
+    try:
+        return registry.get(name)
+    except Exception:  # unknown or broken: validation reports it where it is named
+        return None
+
+
+def _within(at: Loc, issues: list[SpecIssue]) -> list[SpecIssue]:
+    """Issues located relative to a spec entry, moved under ``at``."""
+    return [SpecIssue(issue.message, (*at, *issue.loc)) for issue in issues]
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:LISTED])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > LISTED else "")
