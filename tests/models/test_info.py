@@ -13,7 +13,7 @@ from torch import nn
 
 from auditor.errors import RunError
 from auditor.models.base import LoadedModel, ModelSource
-from auditor.models.info import LayerInfo, describe_model
+from auditor.models.info import MAX_LAYER_ROWS, LayerInfo, LayerTable, describe_model, layer_table
 
 
 def _loaded(module: nn.Module, sha: str | None = None) -> LoadedModel:
@@ -99,3 +99,54 @@ def test_torchscript_is_described_without_layer_shapes() -> None:
         ("head", "Linear", None),
     ]
     assert info.notes == ["no output shapes for 5 TorchScript modules"]
+
+
+def _table(arch: str) -> tuple[list[LayerInfo], int, LayerTable]:
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(arch, weights=None, num_classes=3)
+    info = describe_model(_loaded(model), torch.rand(1, 3, 64, 64))
+    return info.layers, info.total_params, layer_table(info.layers)
+
+
+def test_resnet18_table_merges_identical_blocks_and_folds_their_insides() -> None:
+    layers, total, table = _table("resnet18")
+
+    assert len(layers) == 67 and table.modules == 67
+    assert len(table.rows) <= MAX_LAYER_ROWS and table.omitted == 0
+    assert [(r.name, r.type, r.repeat, r.folded) for r in table.rows[4:8]] == [
+        ("layer1", "Sequential", 1, 0),
+        ("layer1.0–1", "BasicBlock", 2, 10),  # the two blocks are identical: one row
+        ("layer2", "Sequential", 1, 0),
+        ("layer2.0", "BasicBlock", 1, 8),  # with its downsample: not like layer2.1
+    ]
+    assert table.rows[5].output_shape == [1, 64, 16, 16]
+    assert table.rows[5].params == 2 * (2 * 64 * 64 * 9 + 2 * 2 * 64)
+    assert sum(r.params for r in table.rows) == total  # nothing is lost by folding
+    assert [r.name for r in table.rows if r.depth == 0] == [
+        "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"
+    ]  # fmt: skip
+
+
+def test_mobilenet_v3_small_table_fits_a_page() -> None:
+    layers, total, table = _table("mobilenet_v3_small")
+
+    assert len(layers) == 208
+    assert len(table.rows) <= MAX_LAYER_ROWS
+    assert sum(r.params for r in table.rows) == total
+    rows = {r.name: r for r in table.rows}
+    # InvertedResidual wraps one `block`: its row holds the block's 14 modules
+    assert (rows["features.1"].type, rows["features.1"].folded) == ("InvertedResidual", 14)
+    assert "features.1.block" not in rows
+    assert rows["features.5–6"].repeat == 2
+    assert rows["classifier.3"].output_shape == [1, 3]
+
+
+def test_a_small_model_keeps_every_module_and_a_long_flat_one_is_cut() -> None:
+    small = describe_model(_loaded(seeded(0)), sample()).layers
+    table = layer_table(small)
+    assert [r.name for r in table.rows] == [layer.name for layer in small]
+    assert table.depth is None and table.rows[0].expanded
+
+    flat = [LayerInfo(f"{i}", "Linear", [1, i + 1], i + 1) for i in range(50)]
+    table = layer_table(flat, max_rows=40)
+    assert len(table.rows) == 40 and table.omitted == 10
