@@ -15,7 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import cli
+from auditor.report.common import fmt_num
 from auditor.report.sections import data as data_section
+from auditor.report.sections import gallery as gallery_section
 from auditor.report.source import ReportSource
 from auditor.run_folder import RunFolder
 
@@ -189,6 +191,12 @@ def test_training_statistics_and_the_report_in_csv_units(tmp_path: Path, form: s
     assert view.features[0].name == "g_luminal"
     assert view.features[0].mean == f"{raw[:, 0].mean():.4g}"
     assert view.features_note == (
-        "over the 24 samples of the slice; values in the CSV's own units (before "
-        "standardization)"
+        "over the 24 samples of the slice; values in the CSV's own units (before standardization)"
     )
+    names = got["data"]["feature_names"]
+    rows_shown = gallery_section.build(source).rows
+    assert rows_shown
+    for row in rows_shown:
+        (cell,) = row.cells
+        for c in cell.contributions:
+            assert c.value == fmt_num(float(raw[row.index, names.index(c.feature)]), 3)
