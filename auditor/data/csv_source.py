@@ -289,6 +289,13 @@ def _excluded_columns(header: list[str], label_col: int, params: CsvParams) -> l
 def _numbers(rows: Rows, cols: list[int], header: list[str], params: CsvParams) -> np.ndarray:
     """The feature cells as float64 ``(rows, features)``; names the first bad cell."""
     _reject_text_columns(rows, cols, header, params)
+    try:  # the fast path; the loop below finds and names the first bad cell
+        out = np.array([[float(row[c]) for c in cols] for _, row in rows], dtype=np.float64)
+    except ValueError:
+        pass
+    else:
+        if np.isfinite(out).all():
+            return out.reshape(len(rows), len(cols))
     path = params.path
     out = np.empty((len(rows), len(cols)), dtype=np.float64)
     for r, (line, row) in enumerate(rows):
