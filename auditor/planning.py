@@ -147,8 +147,8 @@ def _modality_message(name: str, cls: type[Explainer], modality: str) -> str:
 def _torchscript_message(name: str, modality: str) -> str:
     fitting = [n for n, c in _explainers() if modality in c.modalities and not c.needs_hooks]
     return (
-        f"explainer '{name}' hooks the model's modules, which a TorchScript model does not "
-        f"run. Explainers that work on TorchScript models with {modality} data: "
+        f"explainer '{name}' needs hooks on the model's modules, which TorchScript models "
+        f"do not support. Explainers that work on TorchScript models with {modality} data: "
         f"{', '.join(fitting) or 'none'}"
     )
 

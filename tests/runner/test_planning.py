@@ -1,0 +1,260 @@
+"""Planning: problems that need the data's shape or the model are spec errors (exit 2) found
+before any explainer runs and before the run folder exists, every one at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_cli
+
+from auditor import registries
+from auditor.explainers.base import ExplainContext
+from auditor.planning import plan_issues
+from auditor.spec.model import AuditSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DIGITS = f"""\
+version: 1
+name: planned
+model:
+  source: python
+  class: examples.models:DigitsCNN
+  pythonpath: [{ROOT}]
+  init: {{num_classes: 10}}
+  weights: {ROOT}/models/digits_cnn.safetensors
+data:
+  source: sklearn
+  name: digits
+  slice: {{start: 0, stop: 16}}
+output: runs
+"""
+
+CANCER = f"""\
+version: 1
+name: planned
+model:
+  source: python
+  class: examples.models:TabularMLP
+  pythonpath: [{ROOT}]
+  init: {{in_features: 30, num_classes: 2}}
+  weights: {ROOT}/models/breast_cancer_mlp.safetensors
+data:
+  source: sklearn
+  name: breast_cancer
+  slice: {{start: 0, stop: 16}}
+output: runs
+"""
+
+
+def run_spec(tmp_path: Path, text: str) -> tuple[int, list[str], str, Path]:
+    """``auditor run`` on ``text`` (written to tmp_path/spec.yaml): exit code, the error
+    lines, all of stderr and the spec's path."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text)
+    proc = run_cli("run", str(spec))
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    return proc.returncode, errors, proc.stderr, spec
+
+
+def assert_nothing_ran_or_was_written(stderr: str, tmp_path: Path) -> None:
+    stages = [line.split("] ", 1)[1] for line in stderr.splitlines() if line.startswith("[")]
+    assert stages[-1] == "plan ..."
+    assert not any(stage.startswith(("explain", "predict", "describe")) for stage in stages)
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_occlusion_window_larger_than_the_digits_is_a_spec_error(tmp_path: Path) -> None:
+    code, errors, stderr, spec = run_spec(
+        tmp_path,
+        DIGITS
+        + """\
+explainers:
+  - type: saliency
+  - type: occlusion
+    params: {window: [16, 16]}
+""",
+    )
+    assert code == 2
+    assert errors == [
+        f"error: {spec}:17:22 explainers[1].params.window: window [16, 16] is larger than "
+        "the input's image size [8, 8]"
+    ]
+    assert_nothing_ran_or_was_written(stderr, tmp_path)
+
+
+def test_every_shape_problem_and_a_layer_typo_are_reported_at_once(tmp_path: Path) -> None:
+    code, errors, stderr, spec = run_spec(
+        tmp_path,
+        DIGITS
+        + """\
+explainers:
+  - type: gradcam
+    params: {layer: features.33}
+  - type: occlusion
+    params: {window: 3, stride: [1, 9]}
+  - type: lime
+    params: {cell: 9}
+  - type: permutation_importance
+    params: {grid: [9, 2]}
+metrics:
+  - type: deletion
+    params: {patch: 12}
+  - type: insertion
+    params: {patch: 8}
+""",
+    )
+    assert code == 2
+    layers = (
+        "features, features.0, features.1, features.2, features.3, features.4, classifier, "
+        "classifier.0, classifier.1, classifier.2, classifier.3"
+    )
+    assert errors == [
+        f"error: {spec}:16:21 explainers[0].params.layer: unknown layer 'features.33'. "
+        f"Did you mean: features.3? Layers: {layers}",
+        f"error: {spec}:18:33 explainers[1].params.stride: stride [1, 9] is larger than the "
+        "input's image size [8, 8]",
+        f"error: {spec}:20:20 explainers[2].params.cell: cell 9 is larger than the images' "
+        "8x8 pixels: expected at most 8",
+        f"error: {spec}:22:20 explainers[3].params.grid: grid 9x2 does not fit images of 8x8 "
+        "pixels: expected at most 8 rows and 8 columns",
+        f"error: {spec}:25:21 metrics[0].params.patch: patch 12 is larger than the images' "
+        "8x8 pixels: expected at most 8",
+    ]
+    assert_nothing_ran_or_was_written(stderr, tmp_path)
+
+
+def test_a_misspelled_feature_in_a_ranking_check_is_found_before_explaining(
+    tmp_path: Path,
+) -> None:
+    code, errors, stderr, spec = run_spec(
+        tmp_path,
+        CANCER
+        + """\
+explainers:
+  - type: saliency
+  - type: gradcam
+    params: {layer: fc}
+checks:
+  - ranking: saliency
+    must_include: [worst area, mean radus]
+    must_not_include: [mean fractal dimension, zzz]
+""",
+    )
+    assert code == 2
+    tabular = (
+        "deep_shap, deeplift, feature_ablation, gradient_shap, guided_backprop, "
+        "input_x_gradient, integrated_gradients, kernel_shap, lime, occlusion, "
+        "permutation_importance, saliency, shap_deep, shap_gradient, smoothgrad, "
+        "surrogate_forest, surrogate_linear, surrogate_tree"
+    )
+    assert errors == [
+        f"error: {spec}:16:11 explainers[1].type: explainer 'gradcam' works on image data; "
+        f"this data is tabular. Explainers for tabular data: {tabular}",
+        f"error: {spec}:20:32 checks[0].must_include[1]: unknown feature 'mean radus'. "
+        "Did you mean: mean radius?",
+        f"error: {spec}:21:48 checks[0].must_not_include[1]: unknown feature 'zzz'. Features: "
+        "mean radius, mean texture, mean perimeter, mean area, mean smoothness, "
+        "mean compactness, mean concavity, mean concave points, mean symmetry, "
+        "mean fractal dimension, ... (30 in all)",
+    ]
+    assert_nothing_ran_or_was_written(stderr, tmp_path)
+
+
+# -- plan_issues itself (what `auditor validate` calls with static info) ---------------------
+def spec_with(explainers: list[dict[str, Any]], **more: Any) -> AuditSpec:
+    return AuditSpec.model_validate(
+        {
+            "version": 1,
+            "name": "p",
+            "model": {"source": "python"},
+            "data": {"source": "sklearn"},
+            "explainers": explainers,
+            **more,
+        }
+    )
+
+
+def params_of(spec: AuditSpec, section: str = "explainers") -> dict[str, Any]:
+    registry = registries.explainers if section == "explainers" else registries.metrics
+    return {
+        e.key: registry.get(e.type).Params.model_validate(e.params) for e in getattr(spec, section)
+    }
+
+
+def test_without_a_shape_only_the_modality_is_checked() -> None:
+    spec = spec_with(
+        [{"type": "occlusion", "params": {"window": 99}}, {"type": "gradcam_plus_plus"}],
+        metrics=[{"type": "deletion", "params": {"patch": 99}}],
+    )
+    issues = plan_issues(
+        spec, {}, {}, modality="tabular", input_shape=None, feature_names=None, model=None
+    )
+    assert [i.loc for i in issues] == [("explainers", 1, "type")]
+    assert issues[0].line is None and issues[0].file is None
+
+
+def test_tabular_data_without_names_ranks_x0_x1() -> None:
+    spec = spec_with(
+        [{"type": "saliency"}],
+        checks=[{"ranking": "saliency", "must_include": ["x3", "x30"]}],
+    )
+    issues = plan_issues(
+        spec, params_of(spec), {}, modality="tabular", input_shape=(30,), feature_names=None
+    )
+    assert [(i.loc, i.message) for i in issues] == [
+        (("checks", 0, "must_include", 1), "unknown feature 'x30'. Did you mean: x3?")
+    ]
+
+
+def test_image_rankings_are_not_checked_by_name() -> None:
+    spec = spec_with(
+        [{"type": "saliency"}], checks=[{"ranking": "saliency", "must_include": ["r99c99"]}]
+    )
+    assert (
+        plan_issues(
+            spec, params_of(spec), {}, modality="image", input_shape=(1, 8, 8), feature_names=None
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("occlusion", {"window": [16, 16]}),
+        ("feature_ablation", {"cell": 9}),
+        ("lime", {"cell": 9}),
+        ("surrogate_tree", {"grid": [9, 2]}),
+    ],
+)
+def test_planning_and_the_explainer_apply_the_same_rule(name: str, params: dict) -> None:
+    """The message planning gives is the one the explainer itself raises when built."""
+    from auditor.errors import SpecError
+
+    cls = registries.explainers.get(name)
+    validated = cls.Params.model_validate(params)
+    spec = spec_with([{"type": name, "params": params}])
+    issues = plan_issues(
+        spec, {name: validated}, {}, modality="image", input_shape=(1, 8, 8), feature_names=None
+    )
+    context = ExplainContext(modality="image", input_shape=(1, 8, 8))
+    with pytest.raises(SpecError) as raised:
+        cls(None, validated, context)  # type: ignore[arg-type]
+    assert [(i.loc, i.message) for i in issues] == [
+        (("explainers", 0, *i.loc), i.message) for i in raised.value.issues
+    ]
+
+
+def test_a_metric_patch_is_checked_by_the_metric_itself() -> None:
+    from auditor.metrics.deletion import Deletion
+
+    params = Deletion.Params.model_validate({"patch": 12})
+    assert [(i.loc, i.message) for i in Deletion.input_issues(params, "image", (1, 8, 8))] == [
+        (("params", "patch"), "patch 12 is larger than the images' 8x8 pixels: expected at most 8")
+    ]
+    assert Deletion.input_issues(params, "tabular", (30,)) == []
+    assert Deletion.input_issues(params, "image", (3, 12, 10)) == []
