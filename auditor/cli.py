@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from auditor import __version__
-from auditor.errors import AuditorError, SpecError, UsageError
+from auditor.errors import AuditorError, InternalError, SpecError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,16 +25,28 @@ Exit codes:
   0  every check passed
   1  a check failed
   2  the spec or the command line is invalid
-  3  the run failed (an explainer raised, the model did not load)"""
+  3  the run failed (an explainer raised, the model did not load, an internal
+     error: its traceback is in the run folder's error.log)"""
+
+#: Every path the user gives is made absolute, symlinks resolved, once, here.
+PATH = click.Path(path_type=Path, resolve_path=True)
 
 
 def _user_errors(func: F) -> F:
-    """Print our own errors without a traceback and exit with their code."""
+    """Print our own errors without a traceback and exit with their code.
+
+    Any other exception is a bug (in auditor or a plugin): exit 3 with one line that says
+    where its traceback went, never a traceback on the terminal and never exit 1 (which
+    means a check failed).
+    """
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except InternalError as exc:
+            click.echo(f"internal error: {exc}", err=True)
+            sys.exit(exc.exit_code)
         except SpecError as exc:
             for issue in exc.issues:
                 click.echo(f"error: {issue}", err=True)
@@ -42,6 +54,12 @@ def _user_errors(func: F) -> F:
         except AuditorError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except Exception as exc:
+            from auditor.internal import as_internal_error
+
+            error = as_internal_error(exc, None)
+            click.echo(f"internal error: {error}", err=True)
+            sys.exit(error.exit_code)
 
     return wrapper  # type: ignore[return-value]
 
@@ -53,10 +71,8 @@ def cli() -> None:
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.argument("spec", type=click.Path(path_type=Path))
-@click.option(
-    "--out", type=click.Path(path_type=Path), help="Output folder (instead of the spec's)."
-)
+@click.argument("spec", type=PATH, required=False)
+@click.option("--out", type=PATH, help="Output folder (instead of the spec's).")
 @click.option(
     "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override a spec value."
 )
@@ -72,19 +88,19 @@ def cli() -> None:
 )
 @click.option(
     "--resume",
-    type=click.Path(path_type=Path),
+    type=PATH,
     metavar="RUN_DIR",
-    help="Finish an interrupted run.",
+    help="Finish an interrupted run with its own spec and --set values (SPEC optional).",
 )
 @click.option(
     "--reuse",
-    type=click.Path(path_type=Path),
+    type=PATH,
     metavar="RUN_DIR",
     help="Copy finished attributions from an earlier run whose inputs hash the same.",
 )
 @_user_errors
 def run(
-    spec: Path,
+    spec: Path | None,
     out: Path | None,
     overrides: tuple[str, ...],
     run_id: str | None,
@@ -94,7 +110,12 @@ def run(
     resume: Path | None,
     reuse: Path | None,
 ) -> None:
-    """Run the audit described by SPEC and write its run folder."""
+    """Run the audit described by SPEC and write its run folder.
+
+    With --resume RUN_DIR, SPEC may be left out: the run folder's spec.yaml and the run's
+    --set values are used; a SPEC or --set given anyway must be the ones the run started
+    with.
+    """
     from auditor.runner import RunOptions
     from auditor.runner import run as run_audit
 
@@ -121,17 +142,21 @@ def run(
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=PATH)
 @click.option(
     "--format", "formats", multiple=True, type=click.Choice(["html", "pdf"]), help="Default: both."
 )
 @_user_errors
 def render(run_dir: Path, formats: tuple[str, ...]) -> None:
     """Re-render the report of RUN_DIR from its stored results (nothing is recomputed)."""
+    from auditor.internal import internal_errors
     from auditor.report import render as render_report
     from auditor.run_folder import RunFolder
 
-    for path in render_report(RunFolder.open(run_dir), list(formats) or ["html", "pdf"]):
+    folder = RunFolder.open_finished(run_dir)
+    with internal_errors(folder.path):
+        paths = render_report(folder, list(formats) or ["html", "pdf"])
+    for path in paths:
         click.echo(f"report: {path}")
 
 
@@ -141,7 +166,12 @@ def render(run_dir: Path, formats: tuple[str, ...]) -> None:
     "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override a spec value."
 )
 def validate(specs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
-    """Check spec files without loading any model or data (exit 0 valid, 2 invalid)."""
+    """Check spec files without loading any model or data (exit 0 valid, 2 invalid).
+
+    Every file is checked, whatever happened to the ones before it; a bug met while
+    checking one (exit 3) is reported with the path of its traceback.
+    """
+    from auditor.internal import as_internal_error
     from auditor.spec import load_spec
 
     worst = 0
@@ -151,10 +181,14 @@ def validate(specs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
         except SpecError as exc:
             for issue in exc.issues:
                 click.echo(f"error: {issue}", err=True)
-            worst = 2
+            worst = max(worst, 2)
         except AuditorError as exc:
             click.echo(f"error: {path}: {exc}", err=True)
             worst = max(worst, exc.exit_code)
+        except Exception as exc:
+            error = as_internal_error(exc, None)
+            click.echo(f"internal error: {path}: {error}", err=True)
+            worst = max(worst, error.exit_code)
         else:
             click.echo(f"{path}: valid")
     sys.exit(worst)
@@ -163,16 +197,19 @@ def validate(specs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
 @cli.command()
 @click.option(
     "--kind",
-    type=click.Choice(["models", "datasets", "explainers", "metrics"]),
-    help="Only this registry.",
+    type=click.Choice(
+        ["models", "datasets", "explainers", "metrics", "model", "dataset", "explainer", "metric"],
+        case_sensitive=False,
+    ),
+    help="Only this registry (plural or singular).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_user_errors
 def plugins(kind: str | None, as_json: bool) -> None:
-    """List every registered plugin with its params and defaults."""
-    from auditor.plugins_view import plugin_listing, render_listing
+    """List every registered plugin with its params, defaults and what each param does."""
+    from auditor.plugins_view import plugin_listing, registry_key, render_listing
 
-    listing = plugin_listing(kind)
+    listing = plugin_listing(registry_key(kind) if kind else None)
     if as_json:
         click.echo(json.dumps(listing, indent=2, default=str))
     else:

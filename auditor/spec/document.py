@@ -3,6 +3,11 @@
 YAML is loaded safely: the file is first composed into nodes (nothing constructed) and
 any tag outside YAML's core schema (``!!python/object``, ``!custom``) is an error; only
 then is it constructed by ruamel's safe loader.
+
+Reading is bounded: aliases may repeat at most ``MAX_ALIAS_NODES`` nodes in all (a
+"billion laughs" file is refused at the alias that crosses the limit, before anything is
+expanded), values nest at most ``MAX_DEPTH`` levels, and every problem in the bytes
+(not UTF-8, control characters) is reported with its line and column.
 """
 
 from __future__ import annotations
@@ -12,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.composer import Composer, MaxDepthExceededError
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import Reader
 
 from auditor.errors import Loc, SpecError, SpecIssue
 
@@ -21,6 +30,12 @@ _CORE = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
 
 Mark = tuple[int, int]  # 1-based line, column
+
+#: Nodes that aliases may repeat in one spec, all aliases together. A spec needs a few
+#: shared blocks at most; a "billion laughs" file needs billions.
+MAX_ALIAS_NODES = 10_000
+#: Levels of nested lists and mappings (a spec needs fewer than ten).
+MAX_DEPTH = 100
 
 
 @dataclass
@@ -70,45 +85,169 @@ class SpecDocument:
         return SpecError(located)
 
 
-def _walk(node: Node, loc: Loc, doc: SpecDocument, problems: list[SpecIssue]) -> None:
-    mark = (node.start_mark.line + 1, node.start_mark.column + 1)
-    doc.values[loc] = mark
-    tag = str(node.tag)
-    if tag not in _ALLOWED_TAGS:
-        shown = tag.replace(_CORE, "!!")
-        problems.append(
-            SpecIssue(
-                f"YAML tag '{shown}' is not allowed: a spec holds plain data only",
-                loc,
-                doc.display_path,
-                *mark,
-            )
-        )
-        return
+class _SpecYAMLError(MarkedYAMLError):
+    """A YAML problem found by our own bounds; its message is shown as it is."""
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer, counting the nodes that aliases repeat.
+
+    An alias makes ruamel return the anchored node itself (nothing is copied), but every
+    later walk over the data (marks, validation, copies) visits it once per path; so the
+    nodes each alias stands for are added up here and the spec is refused at the alias
+    that crosses ``MAX_ALIAS_NODES``, and at an alias inside the collection it names.
+    """
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.repeated = 0
+        self._sizes: dict[int, int] = {}
+        self._open: set[Any] = set()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            if event.anchor in self._open:
+                raise _SpecYAMLError(
+                    problem=f"alias *{event.anchor} is inside the value it names (a recursive "
+                    "structure); a spec holds plain data only",
+                    problem_mark=event.start_mark,
+                )
+            node = super().compose_node(parent, index)
+            size = _size(node, self._sizes)
+            self.repeated += size
+            if self.repeated > MAX_ALIAS_NODES:
+                raise _SpecYAMLError(
+                    problem=f"YAML aliases repeat more than {MAX_ALIAS_NODES:,} values in all "
+                    f"(*{event.anchor} stands for {size:,}); write the values out instead",
+                    problem_mark=event.start_mark,
+                )
+            return node
+        anchor = getattr(event, "anchor", None)
+        if anchor is None or not isinstance(event, SequenceStartEvent | MappingStartEvent):
+            return super().compose_node(parent, index)
+        self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open.discard(anchor)
+
+
+def _size(node: Node, sizes: dict[int, int]) -> int:
+    """Nodes in ``node``'s tree counting every path (memoized: linear in distinct nodes)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    total = 1
     if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
-            child = (*loc, key)
-            doc.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, child, doc, problems)
+        total += sum(_size(k, sizes) + _size(v, sizes) for k, v in node.value)
     elif isinstance(node, SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, (*loc, i), doc, problems)
+        total += sum(_size(item, sizes) for item in node.value)
+    sizes[id(node)] = total
+    return total
+
+
+class _SafeConstructor(SafeConstructor):
+    """ruamel's safe constructor; a value Python refuses (an int of 5,000 digits) is a
+    located YAML error instead of a bare ``ValueError``."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            if "integer string conversion" in str(exc):
+                problem = f"a number of {len(str(node.value)):,} characters is too long"
+            else:
+                problem = f"cannot read this value: {exc}"
+            raise _SpecYAMLError(problem=problem, problem_mark=node.start_mark) from None
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Composer = _BoundedComposer
+    yaml.Constructor = _SafeConstructor
+    yaml.max_depth = MAX_DEPTH
+    return yaml
+
+
+def _walk(root: Node, doc: SpecDocument, problems: list[SpecIssue]) -> None:
+    """Record the mark of every value and key; report tags outside the core schema.
+
+    Iterative, so that nesting cannot exhaust Python's stack; aliases were bounded while
+    composing, so visiting a shared node once per path is bounded too.
+    """
+    stack: list[tuple[Node, Loc]] = [(root, ())]
+    while stack:
+        node, loc = stack.pop()
+        mark = (node.start_mark.line + 1, node.start_mark.column + 1)
+        doc.values[loc] = mark
+        tag = str(node.tag)
+        if tag not in _ALLOWED_TAGS:
+            shown = tag.replace(_CORE, "!!")
+            problems.append(
+                SpecIssue(
+                    f"YAML tag '{shown}' is not allowed: a spec holds plain data only",
+                    loc,
+                    doc.display_path,
+                    *mark,
+                )
+            )
+            continue
+        if isinstance(node, MappingNode):
+            for key_node, value_node in reversed(node.value):
+                key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
+                child = (*loc, key)
+                doc.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                stack.append((value_node, child))
+        elif isinstance(node, SequenceNode):
+            for i in reversed(range(len(node.value))):
+                stack.append((node.value[i], (*loc, i)))
 
 
 def _yaml_error(exc: MarkedYAMLError, display: str) -> SpecIssue:
     mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    if isinstance(exc, _SpecYAMLError):
+        return SpecIssue(str(exc.problem), (), display, line, col)
+    if isinstance(exc, MaxDepthExceededError):
+        problem = f"values are nested more than {MAX_DEPTH} levels deep"
+        return SpecIssue(problem, (), display, line, col)
     problem = exc.problem or exc.context or "invalid YAML"
     if exc.context and exc.problem and "duplicate key" in exc.problem:
         problem = exc.problem.split(" with value")[0]
-    line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
     return SpecIssue(f"YAML syntax error: {problem}", (), display, line, col)
+
+
+def _position(text: str, index: int) -> Mark:
+    """1-based line and column of character ``index`` of ``text``."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _control_character(text: str, display: str) -> SpecIssue | None:
+    """The first character YAML does not allow in a file (a BEL, a NUL, ...), located."""
+    match = Reader.NON_PRINTABLE.search(text)
+    if match is None:
+        return None
+    code = ord(match.group())
+    return SpecIssue(
+        f"the control character U+{code:04X} is not allowed in YAML; delete it "
+        f'(inside double quotes it may be written as "\\x{code:02x}")'
+        if code < 0x100
+        else f"the character U+{code:04X} is not allowed in YAML; delete it",
+        (),
+        display,
+        *_position(text, match.start()),
+    )
 
 
 def parse_document(text: str, path: Path) -> SpecDocument:
     """Parse spec text; raise ``SpecError`` for YAML errors and disallowed tags."""
     doc = SpecDocument(path=path, text=text, data=None)
-    yaml = YAML(typ="safe", pure=True)
+    bad = _control_character(text, doc.display_path)
+    if bad is not None:
+        raise SpecError([bad])
+    yaml = _yaml()
     try:
         root = yaml.compose(text)
     except MarkedYAMLError as exc:
@@ -116,16 +255,35 @@ def parse_document(text: str, path: Path) -> SpecDocument:
     if root is None:
         raise SpecError([SpecIssue("the spec file is empty", (), doc.display_path, 1, 1)])
     problems: list[SpecIssue] = []
-    _walk(root, (), doc, problems)
+    _walk(root, doc, problems)
     if problems:
         raise SpecError(problems)
     try:
-        doc.data = yaml.load(text)
+        doc.data = yaml.constructor.construct_document(root)
     except MarkedYAMLError as exc:
         raise SpecError([_yaml_error(exc, doc.display_path)]) from None
+    except YAMLError as exc:  # ruamel's unlocated errors: say what, at the top of the file
+        raise SpecError([SpecIssue(f"YAML error: {exc}", (), doc.display_path, 1, 1)]) from None
     if not isinstance(doc.data, dict):
         raise SpecError([doc.issue((), "the spec must be a mapping of keys to values")])
     return doc
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError, display: str) -> SpecIssue:
+    """Where the first byte that is not UTF-8 sits, as line and column of the text."""
+    start = raw.rfind(b"\n", 0, exc.start) + 1
+    line = raw.count(b"\n", 0, exc.start) + 1
+    col = len(raw[start : exc.start].decode("utf-8", errors="replace")) + 1
+    hint = "save it as UTF-8"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        hint = "it looks like UTF-16; save it as UTF-8"
+    return SpecIssue(
+        f"the spec file is not UTF-8 text: byte 0x{raw[exc.start]:02x} ({exc.reason}); {hint}",
+        (),
+        display,
+        line,
+        col,
+    )
 
 
 def load_document(path: Path) -> SpecDocument:
@@ -137,8 +295,12 @@ def load_document(path: Path) -> SpecDocument:
         raise SpecError([SpecIssue(f"spec file {path} does not exist")]) from None
     except IsADirectoryError:
         raise SpecError([SpecIssue(f"spec path {path} is a folder, not a file")]) from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SpecError([SpecIssue(f"spec file {path} cannot be read: {reason}")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError([SpecIssue(f"spec file {path} is not UTF-8 text ({exc.reason})")]) from None
+        doc = SpecDocument(path=path.resolve(), text="", data=None)
+        raise SpecError([_not_utf8(raw, exc, doc.display_path)]) from None
     return parse_document(text, path.resolve())
