@@ -91,6 +91,35 @@ def test_plugins_lists_every_plugin_with_params() -> None:
     assert code == 0 and "randomization_sanity" in text and "integrated_gradients" not in text
 
 
+def test_plugins_table_shows_what_each_param_does() -> None:
+    result = CliRunner().invoke(cli, ["plugins", "--kind", "datasets"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())  # the table wraps cells over lines
+    assert "resize: int | tuple[int, int] | None = None" in text
+    # brackets in a description are text, not rich markup
+    assert "Resize first: an int sets the shorter side, [h, w] sets both." in text
+    assert "Per-channel {mean: [...], std: [...]} after scaling to [0, 1]." in text
+    code, out, _ = invoke("plugins", "--kind", "explainers")
+    assert code == 0 and "Integration steps." in out
+
+
+def test_plugins_kind_is_plural_or_singular() -> None:
+    for plural, registry in registries.ALL.items():
+        for kind in (plural, plural.removesuffix("s"), plural.upper()):
+            code, out, err = invoke("plugins", "--kind", kind, "--json")
+            assert (code, err) == (0, ""), kind
+            assert list(json.loads(out)) == [plural]
+            assert [r["name"] for r in json.loads(out)[plural]] == registry.names()
+    code, out, _ = invoke("plugins", "--kind", "metric")
+    assert code == 0 and out.startswith(f"metrics ({len(registries.metrics.names())})")
+    code, _, err = invoke("plugins", "--kind", "explainerz")
+    assert code == 2
+    assert (
+        "Invalid value for '--kind': 'explainerz' is not one of 'models', 'datasets', "
+        "'explainers', 'metrics', 'model', 'dataset', 'explainer', 'metric'." in err
+    )
+
+
 def test_schema_covers_plugin_params() -> None:
     code, out, _ = invoke("schema")
     assert code == 0
