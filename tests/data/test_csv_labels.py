@@ -200,3 +200,17 @@ def test_training_statistics_and_the_report_in_csv_units(tmp_path: Path, form: s
         (cell,) = row.cells
         for c in cell.contributions:
             assert c.value == fmt_num(float(raw[row.index, names.index(c.feature)]), 3)
+
+
+def test_standardize_true_is_named_in_the_reports_data_section(tmp_path: Path) -> None:
+    write_data(tmp_path)
+    spec = write_spec(
+        tmp_path, "  exclude: [sample_id]\n  classes: [luminal, basal, her2]\n  standardize: true"
+    )
+    code, output = run(spec)
+    assert code == 0, output
+    view = data_section.build(ReportSource.open(RunFolder(tmp_path / "runs" / "tumours" / "r")))
+    description = dict(view.facts)["Description"]
+    assert description.endswith(
+        "; standardized with the CSV file's own statistics, not the training statistics"
+    )
