@@ -23,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES = """\b
 Exit codes:
   0  every check passed
-  1  a check failed
+  1  a check failed (or a health warning, with --fail-on warning)
   2  the spec or the command line is invalid
   3  the run failed (an explainer raised, the model did not load, an internal
      error: its traceback is in the run folder's error.log)"""
@@ -84,7 +84,7 @@ def cli() -> None:
     type=click.Choice(["error", "warning"]),
     default="error",
     show_default=True,
-    help="Lowest check severity that fails the run.",
+    help="Lowest check severity that fails the run; warning also fails on health warnings.",
 )
 @click.option(
     "--resume",
