@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 Loc = tuple[str | int, ...]
 
@@ -84,6 +85,21 @@ class RunError(AuditorError):
     """The run failed: the model did not load, an explainer raised, ..."""
 
     exit_code = 3
+
+
+class InternalError(AuditorError):
+    """An unexpected exception: a bug in auditor or in a plugin outside an explainer.
+
+    Exit 3 like any failed run; the traceback is in ``log`` (``<run folder>/error.log``, or
+    a temporary file when there is no run folder yet), never on the terminal.
+    """
+
+    exit_code = 3
+
+    def __init__(self, error: BaseException, log: Path) -> None:
+        self.error = error
+        self.log = log
+        super().__init__(f"{type(error).__name__}: {error} (traceback: {log})")
 
 
 @dataclass

@@ -39,6 +39,10 @@ def junit_xml(results: Results, fail_on: str = "error") -> str:
                 case, "error", message=result.error or "", type="explainer_failed"
             ).text = result.traceback or result.error or ""
             errors += 1
+    for problem in results.problems:  # the run failed beyond one explainer or check
+        case = ET.SubElement(suite, "testcase", classname=results.name, name="run")
+        ET.SubElement(case, "error", message=problem, type="run_failed").text = problem
+        errors += 1
     for warning in results.warnings:
         case = ET.SubElement(
             suite,

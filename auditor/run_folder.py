@@ -97,7 +97,11 @@ def new_run_id() -> str:
 
 @dataclass
 class RunFolder:
-    """``<output>/<name>/<run_id>/`` and the files in it."""
+    """``<output>/<name>/<run_id>/`` and the files in it.
+
+    ``path`` is absolute with symlinks resolved (``create`` and ``open`` make it so), so
+    that every file in it is named the same way whatever the working directory.
+    """
 
     path: Path
 
@@ -109,7 +113,7 @@ class RunFolder:
                 f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' (not starting "
                 "with '.' or '-')"
             )
-        path = Path(output) / name / run_id
+        path = Path(output).resolve() / name / run_id
         if path.exists():
             raise UsageError(
                 f"run folder {path} already exists; pick another --run-id or use --resume {path}"
@@ -119,10 +123,26 @@ class RunFolder:
 
     @classmethod
     def open(cls, path: Path) -> RunFolder:
-        path = Path(path)
+        path = Path(path).resolve()
         if not (path / "spec.yaml").is_file():
             raise UsageError(f"{path} is not a run folder (no spec.yaml in it)")
         return cls(path)
+
+    @classmethod
+    def open_finished(cls, path: Path) -> RunFolder:
+        """A run folder whose results.json is there and readable (what a report needs)."""
+        folder = cls.open(path)
+        results = folder.path / "results.json"
+        if not results.is_file():
+            raise UsageError(
+                f"{folder.path} has no results.json: the run did not finish; "
+                f"finish it with: auditor run --resume {folder.path}"
+            )
+        try:
+            json.loads(results.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{results} is not readable JSON ({exc})") from None
+        return folder
 
     @property
     def run_id(self) -> str:

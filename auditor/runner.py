@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +26,7 @@ from auditor.explain import ExplainJob, ExplainStage, feature_names, plan
 from auditor.explainers.base import ExplainContext, Predictions
 from auditor.hashing import sha256_file
 from auditor.inference import FastInference
+from auditor.internal import as_internal_error, internal_errors
 from auditor.junit import junit_xml
 from auditor.measure import MeasureStage, explainer_runs, metric_jobs
 from auditor.metrics.base import SliceAccess
@@ -43,8 +44,9 @@ from auditor.results import (
     Provenance,
     Results,
 )
+from auditor.resume import RunInputs, record_data, refuse_changed_weights, spec_to_run
 from auditor.run_folder import RunFolder, atomic_save_npy
-from auditor.spec import AuditSpec, ValidatedSpec, load_spec
+from auditor.spec import AuditSpec, ValidatedSpec
 
 T = TypeVar("T")
 BACKGROUND_SIZE = 64  # slice samples given to explainers as background (SHAP, mean baseline)
@@ -83,6 +85,8 @@ class Stages:
         self.reporter.log(f"{name} ...")
         try:
             return func(*args, **kwargs)
+        except UsageError:
+            raise  # about the command line, not a place in the spec
         except SpecError as exc:
             raise self.validated.doc.locate(exc) from None
         finally:
@@ -110,11 +114,17 @@ class Audit:
         return self.validated.spec
 
 
-def run(spec_path: Path, options: RunOptions | None = None) -> RunOutcome:
-    """Validate, load, predict, explain, measure, check, store, render."""
+def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome:
+    """Validate, load, predict, explain, measure, check, store, render.
+
+    ``spec_path`` may be None with ``options.resume``: the run folder's own spec is run.
+    An unexpected exception once the run folder exists is an ``InternalError`` whose
+    traceback is in ``<run folder>/error.log``.
+    """
     options = options or RunOptions()
     started = datetime.now(UTC)
-    validated = load_spec(spec_path, options.overrides)
+    validated, overrides = spec_to_run(spec_path, options.resume, options.overrides)
+    options = replace(options, overrides=overrides)
     with Reporter(options.progress) as reporter, deterministic_algorithms():
         stage = Stages(validated, reporter)
         seed_everything(validated.spec.seed)
@@ -122,16 +132,17 @@ def run(spec_path: Path, options: RunOptions | None = None) -> RunOutcome:
         dataset, indices = stage("load data", load_data, validated)
         audit = Audit(validated, options, reporter, loaded, dataset, indices)
         jobs = stage("plan", plan_explainers, audit)
-        audit.folder = open_run_folder(validated, options)
-        model_info = stage("describe model", describe, audit)
-        summary = stage("predict", predict_slice, audit)
-        explained = stage("explain", explain_all, audit, jobs, summary.finite)
-        measured = stage("measure", measure_all, audit, jobs, explained)
-        checks = stage("check", check_all, audit, summary, explained, measured)
-        results = store(
-            audit, started, stage.seconds, model_info, summary, explained, measured, checks
-        )
-        reports = stage("render", render_reports, audit.folder, validated.spec.report.formats)
+        audit.folder = open_run_folder(validated, options, loaded)
+        with internal_errors(audit.folder.path):
+            model_info = stage("describe model", describe, audit)
+            summary = stage("predict", predict_slice, audit)
+            explained = stage("explain", explain_all, audit, jobs, summary.finite)
+            measured = stage("measure", measure_all, audit, jobs, explained)
+            checks = stage("check", check_all, audit, summary, explained, measured)
+            results = store(
+                audit, started, stage.seconds, model_info, summary, explained, measured, checks
+            )
+            reports = stage("render", render_reports, audit, results)
         reporter.log(f"{results.status.upper()}: {audit.folder.path}")
     return RunOutcome(audit.folder, results, results.exit_code, reports)
 
@@ -208,6 +219,7 @@ def predict_slice(audit: Audit) -> PredictionSummary:
     logits, audit.data_sha256 = predict(
         audit.model, dataset, indices, spec.data.batch_size, audit.reporter
     )
+    record_data(folder, audit.data_sha256, resuming=audit.options.resume is not None)
     labels = dataset.labels[indices]
     targets = resolve_targets(spec.targets, logits, labels, dataset.class_names)
     predictions = Predictions(logits=logits, labels=labels, targets=targets)
@@ -281,17 +293,22 @@ def store(
     return results
 
 
-def open_run_folder(validated: ValidatedSpec, options: RunOptions) -> RunFolder:
-    """A new run folder holding the spec byte for byte, or the folder to resume."""
-    spec_bytes = validated.path.read_bytes()
+def open_run_folder(
+    validated: ValidatedSpec, options: RunOptions, loaded: LoadedModel
+) -> RunFolder:
+    """A new run folder holding the spec byte for byte and what the run started from
+    (``inputs.json``), or the folder to resume, refused if the weights changed since."""
     if options.resume is not None:
         folder = RunFolder.open(options.resume)
-        if (folder.path / "spec.yaml").read_bytes() != spec_bytes:
-            raise UsageError(f"--resume {folder.path}: its spec.yaml differs from {validated.path}")
-        return folder
-    output = options.out or validated.spec.output
-    folder = RunFolder.create(output, validated.spec.name, options.run_id)
-    folder.write_bytes("spec.yaml", spec_bytes)
+        refuse_changed_weights(folder, loaded.weights_sha256)
+        if RunInputs.read(folder) is not None:
+            return folder
+    else:
+        output = options.out or validated.spec.output
+        folder = RunFolder.create(output, validated.spec.name, options.run_id)
+        folder.write_bytes("spec.yaml", validated.path.read_bytes())
+    inputs = RunInputs(str(validated.path), tuple(options.overrides), loaded.weights_sha256)
+    inputs.write(folder)
     return folder
 
 
@@ -467,7 +484,7 @@ def provenance(audit: Audit, started: datetime, seconds: dict[str, float]) -> Pr
     info = machine()
     spec = audit.spec
     return Provenance(
-        spec_sha256=sha256_file(audit.validated.path),
+        spec_sha256=sha256_file(audit.folder.file("spec.yaml")),
         weights_sha256=audit.loaded.weights_sha256,
         data_sha256=audit.data_sha256,
         versions=package_versions(),
@@ -546,7 +563,24 @@ def feature_summary(
     ]
 
 
-def render_reports(folder: RunFolder, formats: list[str]) -> list[Path]:
+def render_reports(audit: Audit, results: Results) -> list[Path]:
+    """The spec's report formats. A report that cannot be rendered is an internal error,
+    and results.json and junit.xml say so: they must not call a run passed that exits 3."""
     from auditor.report import render
 
-    return render(folder, formats)
+    folder = audit.folder
+    assert folder is not None
+    try:
+        return render(folder, audit.spec.report.formats)
+    except Exception as exc:
+        error = as_internal_error(exc, folder.path)
+        failed = results.model_copy(
+            update={
+                "status": "error",
+                "exit_code": error.exit_code,
+                "problems": [*results.problems, f"the report was not rendered: {error}"],
+            }
+        )
+        folder.write_json("results.json", failed.model_dump(mode="json"))
+        folder.write_text("junit.xml", junit_xml(failed, audit.options.fail_on))
+        raise error from exc
