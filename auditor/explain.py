@@ -21,6 +21,8 @@ from auditor.data.slicing import iter_batches
 from auditor.errors import SpecError
 from auditor.explainers.base import ExplainContext, Explainer, Predictions
 from auditor.explainers.gradients import SharedGradients
+from auditor.explainers.ranking import ranking_names
+from auditor.explainers.regions import image_regions
 from auditor.hashing import sha256_file
 from auditor.planning import plan_issues
 from auditor.progress import Reporter
@@ -86,12 +88,12 @@ def cache_key(job: ExplainJob, inputs_key: str) -> str:
 
 
 def feature_names(dataset: AuditDataset) -> list[str]:
-    """Names of the features a ranking is over: columns, or pixels ``r{row}c{col}``."""
+    """Names of the features a local ranking is over: columns, pixels ``r{row}c{col}``, or
+    regions ``rows 0-7, cols 8-15`` of images larger than 32x32 (``ranking_names``)."""
     if dataset.modality == "tabular":
         names = dataset.feature_names or [f"x{i}" for i in range(int(np.prod(dataset.input_shape)))]
         return list(names)
-    h, w = dataset.input_shape[-2:]
-    return [f"r{r}c{c}" for r in range(h) for c in range(w)]
+    return ranking_names("image", tuple(dataset.input_shape))
 
 
 def _per_feature(attr: np.ndarray, modality: str, *, magnitude: bool) -> np.ndarray:
@@ -107,28 +109,49 @@ def _per_feature(attr: np.ndarray, modality: str, *, magnitude: bool) -> np.ndar
     return attr.reshape(len(attr), -1)
 
 
+@dataclass(frozen=True)
+class SliceRanking:
+    """A local explainer's ranking over the slice, and the maps the report draws."""
+
+    mean: np.ndarray  # (F,) mean |attribution| per ranked feature (column, pixel or region)
+    std: np.ndarray  # (F,) its standard deviation over the slice
+    class_maps: np.ndarray  # (classes, columns or pixels) mean signed attribution per target
+    pixel_mean: np.ndarray | None  # (H * W,) mean |attribution| per pixel, when F is regions
+
+
 def rank_attributions(
     path: Path, modality: str, names: list[str], targets: np.ndarray, n_classes: int, chunk: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean |attribution| per feature, its std, and per-class mean signed maps, read in chunks."""
+) -> SliceRanking:
+    """Mean |attribution| per feature, its std, and per-class mean signed maps, read in chunks.
+
+    Images larger than 32x32 are ranked by regions (``auditor.explainers.regions``): a
+    sample's value for a region is the mean of its pixels' channel-averaged |attribution|.
+    """
     array = np.load(path, mmap_mode="r")
+    regions = image_regions(array.shape[1:]) if modality == "image" else None
+    width = int(np.prod(array.shape[2:])) if modality == "image" else len(names)
     total = np.zeros(len(names))
     total_sq = np.zeros(len(names))
-    class_sum = np.zeros((n_classes, len(names)))
+    pixel_total = np.zeros(width)
+    class_sum = np.zeros((n_classes, width))
     class_n = np.zeros(n_classes)
     for start in range(0, len(array), chunk):
         raw = np.asarray(array[start : start + chunk], dtype=np.float64)
-        block = _per_feature(raw, modality, magnitude=True)
+        pixels = _per_feature(raw, modality, magnitude=True)
+        block = (
+            pixels if regions is None else regions.pool(pixels.reshape(len(raw), *raw.shape[2:]))
+        )
         t = targets[start : start + chunk]
         total += block.sum(axis=0)
         total_sq += (block**2).sum(axis=0)
+        pixel_total += pixels.sum(axis=0)
         np.add.at(class_sum, t, _per_feature(raw, modality, magnitude=False))
         np.add.at(class_n, t, 1)
     n = max(len(array), 1)
     mean = total / n
     std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
     class_maps = class_sum / np.maximum(class_n, 1)[:, None]
-    return mean, std, class_maps
+    return SliceRanking(mean, std, class_maps, None if regions is None else pixel_total / n)
 
 
 def top_features(
@@ -289,15 +312,22 @@ class ExplainStage:
         self, job: ExplainJob, final: Path, stats: dict[str, list[float]], reused: str | None
     ) -> ExplainerResult:
         n_classes = self.predictions.logits.shape[1]
-        mean, std, class_maps = rank_attributions(
+        ranked = rank_attributions(
             final, self.dataset.modality, self.names, self.predictions.targets, n_classes, 256
         )
+        mean, std = ranked.mean, ranked.std
         atomic_save_npy(
             self.folder.file(f"rankings/{job.id}.npy"), np.stack([mean, std]).astype(np.float32)
         )
         atomic_save_npy(
-            self.folder.file(f"rankings/{job.id}.classmaps.npy"), class_maps.astype(np.float32)
+            self.folder.file(f"rankings/{job.id}.classmaps.npy"),
+            ranked.class_maps.astype(np.float32),
         )
+        if ranked.pixel_mean is not None:  # regions are ranked; the report draws pixels
+            atomic_save_npy(
+                self.folder.file(f"rankings/{job.id}.pixels.npy"),
+                ranked.pixel_mean.astype(np.float32),
+            )
         return ExplainerResult(
             id=job.id,
             type=job.entry.type,

@@ -2,11 +2,13 @@
 
 A local explainer gives one attribution per input element and sample. Over the slice, a
 feature's importance is the mean over samples of its absolute attribution: per column for
-tabular data, per pixel (after averaging the absolute value over channels) for images. The
-spread is the standard deviation of the same per-sample quantity over the slice.
+tabular data; for images per pixel (after averaging the absolute value over channels), or per
+region once an image is larger than 32x32 (``auditor.explainers.regions``: the mean of its
+pixels). The spread is the standard deviation of the same per-sample quantity over the slice.
 
 Shapes: ``attributions`` is ``(N, F)`` for tabular data and ``(N, C, H, W)`` for images; the
-ranking is ``(F,)`` or ``(H * W,)`` (row-major pixels, named by ``ranking_names``).
+ranking is ``(F,)``, ``(H * W,)`` (row-major pixels) or ``(regions,)``, named by
+``ranking_names``. Ties (equal importance) are found by ``tie_groups``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ from collections.abc import Iterable
 import numpy as np
 
 from auditor.explainers.grid import tabular_names
+from auditor.explainers.regions import image_feature_names, image_regions
+
+#: Importances this close, relative to the largest, are a tie (float32 storage rounds). No
+#: absolute tolerance: a random-init network's attributions can all be around 1e-12.
+TIE_RTOL = 1e-6
 
 
 def per_sample_magnitude(attributions: np.ndarray, modality: str) -> np.ndarray:
-    """``(N, features)`` float64: absolute attribution per feature (images: channel mean)."""
+    """``(N, pixels or columns)`` float64: absolute attribution (images: channel mean)."""
     a = np.abs(np.asarray(attributions, dtype=np.float64))
     if modality == "image":
         if a.ndim != 4:
@@ -36,24 +43,56 @@ def slice_ranking(
     """(importance, std) per feature: mean and std over the slice of |attribution|.
 
     For tabular data ``feature_names`` (if given) must have one name per column; images
-    ignore it and rank pixels (see ``ranking_names``).
+    ignore it and rank pixels or regions (see ``ranking_names``).
     """
     magnitude = per_sample_magnitude(attributions, modality)
     if len(magnitude) == 0:
         raise ValueError("no attributions to rank: the slice is empty")
     if modality != "image":
         tabular_names(magnitude.shape[1], feature_names)  # the count must match
+    else:
+        regions = image_regions(np.shape(attributions)[1:])
+        if regions is not None:
+            magnitude = regions.pool(magnitude.reshape(len(magnitude), *np.shape(attributions)[2:]))
     return magnitude.mean(axis=0), magnitude.std(axis=0)
 
 
 def ranking_names(
     modality: str, input_shape: tuple[int, ...], feature_names: list[str] | None = None
 ) -> list[str]:
-    """Names of the ranked features: tabular names (or ``x0, ...``), pixels ``r{row}c{col}``."""
+    """Names of the ranked features: tabular names (or ``x0, ...``), pixels ``r{row}c{col}``,
+    or regions ``rows 0-7, cols 8-15`` of images larger than 32x32."""
     if modality == "image":
-        _, height, width = input_shape
-        return [f"r{i}c{j}" for i in range(height) for j in range(width)]
+        return image_feature_names(tuple(input_shape))
     return tabular_names(int(np.prod(input_shape)), feature_names)
+
+
+def tie_groups(importance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ranking order (by |importance|, stable) and, per position in it, the position
+    where its tie starts: ``starts[i] == i`` when position ``i`` ties with no one before it.
+
+    Values within ``TIE_RTOL`` times the largest |importance| of each other are a tie.
+    """
+    values = np.abs(np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=0.0))
+    order = np.argsort(-values, kind="stable")
+    ranked = values[order]
+    tolerance = TIE_RTOL * float(ranked[0]) if ranked.size else 0.0
+    starts = np.arange(ranked.size)
+    for i in range(1, ranked.size):
+        if ranked[starts[i - 1]] - ranked[i] <= tolerance:
+            starts[i] = starts[i - 1]
+    return order, starts
+
+
+def tied_top(importance: np.ndarray, k: int) -> int:
+    """How many features tie with the largest importance when that tie makes a top ``k``
+    arbitrary (it reaches past ``k``, or covers every feature of two or more); else 0."""
+    values = np.asarray(importance)
+    if values.size < 2:
+        return 0
+    _, starts = tie_groups(values)
+    tied = int(np.count_nonzero(starts == 0))
+    return tied if tied > min(k, values.size) or tied == values.size else 0
 
 
 def class_maps(
