@@ -214,7 +214,7 @@ def tied_top(importance: np.ndarray, k: int) -> int:
     if values.size < 2:
         return 0
     top = values.max()
-    tied = int(np.count_nonzero(np.isclose(values, top, rtol=1e-6, atol=1e-12)))
+    tied = int(np.count_nonzero(np.isclose(values, top, rtol=1e-6, atol=0.0)))
     if tied > min(k, values.size) or tied == values.size:
         return tied
     return 0
