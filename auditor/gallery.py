@@ -17,29 +17,44 @@ from auditor.spec.model import GallerySpec
 
 
 def choose(spec: GallerySpec, predictions: Predictions, seed: int) -> np.ndarray:
-    """Positions in the slice: misclassified first (if asked), spread over classes (if asked).
+    """Positions in the slice: misclassified first (if asked), spread over the classes.
 
-    Deterministic: within each group samples keep slice order, classes take turns.
+    Classes (true labels) take turns: the first sample of each class, then the second of
+    each, and so on, so that a gallery of 12 on a slice sorted by class does not show one
+    class only. With ``misclassified_first`` the misclassified samples come first (taking
+    turns among themselves), then the correct ones. ``per_class`` caps the samples of one
+    class; the gallery then holds fewer than ``samples`` when the classes run out.
+    Deterministic: within a class samples keep slice order (``seed`` is not needed).
     """
     n = len(predictions.labels)
     count = min(spec.samples, n)
     if count == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.arange(n)
+    labels = np.asarray(predictions.labels)
     if spec.misclassified_first:
-        wrong = ~predictions.correct
-        order = np.concatenate([order[wrong], order[~wrong]])
-    if spec.per_class:
-        buckets: dict[int, list[int]] = {}
-        for pos in order:
-            buckets.setdefault(int(predictions.labels[pos]), []).append(int(pos))
-        picked: list[int] = []
-        for label in sorted(buckets):
-            picked.extend(buckets[label][: spec.per_class])
-        # keep the misclassified-first order among the picked ones
-        rank = {int(p): i for i, p in enumerate(order)}
-        order = np.array(sorted(picked, key=rank.__getitem__), dtype=np.int64)
-    return np.asarray(order[:count], dtype=np.int64)
+        wrong = ~np.asarray(predictions.correct, dtype=bool)
+        groups = [np.flatnonzero(wrong), np.flatnonzero(~wrong)]
+    else:
+        groups = [np.arange(n)]
+    taken: dict[int, int] = {}
+    picked: list[int] = []
+    for group in groups:
+        for pos in _round_robin(group, labels[group]):
+            label = int(labels[pos])
+            if spec.per_class is not None and taken.get(label, 0) >= spec.per_class:
+                continue
+            taken[label] = taken.get(label, 0) + 1
+            picked.append(pos)
+            if len(picked) == count:
+                return np.asarray(picked, dtype=np.int64)
+    return np.asarray(picked, dtype=np.int64)
+
+
+def _round_robin(positions: np.ndarray, labels: np.ndarray) -> list[int]:
+    """``positions`` reordered so that classes take turns (in class order), each in order."""
+    by_class = [positions[labels == k] for k in np.unique(labels)]
+    longest = max((len(b) for b in by_class), default=0)
+    return [int(b[i]) for i in range(longest) for b in by_class if i < len(b)]
 
 
 def save(

@@ -4,7 +4,8 @@ Images: each cell is the explainer's attribution over the input, on that explain
 colour scale for the whole slice (``auditor.report.scales``), never normalized per image.
 Tabular data: each cell lists the sample's top signed contributions as bars on the same
 per-explainer scale. Which samples are shown is the runner's choice (``report.gallery``:
-count, per class, misclassified first), stored in gallery.npz.
+count, misclassified first, classes taking turns, at most ``per_class`` of a class; see
+``auditor.gallery.choose``), stored in gallery.npz.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _column(src: ReportSource, e_id: str, scale: ColourScale, e_type: str) -> Co
 
 def _requested(src: ReportSource) -> str:
     g = src.options.gallery
-    parts = [f"up to {g.samples} samples"]
+    parts = [f"up to {g.samples} samples", "classes taking turns"]
     if g.per_class:
         parts.append(f"at most {g.per_class} per class")
     if g.misclassified_first:

@@ -1,10 +1,16 @@
-"""Section 2, Model: architecture table, parameter counts, weight histograms, weights hash."""
+"""Section 2, Model: architecture table, parameter counts, weight histograms, weights hash.
+
+The architecture table aims at one page (``auditor.models.info.layer_table``): a model
+with many modules shows identical consecutive blocks as one row and folds deep modules into
+their parent; results.json keeps every module.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.models.info import LayerInfo, layer_table
 from auditor.report import figures
 from auditor.report.canvas import Canvas
 from auditor.report.common import FigureRef, fmt_num, fmt_shape
@@ -15,13 +21,14 @@ PANELS_PER_FIGURE = 12  # weight histograms per figure: one figure fits a page
 
 @dataclass(frozen=True)
 class LayerRow:
-    name: str
-    depth: int  # nesting level, from the dotted name
-    type: str
+    name: str  # "layer1.0–1" for identical consecutive blocks shown as one row
+    depth: int  # nesting level
+    type: str  # "BasicBlock ×2" for merged blocks
     output_shape: str
     params: str
-    own_params: int
-    container: bool  # a module that only groups others (no parameters of its own, children)
+    own_params: int  # parameters counted on this row (its own and its folded modules')
+    container: bool  # a module that only groups others shown below it (no parameters)
+    folded: int = 0  # modules inside this row without a row of their own
 
 
 @dataclass(frozen=True)
@@ -41,29 +48,50 @@ class ModelSection:
     output_shape: str
     facts: list[tuple[str, str]]
     layers: list[LayerRow]
+    layers_note: str  # what the table leaves out, "" when it lists every module
     notes: list[str]
     histograms: list[Histogram]
     histogram_figures: list[FigureRef]
 
 
-def _layers(raw: list[dict[str, Any]]) -> list[LayerRow]:
-    names = [str(layer.get("name", "")) for layer in raw]
-    rows = []
-    for layer, name in zip(raw, names, strict=True):
-        has_children = any(other.startswith(name + ".") for other in names)
-        own = int(layer.get("params") or 0)
-        rows.append(
-            LayerRow(
-                name=name,
-                depth=name.count("."),
-                type=str(layer.get("type", "")),
-                output_shape=fmt_shape(layer.get("output_shape")),
-                params=fmt_num(own) if own else "",
-                own_params=own,
-                container=has_children and own == 0,
-            )
+def _layer_infos(raw: list[dict[str, Any]]) -> list[LayerInfo]:
+    return [
+        LayerInfo(
+            name=str(layer.get("name", "")),
+            type=str(layer.get("type", "")),
+            output_shape=layer.get("output_shape"),
+            params=int(layer.get("params") or 0),
         )
-    return rows
+        for layer in raw
+    ]
+
+
+def _layers(raw: list[dict[str, Any]]) -> tuple[list[LayerRow], str]:
+    """The architecture table's rows and a note on what it folds (about one page)."""
+    table = layer_table(_layer_infos(raw))
+    rows = [
+        LayerRow(
+            name=r.name,
+            depth=r.depth,
+            type=f"{r.type} ×{r.repeat}" if r.repeat > 1 else r.type,
+            output_shape=fmt_shape(r.output_shape),
+            params=fmt_num(r.params) if r.params else "",
+            own_params=r.params,
+            container=r.expanded and r.params == 0,
+            folded=r.folded,
+        )
+        for r in table.rows
+    ]
+    if table.depth is None:
+        return rows, ""
+    note = (
+        f"{len(rows)} rows for the model's {table.modules:,} modules: identical consecutive "
+        "blocks share a row (×n), and a row marked “+n” holds n modules inside it (its "
+        "parameters include theirs). results.json lists every module."
+    )
+    if table.omitted:
+        note += f" {table.omitted} more rows at the end are not shown."
+    return rows, note
 
 
 def _modules(n: int) -> str:
@@ -91,11 +119,16 @@ def build(src: ReportSource) -> ModelSection:
             )
         )
     total = m.get("total_params")
-    layers = _layers(m.get("layers") or [])
+    raw_layers = m.get("layers") or []
+    layers, layers_note = _layers(raw_layers)
+    parents = {str(layer.get("name", "")).rpartition(".")[0] for layer in raw_layers}
+    containers = sum(
+        1 for layer in raw_layers if layer.get("name") in parents and not layer.get("params")
+    )
     facts = [
         ("Class", str(m.get("class_name", "unknown"))),
         ("Parameters", fmt_num(total) if isinstance(total, int) else "—"),
-        ("Layers", _modules(sum(1 for r in layers if not r.container))),
+        ("Layers", _modules(len(raw_layers) - containers)),
         ("Input shape", " × ".join(str(d) for d in src.results.data.input_shape)),
         ("Output shape", fmt_shape(m.get("output_shape"))),
         ("Weights sha256", sha or "none (the model's own initialisation)"),
@@ -107,6 +140,7 @@ def build(src: ReportSource) -> ModelSection:
         output_shape=fmt_shape(m.get("output_shape")),
         facts=facts,
         layers=layers,
+        layers_note=layers_note,
         notes=[str(n) for n in m.get("notes") or []],
         histograms=histograms,
         histogram_figures=figures_,

@@ -7,9 +7,12 @@ a matplotlib figure costs about 0.1-0.2 s to draw (and more to lay out in the PD
 
 For a local explainer the slice-level importance of a feature is its mean |attribution|
 over the slice (spread: the standard deviation); images also get the mean |attribution|
-map and the mean signed map of each explained class. Global explainers rank their own
-features (columns, or grid cells of images). The agreement matrix is the Spearman rank
-correlation of every pair of explainers' importances over all features.
+map and the mean signed map of each explained class. Images larger than 32x32 are ranked by
+regions (``auditor.explainers.regions``), smaller ones by pixels. Global explainers rank their
+own features (columns, or grid cells of images). Equal importances are marked as ties, and a
+ranking whose whole top k is one tie is shown as that tie, not as an arbitrary top k. The
+agreement matrix is the Spearman rank correlation of every pair of explainers' importances
+over all features (pixels, for images).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import spearmanr
 
+from auditor.explainers.ranking import ranking_names, tie_groups, tied_top
+from auditor.explainers.regions import cell_names, image_regions, uses_regions
 from auditor.report.canvas import Canvas
 from auditor.report.colormaps import css_gradient, is_dark, to_hex
 from auditor.report.common import (
@@ -41,13 +46,19 @@ CLASS_COLUMNS = 5  # class maps across (each 64 CSS px, drawn at twice that)
 
 @dataclass(frozen=True)
 class FeatureBar:
-    rank: int
+    rank: int  # ties share the rank of their first member
     name: str
     importance: float
     spread: float | None
     importance_text: str
     spread_text: str
     bar: Bar
+    tied: bool = False  # equal importance to a neighbouring feature
+
+    @property
+    def rank_text(self) -> str:
+        """``3``, or ``=3`` for a feature tied with others at rank 3."""
+        return f"={self.rank}" if self.tied else str(self.rank)
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,10 @@ class RankingCard:
     map_caption: str = ""
     fidelity: list[tuple[str, str]] = field(default_factory=list)
     has_spread: bool = False
+    #: Set when the whole top k is one tie: shown instead of the table (then ``features``
+    #: is empty), e.g. "all 500 features tie (value 0)".
+    tie_message: str = ""
+    has_ties: bool = False  # some shown features are marked as tied
 
 
 @dataclass(frozen=True)
@@ -112,15 +127,17 @@ def local_names(src: ReportSource) -> list[str]:
     if d.modality == "tabular":
         n = int(np.prod(d.input_shape))
         return list(d.feature_names) if d.feature_names else [f"x{i}" for i in range(n)]
-    h, w = pixel_shape(src)
-    return [f"r{r}c{c}" for r in range(h) for c in range(w)]
+    return ranking_names("image", tuple(d.input_shape))
 
 
 def grid_names(layout: dict) -> list[str]:
+    """The names ``Grid.feature_names`` gave the cells of a global explainer's grid."""
+    re, ce = layout.get("row_edges"), layout.get("col_edges")
+    channels = int(layout.get("channels", 1))
+    if re and ce:
+        return cell_names(list(re), list(ce), channels, readable=uses_regions(re[-1], ce[-1]))
     cells = [f"r{i}c{j}" for i in range(layout["rows"]) for j in range(layout["cols"])]
-    if layout.get("channels", 1) == 1:
-        return cells
-    return [f"ch{k}_{c}" for k in range(layout["channels"]) for c in cells]
+    return cells if channels == 1 else [f"ch{k}_{c}" for k in range(channels) for c in cells]
 
 
 def grid_to_pixels(values: np.ndarray, layout: dict, shape: tuple[int, int]) -> np.ndarray | None:
@@ -149,32 +166,60 @@ def _names(src: ReportSource, e: ExplainerResult, size: int) -> list[str] | None
     return names if len(names) == size else None
 
 
-def _top(src: ReportSource, e: ExplainerResult, k: int) -> list[FeatureBar]:
+def _top(src: ReportSource, e: ExplainerResult, k: int) -> tuple[list[FeatureBar], str]:
+    """The top ``k`` features with ties marked, or none and the message for an all-tied top."""
     arrays = src.ranking_arrays(e.id)
     names = _names(src, e, arrays[0].size) if arrays else None
     if arrays is not None and names is not None:
         importance, spread = arrays
-        order = np.argsort(-np.abs(importance), kind="stable")[:k]
-        entries = [(names[i], float(importance[i]), float(spread[i])) for i in order]
         has_spread = bool(np.any(spread != 0))
     else:  # only the top of the ranking kept in results.json
-        entries = [(r.feature, r.importance, r.spread) for r in e.ranking[:k]]
-        has_spread = any(s is not None for _, _, s in entries)
+        names = [r.feature for r in e.ranking]
+        importance = np.array([r.importance for r in e.ranking], dtype=np.float64)
+        spread = np.array([np.nan if r.spread is None else r.spread for r in e.ranking])
+        has_spread = bool(np.any(np.isfinite(spread)))
+    message = tie_message(e, importance, k)
+    if message:
+        return [], message
+    order, starts = tie_groups(importance)
+    group_sizes = np.bincount(starts)
+    order, starts = order[:k], starts[:k]
+    entries = [(names[i], float(importance[i]), float(spread[i])) for i in order]
     shapes = bars(
         [imp for _, imp, _ in entries], [s if has_spread else None for _, _, s in entries]
     )
     return [
         FeatureBar(
-            rank=i + 1,
+            rank=int(starts[i]) + 1,
             name=name,
             importance=imp,
-            spread=spread if has_spread else None,
+            spread=spread if has_spread and np.isfinite(spread) else None,
             importance_text=fmt_num(imp),
-            spread_text=fmt_num(spread) if has_spread and spread is not None else "—",
+            spread_text=fmt_num(spread) if has_spread and np.isfinite(spread) else "—",
             bar=bar,
+            tied=bool(group_sizes[starts[i]] > 1),
         )
         for i, ((name, imp, spread), bar) in enumerate(zip(entries, shapes, strict=True))
-    ]
+    ], ""
+
+
+def tie_message(e: ExplainerResult, importance: np.ndarray, k: int) -> str:
+    """What to show instead of a top ``k`` that is one tie ("" when the top k is not)."""
+    tied = tied_top(importance, k)
+    if not tied:
+        return ""
+    n = int(np.asarray(importance).size)
+    value = float(np.max(np.abs(np.nan_to_num(importance))))
+    if e.type == "permutation_importance" and value == 0:
+        return (
+            f"no feature changes the score when shuffled alone (all {n} features have importance 0)"
+        )
+    if tied == n:
+        return f"all {n} features tie (value {fmt_num(value)})"
+    return (
+        f"the top {tied} of {n} features tie (value {fmt_num(value)}); "
+        f"a top {k} of them would be an arbitrary pick"
+    )
 
 
 def target_counts(src: ReportSource) -> np.ndarray:
@@ -221,8 +266,9 @@ def _maps(src: ReportSource, e: ExplainerResult, card: RankingCard) -> None:
     shape = pixel_shape(src)
     ext = picture_ext(src.results.data.input_shape)
     stem = f"rankings/{slug(e.id)}"
-    if e.scope == "local" and arrays[0].size == shape[0] * shape[1]:
-        magnitude = arrays[0].reshape(shape)
+    pixels = local_pixel_map(src, e, arrays[0]) if e.scope == "local" else None
+    if pixels is not None:
+        magnitude = pixels
         maps = src.class_maps(e.id)
         counts = target_counts(src)
         if maps is not None and maps.shape == (len(counts), shape[0] * shape[1]):
@@ -274,10 +320,29 @@ def _maps(src: ReportSource, e: ExplainerResult, card: RankingCard) -> None:
     card.map_bar = colour_bar(top if top > 0 else 1.0, False, label)
 
 
+def local_pixel_map(src: ReportSource, e: ExplainerResult, ranked: np.ndarray) -> np.ndarray | None:
+    """A local explainer's ``(H, W)`` mean |attribution|: its ranking when that is per pixel,
+    else the per-pixel map stored beside a ranking of regions (or the regions, spread out)."""
+    shape = pixel_shape(src)
+    if ranked.size == shape[0] * shape[1]:
+        return ranked.reshape(shape)
+    regions = image_regions(tuple(src.results.data.input_shape))
+    if regions is None or ranked.size != regions.count:
+        return None
+    path = src.folder.file(f"rankings/{e.id}.pixels.npy")
+    if path.is_file():
+        stored = np.load(path, allow_pickle=False)
+        if stored.size == shape[0] * shape[1]:
+            return np.asarray(stored, np.float64).reshape(shape)
+    return regions.to_pixels(ranked)
+
+
 def _card(src: ReportSource, e: ExplainerResult, k: int) -> RankingCard:
-    features = _top(src, e, k)
+    features, message = _top(src, e, k)
     if e.scope == "local":
         label = "mean |attribution| over the slice"
+        if src.modality == "image" and image_regions(tuple(src.results.data.input_shape)):
+            label += ", per region of the image (the mean over its pixels)"
         if any(f.spread is not None for f in features):
             label += " (whiskers: standard deviation)"
     else:
@@ -291,6 +356,8 @@ def _card(src: ReportSource, e: ExplainerResult, k: int) -> RankingCard:
         features=features,
         fidelity=[(name, fmt_num(v)) for name, v in e.fidelity.items()],
         has_spread=any(f.spread is not None for f in features),
+        tie_message=message,
+        has_ties=any(f.tied for f in features),
     )
     if src.modality == "image":
         _maps(src, e, card)
@@ -305,6 +372,9 @@ def _vector(src: ReportSource, e: ExplainerResult) -> np.ndarray | None:
     values = arrays[0]
     if src.modality == "image" and e.scope == "global":
         pixels = grid_to_pixels(values, e.extra.get("features") or {}, pixel_shape(src))
+        return None if pixels is None else pixels.ravel()
+    if src.modality == "image":
+        pixels = local_pixel_map(src, e, values)
         return None if pixels is None else pixels.ravel()
     return values
 
