@@ -151,7 +151,13 @@ class GallerySpec(Strict):
 
     samples: int = Field(12, ge=0, le=1000, description="How many samples.")
     misclassified_first: bool = Field(True, description="Show misclassified samples first.")
-    per_class: int | None = Field(None, ge=1, le=1000, description="Spread over classes.")
+    per_class: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="At most this many samples of one class (true label); classes always "
+        "take turns, so this only caps them (the gallery may then show fewer than samples).",
+    )
 
 
 class ReportSpec(Strict):
