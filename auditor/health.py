@@ -238,6 +238,12 @@ def tie_warnings(result: ExplainerResult, importance: np.ndarray, k: int) -> lis
             "as feature groups, or use an attribution explainer; a top "
             f"{k} of this ranking would be arbitrary"
         )
+    elif value == 0:
+        message = f"{result.id}: no feature has any importance ({where} have importance 0)"
+        action = (
+            "the explainer found no dependence on any input, so the ranking says nothing; "
+            "check the model's accuracy and the explainer's fit, or use another explainer"
+        )
     else:
         message = f"{result.id}: the top of the ranking is a tie ({where} share {value:.4g})"
         action = (

@@ -134,6 +134,8 @@ def test_warnings_lead_the_summary_and_the_report_is_not_green(
     assert view.summary.reasons[-1] == (
         "Health warning: saliency: attributions are zero for every sample and feature"
     )
+    facts = {f.label: f for f in view.summary.facts}
+    assert facts["Accuracy on the slice"].status_class == "fail"
     html = (folder / "report.html").read_text()
     summary = html[html.index('<section id="summary"') :]
     box = summary[summary.index('<div class="health"') : summary.index("<h3>Checks</h3>")]
@@ -342,3 +344,7 @@ def test_ties_that_make_the_top_k_arbitrary() -> None:
     [warning] = tie_warnings(_result("gradcam"), np.array([0.5] * 16 + [0.1] * 48), k=10)
     assert warning.message == "e: the top of the ranking is a tie (16 of 64 features share 0.5)"
     assert warning.action.startswith("a top 10 chosen from a tie is arbitrary")
+    [warning] = tie_warnings(_result("surrogate_tree"), np.zeros(30), k=10)
+    assert warning.message == (
+        "e: no feature has any importance (all 30 features have importance 0)"
+    )

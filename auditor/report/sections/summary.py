@@ -134,6 +134,7 @@ def build(src: ReportSource) -> Summary:
             "Accuracy on the slice",
             fmt_num(r.predictions.accuracy, 3),
             f"mean confidence {fmt_num(r.predictions.mean_probability, 3)}",
+            "fail" if any(w.code == "accuracy_at_chance" for w in r.warnings) else "",
         ),
         Fact(
             "Explainers",
