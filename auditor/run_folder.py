@@ -118,7 +118,10 @@ class RunFolder:
             raise UsageError(
                 f"run folder {path} already exists; pick another --run-id or use --resume {path}"
             )
-        path.mkdir(parents=True)
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:  # a file in the way, no permission: the output is wrong
+            raise UsageError(f"cannot create the run folder {path}: {exc.strerror}") from None
         return cls(path)
 
     @classmethod

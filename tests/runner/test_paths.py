@@ -143,3 +143,12 @@ def test_render(work: Path, finished: Path, kind: str) -> None:
     assert result.stdout == f"report: {folder / 'report.html'}\n"
     assert (folder / "report.html").stat().st_size > 0
     assert not os.path.islink(folder)
+
+
+def test_an_out_that_cannot_hold_a_run_folder_is_a_usage_error(work: Path) -> None:
+    (work / "taken").write_text("a file, not a folder\n")
+    result = cli_run("../specs/tiny.yaml", "--out", "taken", "--run-id", "r")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: cannot create the run folder {work / 'taken' / 'tiny' / 'r'}: Not a directory\n"
+    )
