@@ -257,3 +257,66 @@ def test_html_keeps_captions_and_notes_with_what_they_describe(mobilenet_run, co
     # the checks table is there with its verdict column
     assert chains("table", "checks")
     assert json.loads((folder.path / "results.json").read_text())["checks"][0]["status"] == "pass"
+
+
+CHECKS_SPEC = """\
+version: 1
+name: layout-checks
+seed: 0
+model:
+  source: python
+  class: examples.models:TabularMLP
+  pythonpath: [{root}]
+  init: {{in_features: 30, num_classes: 2}}
+  weights: {root}/models/breast_cancer_mlp.safetensors
+data:
+  source: sklearn
+  name: breast_cancer
+  split: test
+  slice: {{start: 0, stop: 32}}
+explainers:
+  - type: saliency
+checks:
+  - ranking: saliency
+    name: the worst-case features decide
+    top_k: 12
+    must_include: [worst fractal dimension, worst symmetry, mean fractal dimension,
+      fractal dimension error, symmetry error, smoothness error, worst compactness]
+report:
+  formats: []
+"""
+
+
+def test_pdf_checks_table_wraps_a_long_ranking_and_keeps_the_verdict_on_the_page(
+    tmp_path: Path,
+) -> None:
+    from weasyprint import HTML
+
+    from auditor.report.canvas import Canvas
+    from auditor.report.pdf import RunFolderFetcher
+    from auditor.report.render import render_html
+    from auditor.report.view import draw, open_view
+
+    root = Path(__file__).resolve().parents[2]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(CHECKS_SPEC.format(root=root))
+    outcome = run(spec, RunOptions(out=tmp_path / "runs", run_id="r", progress="quiet"))
+    folder = outcome.folder
+    assert outcome.results.checks[0].status == "fail"  # its value lists the top 12 features
+
+    view, src = open_view(folder)
+    with Canvas(folder) as canvas:
+        draw(view, src, canvas)
+    html = render_html(view, canvas.images, for_print=True)
+    base = folder.path.resolve().as_uri() + "/"
+    document = HTML(string=html, base_url=base, url_fetcher=RunFolderFetcher(folder.path)).render()
+
+    summary = document.pages[2]  # cover, contents, summary
+    page = summary._page_box
+    right = page.margin_width() - page.margin_right
+    words = [b for b in page.descendants() if hasattr(b, "text") and b.text]
+    verdict = [b for b in words if b.text.strip() == "FAIL"]
+    assert verdict, [b.text for b in words][:40]
+    assert all(b.position_x + b.width <= right + 0.5 for b in verdict)
+    # nothing of the table runs past the right margin
+    assert max(b.position_x + b.width for b in words) <= right + 0.5
