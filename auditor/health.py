@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from auditor.explainers.ranking import tied_top  # the report's rule: they agree
 from auditor.results import DataSummary, ExplainerResult, HealthWarning, PredictionSummary
 from auditor.run_folder import RunFolder
 
@@ -205,19 +206,6 @@ def zero_feature_warnings(
             code="zero_features", subject=result.id, message=message, action=action, features=zero
         )
     ]
-
-
-def tied_top(importance: np.ndarray, k: int) -> int:
-    """How many features share the top importance, when that tie makes the top ``k``
-    arbitrary (it reaches past ``k``, or covers every feature); 0 otherwise."""
-    values = np.abs(np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=0.0))
-    if values.size < 2:
-        return 0
-    top = values.max()
-    tied = int(np.count_nonzero(np.isclose(values, top, rtol=1e-6, atol=0.0)))
-    if tied > min(k, values.size) or tied == values.size:
-        return tied
-    return 0
 
 
 def tie_warnings(result: ExplainerResult, importance: np.ndarray, k: int) -> list[HealthWarning]:
