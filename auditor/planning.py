@@ -13,7 +13,8 @@ What is checked, each issue at the spec path of the value at fault:
 - params that depend on the input's shape, by each plugin's own rule
   (``Explainer.input_issues`` / ``Metric.input_issues``: occlusion's window and stride,
   the grid of global explainers, image cells and patches);
-- layer names, when a model is given (``explainers[i].params.layer``);
+- what needs the model, when one is given (``Explainer.model_issues``): layer names, and
+  for the CAMs that the layer runs once and outputs feature maps;
 - explainers that hook the model's modules, on a TorchScript model;
 - feature names in ranking checks, where rankings are over named features (tabular data).
 """
@@ -26,9 +27,8 @@ import torch
 from pydantic import BaseModel
 
 from auditor import registries
-from auditor.errors import Loc, SpecError, SpecIssue
+from auditor.errors import Loc, SpecIssue
 from auditor.explainers.base import Explainer
-from auditor.explainers.layers import resolve_layer
 from auditor.spec.model import AuditSpec, RankingCheck
 from auditor.suggest import did_you_mean
 
@@ -69,12 +69,9 @@ def plan_issues(
             continue
         if input_shape is not None:
             issues += _within(at, cls.input_issues(params, modality, tuple(input_shape)))
-        layer = getattr(params, "layer", None)
-        if model is not None and isinstance(layer, str):
-            try:
-                resolve_layer(model, layer)
-            except SpecError as exc:
-                issues += _within(at, exc.issues)
+        if model is not None:
+            shape = None if input_shape is None else tuple(input_shape)
+            issues += _within(at, cls.model_issues(params, model, shape))
     if input_shape is not None:
         for i, metric in enumerate(spec.metrics):
             metric_cls = _plugin(registries.metrics, metric.type)

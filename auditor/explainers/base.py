@@ -23,6 +23,7 @@ from torch import nn
 from auditor.data.base import Modality
 from auditor.errors import SpecError, SpecIssue
 from auditor.explainers.gradients import SharedGradients, input_gradient
+from auditor.explainers.layers import resolve_layer
 from auditor.inference import FastInference
 from auditor.plugin import Plugin
 
@@ -109,6 +110,17 @@ class Explainer(Plugin):
         depend on the input's shape (a window, a grid) overrides it with the same rule its
         ``__init__`` applies. Issues are located relative to the entry: ``("params", "window")``.
         """
+        return []
+
+    @classmethod
+    def model_issues(
+        cls, params: BaseModel, model: nn.Module, input_shape: tuple[int, ...] | None
+    ) -> list[SpecIssue]:
+        """Problems of ``params`` with this model, checked in planning: by default, that a
+        ``layer`` param names one of its modules. ``input_shape`` may be None (unknown)."""
+        layer = getattr(params, "layer", None)
+        if isinstance(layer, str):
+            return issues_of(lambda: resolve_layer(model, layer))
         return []
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:

@@ -14,10 +14,11 @@ from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from auditor.explainers.base import Explainer
-from auditor.explainers.gradcam_plus_plus import layer_gradients
+from auditor.errors import SpecIssue
+from auditor.explainers.base import Explainer, issues_of
+from auditor.explainers.gradcam_plus_plus import check_cam_layer, layer_gradients
 from auditor.plugin import Params
 
 
@@ -36,6 +37,12 @@ class GradCam(Explainer):
     needs_hooks = True  # a forward hook keeps the layer's activations
     Params = GradCamParams
     modalities = frozenset({"image"})
+
+    @classmethod
+    def model_issues(
+        cls, params: BaseModel, model: torch.nn.Module, input_shape: tuple[int, ...] | None
+    ) -> list[SpecIssue]:
+        return issues_of(lambda: check_cam_layer(model, params.layer, input_shape))  # type: ignore[attr-defined]
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         from captum.attr import LayerAttribution

@@ -19,10 +19,10 @@ from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from auditor.errors import SpecError
-from auditor.explainers.base import Explainer
+from auditor.errors import SpecError, SpecIssue
+from auditor.explainers.base import Explainer, issues_of
 from auditor.explainers.layers import resolve_layer
 from auditor.plugin import Params
 
@@ -41,6 +41,12 @@ class GradCamPlusPlus(Explainer):
     needs_hooks = True  # a forward hook keeps the layer's activations
     Params = GradCamPlusPlusParams
     modalities = frozenset({"image"})
+
+    @classmethod
+    def model_issues(
+        cls, params: BaseModel, model: torch.nn.Module, input_shape: tuple[int, ...] | None
+    ) -> list[SpecIssue]:
+        return issues_of(lambda: check_cam_layer(model, params.layer, input_shape))  # type: ignore[attr-defined]
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         activations, grads = layer_gradients(self.model, self.params.layer, inputs, targets)
@@ -98,6 +104,35 @@ def check_single_output(kept: list[object], path: str) -> None:
             f"layer '{path}' {got} in one forward pass; a class activation map needs a "
             "layer that is called once and returns one tensor"
         )
+
+
+def check_cam_layer(model: torch.nn.Module, path: str, input_shape: tuple[int, ...] | None) -> None:
+    """A ``SpecError`` at ``params.layer`` unless ``path`` names a layer that, in a forward
+    pass of one sample of ``input_shape``, runs once and outputs feature maps (N, C, H, W).
+
+    Planning calls it before any explainer runs, with the rules the CAMs apply to every
+    batch (``check_single_output``, ``check_maps``). With the shape unknown, or a model that
+    cannot run a zero sample (the predict stage reports that), only the name is checked.
+    """
+    layer = resolve_layer(model, path)
+    if input_shape is None:
+        return
+    kept: list[object] = []
+    handle = layer.register_forward_hook(lambda _m, _i, output: kept.append(output))
+    try:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else None
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
+    except Exception:
+        return
+    finally:
+        handle.remove()
+    try:
+        check_single_output(kept, path)
+    except RuntimeError as exc:
+        raise SpecError.at(("params", "layer"), str(exc)) from None
+    check_maps(kept[0], path)  # type: ignore[arg-type]
 
 
 def check_maps(activations: torch.Tensor, layer: str) -> None:

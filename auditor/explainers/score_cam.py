@@ -16,10 +16,16 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from auditor.explainers.base import Explainer
-from auditor.explainers.gradcam_plus_plus import check_maps, check_single_output, upsample
+from auditor.errors import SpecIssue
+from auditor.explainers.base import Explainer, issues_of
+from auditor.explainers.gradcam_plus_plus import (
+    check_cam_layer,
+    check_maps,
+    check_single_output,
+    upsample,
+)
 from auditor.explainers.layers import resolve_layer
 from auditor.plugin import Params
 
@@ -39,6 +45,12 @@ class ScoreCam(Explainer):
     needs_hooks = True  # a forward hook keeps the layer's activations
     Params = ScoreCamParams
     modalities = frozenset({"image"})
+
+    @classmethod
+    def model_issues(
+        cls, params: BaseModel, model: torch.nn.Module, input_shape: tuple[int, ...] | None
+    ) -> list[SpecIssue]:
+        return issues_of(lambda: check_cam_layer(model, params.layer, input_shape))  # type: ignore[attr-defined]
 
     @torch.no_grad()
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
