@@ -33,7 +33,7 @@ GRADIENT_METHODS = frozenset(
     }
 )
 MIN_FIDELITY = 0.5  # a surrogate below this on held-out data does not mimic the model
-CHUNK = 256  # samples read from an attribution file at a time
+CHUNK_ELEMENTS = 2**22  # values read from an attribution file at a time (16 MB)
 NAMES_SHOWN = 10  # features named in a message before "and N more"
 
 
@@ -99,22 +99,29 @@ def accuracy_warnings(predictions: PredictionSummary, data: DataSummary) -> list
 
 
 def scan_attributions(path: Path, modality: str) -> AttributionScan:
-    """NaNs, range and all-zero features of an attribution file, read ``CHUNK`` at a time."""
+    """NaNs, range and all-zero features of an attribution file, read a chunk at a time
+    (about ``CHUNK_ELEMENTS`` values, so large images never load whole)."""
     array = np.load(path, mmap_mode="r")
     n = len(array)
-    n_features = int(np.prod(array.shape[1:])) if modality == "tabular" else 0
-    nonzero = np.zeros(n_features, dtype=bool)
+    row = int(np.prod(array.shape[1:]))
+    rows = max(1, CHUNK_ELEMENTS // max(row, 1))
+    nonzero = np.zeros(row if modality == "tabular" else 0, dtype=bool)
     bad, low, high = 0, math.inf, -math.inf
-    for start in range(0, n, CHUNK):
-        block = np.asarray(array[start : start + CHUNK]).reshape(min(CHUNK, n - start), -1)
+    for start in range(0, n, rows):
+        block = np.asarray(array[start : start + rows]).reshape(-1, row)
         finite = np.isfinite(block)
-        bad += int((~finite).any(axis=1).sum())
-        values = block[finite]
+        if not finite.all():
+            bad += int((~finite).any(axis=1).sum())
+            block = np.where(finite, block, 0)  # NaN is no value, and not "zero" either
+            nonzero |= (~finite).any(axis=0) if nonzero.size else nonzero
+            values = block[finite]
+        else:
+            values = block
         if values.size:
             low, high = min(low, float(values.min())), max(high, float(values.max()))
-        if n_features:
-            nonzero |= (block != 0).any(axis=0)  # NaN != 0: a NaN column is not "zero"
-    return AttributionScan(n, bad, low, high, ~nonzero if n_features else nonzero)
+        if nonzero.size:
+            nonzero |= (block != 0).any(axis=0)
+    return AttributionScan(n, bad, low, high, ~nonzero)
 
 
 def attribution_warnings(

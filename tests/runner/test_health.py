@@ -10,6 +10,7 @@ mimicking the digits CNN (low surrogate fidelity).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -18,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, read_results
 
+from auditor import health
 from auditor.cli import cli
 from auditor.data.sklearn_source import load_arrays
 from auditor.health import attribution_warnings, scan_attributions, tie_warnings, tied_top
@@ -307,7 +309,8 @@ def _result(type_: str = "saliency") -> ExplainerResult:
     return ExplainerResult(id="e", type=type_, scope="local", status="ok")
 
 
-def test_nan_and_constant_attributions(tmp_path: Path) -> None:
+def test_nan_and_constant_attributions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(health, "CHUNK_ELEMENTS", 30)  # 10 samples a chunk
     nan = np.ones((300, 3), dtype=np.float32)
     nan[[5, 290], 1] = np.nan  # in two different chunks
     np.save(tmp_path / "nan.npy", nan)
@@ -326,11 +329,16 @@ def test_nan_and_constant_attributions(tmp_path: Path) -> None:
     )
 
 
-def test_a_zero_column_that_never_varies_is_no_warning(tmp_path: Path) -> None:
-    attr = np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 0.0]], dtype=np.float32)
+def test_a_zero_column_that_never_varies_is_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(health, "CHUNK_ELEMENTS", 3)  # one sample a chunk
+    attr = np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 0.0], [0.0, np.nan, 0.0]], dtype=np.float32)
     np.save(tmp_path / "a.npy", attr)
     scan = scan_attributions(tmp_path / "a.npy", "tabular")
     # f0 varies (std 1) and gets 0: warned; f2 is constant in the data: nothing to explain
+    scan = replace(scan, non_finite_samples=0)  # (the NaN of f1 alone would be warned first)
+    assert list(scan.zero_features) == [True, False, True]
     [warning] = attribution_warnings(_result("feature_ablation"), scan, _data(3, [1, 1, 0]))
     assert warning.message == "e: attributions are exactly zero on every sample for f0"
     assert warning.features == ["f0"]
