@@ -62,6 +62,10 @@ def test_validate_cifar_spec_names_the_missing_weights(monkeypatch) -> None:  # 
     assert err == (
         "error: audits/cifar10_resnet18.yaml:15:12 model.weights: file "
         f"{ROOT}/models/cifar10_resnet18.safetensors does not exist\n"
+        f"error: audits/cifar10_resnet18.yaml:19:9 data.root: folder {ROOT}/data/cifar10 does "
+        "not exist; torchvision CIFAR10 expects <root>/cifar-10-batches-py/data_batch_1 ... "
+        "data_batch_5, test_batch, batches.meta (the unpacked cifar-10-python.tar.gz). "
+        "Nothing is downloaded\n"
     )
 
 

@@ -7,6 +7,7 @@ Shape contract: ``AuditDataset.get(indices)`` returns a float32 CPU tensor of sh
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -68,6 +69,20 @@ class TensorDataset(AuditDataset):
         return self.inputs[torch.as_tensor(np.asarray(indices, dtype=np.int64))].clone()
 
 
+@dataclass(frozen=True)
+class StaticInfo:
+    """What a data source can tell about its data without loading it (for ``validate``).
+
+    ``input_shape`` is one sample's shape (no batch dim) after the spec's transforms; a
+    field is None where it cannot be known cheaply.
+    """
+
+    modality: str
+    input_shape: tuple[int, ...] | None
+    feature_names: list[str] | None
+    class_names: list[str] | None
+
+
 class DataSource(Plugin):
     """Turns the spec's ``data:`` block (less ``source``, ``slice``, ``batch_size``) into data.
 
@@ -79,6 +94,16 @@ class DataSource(Plugin):
     @abstractmethod
     def load(self, params: BaseModel) -> AuditDataset:
         """Load (or open lazily) the whole dataset; slicing happens afterwards."""
+
+    @classmethod
+    def static_info(cls, params: BaseModel) -> StaticInfo | None:
+        """Modality, shape and names known from the params and file headers alone, or None.
+
+        Cheap by contract: no model, no full data load (a file header, the first image's
+        size, a table of a bundled data set). ``auditor validate`` plans with it; errors
+        that are the spec's fault may be raised as ``SpecError.at(("data", field), msg)``.
+        """
+        return None
 
 
 def default_class_names(labels: np.ndarray) -> list[str]:

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from pydantic import Field, field_validator
 
-from auditor.data.base import AuditDataset, DataSource
+from auditor.data.base import AuditDataset, DataSource, StaticInfo
 from auditor.data.transforms import Normalize, SizeParam, output_size, prepare
 from auditor.errors import RunError, SpecError
 from auditor.paths import ExistingDir
@@ -119,6 +119,27 @@ class ImageFolderDataSource(DataSource):
     name: ClassVar[str] = "image_folder"
     Params: ClassVar[type[ImageFolderParams]] = ImageFolderParams
 
+    @classmethod
+    def static_info(cls, params: ImageFolderParams) -> StaticInfo:  # type: ignore[override]
+        """Classes from the sub-folder names, shape from the first image's header.
+
+        Only the first class folder is searched (for its first image), so this stays cheap
+        on large folders; ``load`` still checks every class and every image's size.
+        """
+        classes = _class_folders(params.root)
+        first = _images_in(params.root / classes[0], params.extensions)
+        if not first:
+            raise SpecError.at(
+                ("data", "root"),
+                f"class folder {params.root / classes[0]} has no images (looked for "
+                f"{', '.join(params.extensions)})",
+            )
+        channels = 1 if params.grayscale else 3
+        if params.normalize is not None:
+            params.normalize.check_channels(channels, ("data", "normalize"))
+        height, width = _final_size(first[0], params)
+        return StaticInfo("image", (channels, height, width), None, classes)
+
     def load(self, params: ImageFolderParams) -> ImageFolderDataset:  # type: ignore[override]
         class_names, files, labels = _scan(params.root, params.extensions)
         _check_one_size(files, params)
@@ -127,27 +148,38 @@ class ImageFolderDataSource(DataSource):
         return ImageFolderDataset(files, labels, class_names, params)
 
 
-def _scan(root: Path, extensions: tuple[str, ...]) -> tuple[list[str], list[Path], np.ndarray]:
-    """Class names, image files (sorted within each class) and their labels."""
-    loc = ("data", "root")
+def _class_folders(root: Path) -> list[str]:
+    """Sorted names of the class sub-folders of ``root`` (hidden ones left out)."""
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise SpecError.at(
-            loc,
+            ("data", "root"),
             f"folder {root} has no class sub-folders; expected one folder of images per class, "
             f"e.g. {root / 'cat' / '0001.png'}",
         )
+    return classes
+
+
+def _images_in(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
+    """Image files anywhere below ``folder``, sorted, hidden files and folders left out."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in extensions
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def _scan(root: Path, extensions: tuple[str, ...]) -> tuple[list[str], list[Path], np.ndarray]:
+    """Class names, image files (sorted within each class) and their labels."""
+    loc = ("data", "root")
+    classes = _class_folders(root)
     files: list[Path] = []
     labels: list[int] = []
     for label, name in enumerate(classes):
         folder = root / name
-        found = sorted(
-            p
-            for p in folder.rglob("*")
-            if p.suffix.lower() in extensions
-            and p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        )
+        found = _images_in(folder, extensions)
         if not found:
             raise SpecError.at(
                 loc, f"class folder {folder} has no images (looked for {', '.join(extensions)})"

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
-from auditor.data.base import AuditDataset, DataSource, Modality, TensorDataset
+from auditor.data.base import AuditDataset, DataSource, Modality, StaticInfo, TensorDataset
 from auditor.plugin import Params as PluginParams
 
 DatasetName = Literal["digits", "breast_cancer", "wine", "iris"]
@@ -29,6 +29,45 @@ _LOADERS = ("digits", "breast_cancer", "wine", "iris")
 _IMAGE_SETS = frozenset({"digits"})
 # Pixel values of load_digits are counts of set pixels in 4x4 blocks: 0..16.
 _DIGITS_MAX = 16.0
+
+
+_BREAST_CANCER_STATS = (
+    "radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
+    "concave points", "symmetry", "fractal dimension",
+)  # fmt: skip
+_WINE_FEATURES = (
+    "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
+    "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
+    "od280/od315_of_diluted_wines", "proline",
+)  # fmt: skip
+#: What each bundled data set is, as scikit-learn's loaders describe it; written out so that
+#: ``auditor validate`` knows shapes and names without importing scikit-learn (a test
+#: compares this table with the loaders).
+STATIC_INFO = {
+    "digits": StaticInfo("image", (1, 8, 8), None, [str(i) for i in range(10)]),
+    "breast_cancer": StaticInfo(
+        "tabular",
+        (30,),
+        [
+            f"{kind}{stat}{suffix}"
+            for kind, suffix in (("mean ", ""), ("", " error"), ("worst ", ""))
+            for stat in _BREAST_CANCER_STATS
+        ],
+        ["malignant", "benign"],
+    ),
+    "wine": StaticInfo(
+        "tabular",
+        (13,),
+        list(_WINE_FEATURES),
+        ["class_0", "class_1", "class_2"],
+    ),
+    "iris": StaticInfo(
+        "tabular",
+        (4,),
+        ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+        ["setosa", "versicolor", "virginica"],
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -156,6 +195,11 @@ class SklearnDataSource(DataSource):
             description="Z-score tabular features with the train split's mean and std "
             "(ignored for digits, whose pixels are scaled to [0, 1]).",
         )
+
+    @classmethod
+    def static_info(cls, params: BaseModel) -> StaticInfo | None:
+        """The bundled data set's modality, shape and names, from a table (nothing loaded)."""
+        return STATIC_INFO.get(str(getattr(params, "name", "")))
 
     def load(self, params: BaseModel) -> AuditDataset:
         """The requested split as an in-memory dataset."""

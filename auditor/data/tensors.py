@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import pickle
 import re
+import zipfile
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import IO, Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from pydantic import Field
 
-from auditor.data.base import DataSource, Modality, TensorDataset, default_class_names
+from auditor.data.base import (
+    DataSource,
+    Modality,
+    StaticInfo,
+    TensorDataset,
+    default_class_names,
+)
 from auditor.errors import SpecError
 from auditor.paths import ExistingFile
 from auditor.plugin import Params
@@ -64,6 +71,22 @@ class TensorsDataSource(DataSource):
     name: ClassVar[str] = "tensors"
     Params: ClassVar[type[TensorsParams]] = TensorsParams
 
+    @classmethod
+    def static_info(cls, params: TensorsParams) -> StaticInfo | None:  # type: ignore[override]
+        """Shape from the .npy/.npz header (no array is read); None for .pt/.pth files,
+        whose shapes are only known by unpickling them."""
+        shape = _header_shape(params)
+        if shape is None or not 2 <= len(shape) <= 4:
+            return None  # load() says what is wrong with the file
+        sample = tuple(int(side) for side in shape[1:])
+        modality = params.modality or _infer_modality(len(sample))
+        if modality == "image" and len(sample) == 2:
+            sample = (1, *sample)
+        if (modality == "tabular") != (len(sample) == 1):
+            return None
+        features = params.feature_names if modality == "tabular" else None
+        return StaticInfo(modality, sample, features, params.class_names)
+
     def load(self, params: TensorsParams) -> TensorDataset:  # type: ignore[override]
         raw_inputs, raw_labels = _read(params)
         inputs = _inputs(raw_inputs, params.path)
@@ -84,6 +107,36 @@ class TensorsDataSource(DataSource):
 
 
 # -- reading ----------------------------------------------------------------------------
+
+
+def _header_shape(params: TensorsParams) -> tuple[int, ...] | None:
+    """The inputs' shape from a .npy file's header or a .npz member's, without the data."""
+    suffix = params.path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            with params.path.open("rb") as fh:
+                return _npy_header(fh)
+        if suffix == ".npz":
+            member = f"{params.inputs_key or _DEFAULT_KEYS['.npz'][0]}.npy"
+            with zipfile.ZipFile(params.path) as archive:
+                if member not in archive.namelist():
+                    return None
+                with archive.open(member) as fh:
+                    return _npy_header(fh)
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None  # load() reads the file and reports what is wrong with it
+    return None
+
+
+def _npy_header(fh: IO[bytes]) -> tuple[int, ...] | None:
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        return None
+    return None if dtype.hasobject else tuple(shape)
 
 
 def _read(params: TensorsParams) -> tuple[Any, Any]:

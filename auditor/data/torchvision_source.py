@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torchvision.datasets
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from auditor.data.base import AuditDataset, DataSource, default_class_names
-from auditor.data.transforms import Normalize, SizeParam, prepare
+from auditor.data.base import AuditDataset, DataSource, StaticInfo, default_class_names
+from auditor.data.transforms import Normalize, SizeParam, output_size, prepare
 from auditor.errors import RunError, SpecError
 from auditor.paths import SpecPath
 from auditor.plugin import Params
@@ -43,6 +43,18 @@ EXPECTED_LAYOUT = {
     "STL10": "<root>/stl10_binary/train_X.bin, train_y.bin, test_X.bin, test_y.bin, "
     "class_names.txt, fold_indices.txt",
 }
+#: One sample's shape (C, H, W) in the common datasets, before resize and crop.
+SAMPLE_SHAPES = {
+    "MNIST": (1, 28, 28),
+    "FashionMNIST": (1, 28, 28),
+    "KMNIST": (1, 28, 28),
+    "EMNIST": (1, 28, 28),
+    "QMNIST": (1, 28, 28),
+    "CIFAR10": (3, 32, 32),
+    "CIFAR100": (3, 32, 32),
+    "SVHN": (3, 32, 32),
+    "STL10": (3, 96, 96),
+}
 # Arguments this source sets itself.
 _RESERVED = ("root", "train", "transform", "target_transform", "transforms", "download")
 
@@ -55,6 +67,7 @@ class TorchvisionDataParams(Params):
     )
     root: SpecPath | None = Field(
         default=None,
+        validate_default=True,
         description="Folder holding the dataset's files (required, except for FakeData).",
     )
     train: bool = Field(
@@ -76,6 +89,34 @@ class TorchvisionDataParams(Params):
         default_factory=dict,
         description="More constructor arguments, e.g. {split: test} or {size: 64} (not download).",
     )
+
+    @field_validator("dataset")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        known = known_datasets()
+        if value not in known:
+            raise ValueError(
+                f"unknown torchvision dataset '{value}'.{did_you_mean(value, known)} "
+                f"Known: {', '.join(known)}"
+            )
+        return value
+
+    @field_validator("root")
+    @classmethod
+    def _root_on_disk(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """When a spec is validated: the folder must exist (nothing is ever downloaded)."""
+        name = info.data.get("dataset")
+        if not (info.context or {}).get("base_dir") or name is None:
+            return value
+        if value is None and "root" in constructor_args(dataset_class(name)):
+            raise ValueError(f"torchvision {name} needs root: a folder with {_layout(name)}")
+        if value is not None and not value.is_dir():
+            what = "is a file, not a folder" if value.exists() else "does not exist"
+            raise ValueError(
+                f"folder {value} {what}; torchvision {name} expects {_layout(name)}. "
+                "Nothing is downloaded"
+            )
+        return value
 
 
 class TorchvisionDataset(AuditDataset):
@@ -127,6 +168,23 @@ class TorchvisionDataSource(DataSource):
 
     name: ClassVar[str] = "torchvision"
     Params: ClassVar[type[TorchvisionDataParams]] = TorchvisionDataParams
+
+    @classmethod
+    def static_info(cls, params: TorchvisionDataParams) -> StaticInfo:  # type: ignore[override]
+        """Image data; the shape where the dataset's sample size is known (a table of the
+        common datasets, FakeData's ``image_size``), after resize and crop."""
+        _arguments(constructor_args(dataset_class(params.dataset)), params)  # kwargs, train
+        shape = SAMPLE_SHAPES.get(params.dataset)
+        if params.dataset == "FakeData":
+            size = params.kwargs.get("image_size", (3, 224, 224))
+            if isinstance(size, list | tuple) and len(size) == 3:
+                shape = tuple(int(side) for side in size)
+        if shape is None:
+            return StaticInfo("image", None, None, None)
+        if params.normalize is not None:
+            params.normalize.check_channels(shape[0], ("data", "normalize"))
+        height, width = output_size(shape[1], shape[2], params.resize, params.center_crop)
+        return StaticInfo("image", (shape[0], height, width), None, None)
 
     def load(self, params: TorchvisionDataParams) -> TorchvisionDataset:  # type: ignore[override]
         cls = dataset_class(params.dataset)

@@ -20,6 +20,7 @@ class Accuracy(Metric):
 
     name: ClassVar[str] = "accuracy"
     direction: ClassVar[Literal["higher", "lower"]] = "higher"
+    value_range: ClassVar[tuple[float, float] | None] = (0.0, 1.0)  # share of correct predictions
     scope: ClassVar[Literal["explainer", "cross", "model"]] = "model"
 
     def measure(self, ctx: MetricContext) -> MetricOutput:

@@ -40,6 +40,7 @@ class Agreement(Metric):
     name: ClassVar[str] = "agreement"
     Params = AgreementParams
     direction: ClassVar[Literal["higher", "lower"]] = "higher"
+    value_range: ClassVar[tuple[float, float] | None] = (-1.0, 1.0)  # Kendall's tau
     scope: ClassVar[Literal["explainer", "cross", "model"]] = "cross"
 
     def measure(self, ctx: MetricContext) -> MetricOutput:

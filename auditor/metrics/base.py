@@ -92,6 +92,9 @@ class Metric(Plugin):
 
     kind: ClassVar[str] = "metric"
     direction: ClassVar[Literal["higher", "lower"]] = "higher"
+    #: Values its mean can take where the method bounds them, e.g. ``(0.0, 1.0)``; a check
+    #: outside them can never pass, and ``auditor validate`` says so. None: not bounded.
+    value_range: ClassVar[tuple[float, float] | None] = None
     scope: ClassVar[Literal["explainer", "cross", "model"]] = "explainer"
     modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular"})
     #: Explainer types it applies to (None: every local explainer).

@@ -59,6 +59,7 @@ class CompletenessError(Metric):
     name: ClassVar[str] = "completeness_error"
     Params = CompletenessErrorParams
     direction: ClassVar[Literal["higher", "lower"]] = "lower"
+    value_range: ClassVar[tuple[float, float] | None] = (0.0, float("inf"))  # |relative error|
     explainer_types: ClassVar[frozenset[str] | None] = (
         BASELINE_TYPES | BACKGROUND_TYPES | {"kernel_shap", "shap_partition"}
     )

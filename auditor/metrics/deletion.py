@@ -33,5 +33,6 @@ class Deletion(PerturbationCurve):
     name: ClassVar[str] = "deletion"
     Params = DeletionParams
     direction: ClassVar[Literal["higher", "lower"]] = "lower"
+    value_range: ClassVar[tuple[float, float] | None] = (0.0, 1.0)  # area under a probability curve
     reveal: ClassVar[bool] = False
     default_baseline: ClassVar[dict[str, BaselineKind]] = {"image": "zeros", "tabular": "mean"}

@@ -39,6 +39,8 @@ class Fidelity(Metric):
 
     name: ClassVar[str] = "fidelity"
     direction: ClassVar[Literal["higher", "lower"]] = "higher"
+    # R^2 (at most 1, unbounded below) or an accuracy.
+    value_range: ClassVar[tuple[float, float] | None] = (float("-inf"), 1.0)
     explainer_types: ClassVar[frozenset[str] | None] = frozenset({*GLOBAL_MAIN, *LOCAL_STAT})
     needs: ClassVar[tuple[str, ...]] = ("a surrogate explainer",)
 

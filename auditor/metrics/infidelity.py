@@ -45,6 +45,7 @@ class Infidelity(Metric):
     name: ClassVar[str] = "infidelity"
     Params = InfidelityParams
     direction: ClassVar[Literal["higher", "lower"]] = "lower"
+    value_range: ClassVar[tuple[float, float] | None] = (0.0, float("inf"))  # a mean squared error
     needs: ClassVar[tuple[str, ...]] = ("model forward passes",)
 
     def measure(self, ctx: MetricContext) -> MetricOutput:

@@ -32,5 +32,6 @@ class Insertion(PerturbationCurve):
     name: ClassVar[str] = "insertion"
     Params = InsertionParams
     direction: ClassVar[Literal["higher", "lower"]] = "higher"
+    value_range: ClassVar[tuple[float, float] | None] = (0.0, 1.0)  # area under a probability curve
     reveal: ClassVar[bool] = True
     default_baseline: ClassVar[dict[str, BaselineKind]] = {"image": "blur", "tabular": "mean"}

@@ -84,6 +84,7 @@ class RandomizationSanity(Metric):
     name: ClassVar[str] = "randomization_sanity"
     Params = RandomizationSanityParams
     direction: ClassVar[Literal["higher", "lower"]] = "lower"
+    value_range: ClassVar[tuple[float, float] | None] = (-1.0, 1.0)  # a rank correlation
     needs: ClassVar[tuple[str, ...]] = ("model copy", "re-runs the explainer")
 
     def measure(self, ctx: MetricContext) -> MetricOutput:

@@ -47,6 +47,7 @@ class SensitivityMax(Metric):
     name: ClassVar[str] = "sensitivity_max"
     Params = SensitivityMaxParams
     direction: ClassVar[Literal["higher", "lower"]] = "lower"
+    value_range: ClassVar[tuple[float, float] | None] = (0.0, float("inf"))  # a ratio of norms
     needs: ClassVar[tuple[str, ...]] = ("re-runs the explainer",)
 
     def measure(self, ctx: MetricContext) -> MetricOutput:

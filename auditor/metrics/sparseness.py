@@ -34,6 +34,7 @@ class Sparseness(Metric):
     name: ClassVar[str] = "sparseness"
     Params = SparsenessParams
     direction: ClassVar[Literal["higher", "lower"]] = "higher"
+    value_range: ClassVar[tuple[float, float] | None] = (0.0, 1.0)  # a Gini index
 
     def measure(self, ctx: MetricContext) -> MetricOutput:
         values = np.asarray(

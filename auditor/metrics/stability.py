@@ -66,6 +66,7 @@ class Stability(Metric):
     name: ClassVar[str] = "stability"
     Params = StabilityParams
     direction: ClassVar[Literal["higher", "lower"]] = "higher"
+    value_range: ClassVar[tuple[float, float] | None] = (-1.0, 1.0)  # Spearman or cosine
     needs: ClassVar[tuple[str, ...]] = ("re-runs the explainer",)
 
     def measure(self, ctx: MetricContext) -> MetricOutput:

@@ -142,7 +142,115 @@ def _check_references(doc: SpecDocument, spec: AuditSpec) -> list[SpecIssue]:
     return issues
 
 
+#: Top-level keys whose errors do not stop the rest of a spec from being planned; a
+#: valid stand-in replaces a wrong value (the error about it is reported already).
+_SETTINGS: dict[str, Any] = {
+    "version": 1,
+    "name": "spec",
+    "description": "",
+    "seed": 0,
+    "precision": "float32",
+    "targets": "predicted",
+    "report": {},
+    "output": "runs",
+}
+
+
+def _without_settings_at_fault(
+    data: dict[str, Any], exc: ValidationError, doc: SpecDocument
+) -> AuditSpec | None:
+    """The spec with stand-ins for its wrong scalar settings, or None when the errors are
+    elsewhere (model, data, explainers, metrics, checks)."""
+    errors = exc.errors()
+    unknown = {e["loc"][0] for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1}
+    at_fault = {e["loc"][0] if e["loc"] else None for e in errors} - unknown
+    if not at_fault <= set(_SETTINGS):
+        return None
+    repaired = {k: v for k, v in data.items() if k not in unknown}
+    repaired.update({key: _SETTINGS[key] for key in at_fault})
+    try:
+        return AuditSpec.model_validate(repaired, context={"base_dir": doc.path.parent})
+    except ValidationError:
+        return None
+
+
 MODEL_VALUES = ("accuracy", "per_class_accuracy", "mean_probability")
+#: What each of the model's own values can be (all are shares or probabilities).
+MODEL_VALUE_RANGES = dict.fromkeys(MODEL_VALUES, (0.0, 1.0))
+
+
+def _value_range(spec: AuditSpec, owner: str, name: str) -> tuple[float, float] | None:
+    """The values a check's metric can take, where its metric declares them."""
+    head, _, sub = name.partition(".")
+    entry = next((m for m in spec.metrics if m.key == head), None)
+    kind = entry.type if entry is not None else head
+    if owner == "model" and entry is None and head in MODEL_VALUE_RANGES:
+        return MODEL_VALUE_RANGES[head]
+    if sub or kind not in registries.metrics.names():
+        return None  # a named value of a metric, a stat, a fidelity: not declared
+    try:
+        return registries.metrics.get(kind).value_range
+    except Exception:  # a broken plugin is reported where it is used
+        return None
+
+
+def _impossible_bounds(doc: SpecDocument, spec: AuditSpec) -> list[SpecIssue]:
+    """Metric checks whose ``min`` is above what the metric can reach, or ``max`` below."""
+    issues = []
+    for i, check in enumerate(spec.checks):
+        if not isinstance(check, MetricCheck):
+            continue
+        owner, _, name = check.metric.partition(".")
+        bounds = _value_range(spec, owner, name)
+        if bounds is None:
+            continue
+        low, high = bounds
+        if check.min is not None and check.min > high:
+            issues.append(
+                doc.issue(
+                    ("checks", i, "min"),
+                    f"min {check.min:g} can never be met: {name} is at most {high:g}",
+                )
+            )
+        if check.max is not None and check.max < low:
+            issues.append(
+                doc.issue(
+                    ("checks", i, "max"),
+                    f"max {check.max:g} can never be met: {name} is at least {low:g}",
+                )
+            )
+    return issues
+
+
+def _static_issues(
+    doc: SpecDocument,
+    spec: AuditSpec,
+    data_params: BaseModel,
+    validated: dict[str, dict[str, BaseModel]],
+) -> list[SpecIssue]:
+    """What planning finds with the data's modality, shape and names, where the data
+    source knows them without loading the data (``DataSource.static_info``)."""
+    try:
+        source = registries.datasets.get(spec.data.source)
+    except Exception:  # an unknown or broken plugin is reported where it is named
+        return []
+    try:
+        info = source.static_info(data_params)
+    except SpecError as exc:
+        return doc.locate(exc).issues
+    if info is None:
+        return []
+    from auditor.planning import plan_issues  # imports no explainer engine
+
+    found = plan_issues(
+        spec,
+        validated["explainers"],
+        validated["metrics"],
+        modality=info.modality,
+        input_shape=info.input_shape,
+        feature_names=info.feature_names,
+    )
+    return [doc.issue(issue.loc, issue.message) for issue in found]
 
 
 def _measurable(spec: AuditSpec, owner: str) -> set[str] | None:
@@ -171,10 +279,14 @@ def validate_document(doc: SpecDocument) -> ValidatedSpec:
     data = doc.data
     issues: list[SpecIssue] = []
     spec: AuditSpec | None = None
+    # With errors only in scalar settings (seed, name, report, ...) the rest of the spec is
+    # still planned, so that one pass reports every problem.
+    planned: AuditSpec | None = None
     try:
-        spec = AuditSpec.model_validate(data, context={"base_dir": doc.path.parent})
+        spec = planned = AuditSpec.model_validate(data, context={"base_dir": doc.path.parent})
     except ValidationError as exc:
         issues.extend(issues_from(exc, doc, model=AuditSpec))
+        planned = _without_settings_at_fault(data, exc, doc)
 
     # Plugin params are validated from the raw data so that their errors are reported
     # even when other parts of the spec are invalid.
@@ -224,8 +336,11 @@ def validate_document(doc: SpecDocument) -> ValidatedSpec:
             if params is not None:
                 validated[section][ids[i]] = params
 
-    if spec is not None:
-        issues.extend(_check_references(doc, spec))
+    if planned is not None:
+        issues.extend(_check_references(doc, planned))
+        issues.extend(_impossible_bounds(doc, planned))
+        if data_params is not None:
+            issues.extend(_static_issues(doc, planned, data_params, validated))
     if issues or spec is None or model_params is None or data_params is None:
         raise SpecError(_sorted(issues))
     return ValidatedSpec(

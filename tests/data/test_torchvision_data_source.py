@@ -30,8 +30,15 @@ def load(tmp_path: Path, **params: object) -> TorchvisionDataset:
 
 
 def spec_error(tmp_path: Path, **params: object) -> tuple[tuple[str | int, ...], str]:
+    """The one spec error of these params: from validating them (as ``validate`` does for
+    a missing root or an unknown dataset) or else from loading."""
+    try:
+        validated = TorchvisionDataParams.model_validate(params, context={"base_dir": tmp_path})
+    except ValidationError as exc:
+        (error,) = exc.errors()
+        return ("data", *error["loc"]), error["msg"].removeprefix("Value error, ")
     with pytest.raises(SpecError) as info:
-        load(tmp_path, **params)
+        TorchvisionDataSource().load(validated)
     (issue,) = info.value.issues
     return issue.loc, issue.message
 
