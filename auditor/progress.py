@@ -29,6 +29,7 @@ from rich.progress import (
 
 HEARTBEAT_ENV = "AUDITOR_HEARTBEAT_SECONDS"
 HEARTBEAT_SECONDS = 30.0
+RESUMED_WITHIN = 0.01  # seconds: steps advanced this soon after a task starts were done before
 
 
 class Task(Protocol):
@@ -64,23 +65,30 @@ class TaskState:
     description: str
     total: int
     done: int = 0
+    #: Steps counted as done at the start (a resumed run's finished batches): no time of
+    #: this run went into them, so the ETA leaves them out.
+    skipped: int = 0
     started: float = field(default_factory=time.monotonic)
     last_advance: float = field(default_factory=time.monotonic)
 
     def advance(self, n: int) -> None:
+        now = time.monotonic()
+        if self.done == self.skipped and now - self.started < RESUMED_WITHIN:
+            self.skipped += n
+            self.started = now
         self.done += n
-        self.last_advance = time.monotonic()
+        self.last_advance = now
 
     def line(self, now: float) -> str:
         """``explain kernel_shap: batch 3/10 running, 1m 10s elapsed, ETA 2m 40s``."""
         current = min(self.done + 1, self.total)
         elapsed = now - self.started
-        if self.done > 0:
-            per_batch = (self.last_advance - self.started) / self.done
+        if self.done > self.skipped:
+            per_batch = (self.last_advance - self.started) / (self.done - self.skipped)
             left = per_batch * (self.total - self.done) - (now - self.last_advance)
             eta = f"ETA {fmt_duration(max(left, 0.0))}"
         else:
-            eta = "ETA unknown until batch 1 finishes"
+            eta = f"ETA unknown until batch {current} finishes"
         return (
             f"{self.description}: batch {current}/{self.total} running, "
             f"{fmt_duration(elapsed)} elapsed, {eta}"

@@ -15,7 +15,13 @@ from conftest import ROOT
 
 from auditor import registries
 from auditor.explainers.base import Explainer
-from auditor.progress import HEARTBEAT_SECONDS, Reporter, fmt_duration, heartbeat_interval
+from auditor.progress import (
+    HEARTBEAT_SECONDS,
+    Reporter,
+    TaskState,
+    fmt_duration,
+    heartbeat_interval,
+)
 from auditor.runner import RunOptions, run
 
 BEAT = re.compile(
@@ -125,6 +131,21 @@ def test_heartbeat_fires_during_one_long_batch() -> None:
         r"explain kernel_shap: batch 2/2 running, [01]s elapsed, ETA 0s", second[-1]
     )
     assert lines[-1].startswith("explain kernel_shap: done in ")
+
+
+def test_eta_of_a_resumed_task_counts_only_this_run_s_batches() -> None:
+    state = TaskState("explain ig", 10)
+    state.advance(6)  # a resumed run: 6 batches were finished before, in no time
+    time.sleep(0.05)
+    state.advance(1)
+    assert (state.done, state.skipped) == (7, 6)
+    state = TaskState("explain ig", 10, done=8, skipped=6, started=100.0, last_advance=120.0)
+    # 2 batches in 20 s: 10 s a batch, 2 to go, 5 s into the next
+    assert state.line(125.0) == "explain ig: batch 9/10 running, 25s elapsed, ETA 15s"
+    state = TaskState("explain ig", 10, done=6, skipped=6, started=100.0, last_advance=100.0)
+    assert state.line(103.0) == (
+        "explain ig: batch 7/10 running, 3s elapsed, ETA unknown until batch 7 finishes"
+    )
 
 
 def test_heartbeat_names_the_stage_outside_a_task() -> None:
