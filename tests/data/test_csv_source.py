@@ -9,7 +9,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from auditor.data.base import TensorDataset
+from auditor.data import csv_source
+from auditor.data.base import StaticInfo, TensorDataset
 from auditor.data.csv_source import CsvDataSource, CsvParams
 from auditor.errors import SpecError
 from auditor.registries import datasets
@@ -422,4 +423,36 @@ def test_standardize_from_npz(tmp_path: Path) -> None:
     np.savez(tmp_path / "bad.npz", mean=np.zeros((2, 2)), std=np.ones(2))
     assert spec_error(tmp_path, path="data.csv", label="y", standardize="bad.npz")[1] == (
         f"{tmp_path / 'bad.npz'}: 'mean' has shape (2, 2); expected one value per feature"
+    )
+
+
+def static(tmp_path: Path, **params: object) -> StaticInfo:
+    validated = CsvParams.model_validate(params, context={"base_dir": tmp_path})
+    return CsvDataSource.static_info(validated)
+
+
+def test_static_info_reads_a_small_file_whole(tmp_path: Path) -> None:
+    write(tmp_path, TABLE)
+    info = static(tmp_path, path="data.csv", label="y", exclude=["sample_id", "site"])
+    assert info == StaticInfo("tabular", (2,), ["age", "income"], ["0", "1"])
+    write(tmp_path, IRIS)
+    with pytest.raises(SpecError) as error:
+        static(tmp_path, path="data.csv", label="species")
+    assert [i.loc for i in error.value.issues] == [("data", "label")]
+
+
+def test_static_info_of_a_large_file_reads_the_header_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv_source, "STATIC_READ_LIMIT", 0)
+    write(tmp_path, TABLE.replace("S2,41", "S2,oops"))  # a bad cell it does not read
+    info = static(tmp_path, path="data.csv", label="y", exclude=["sample_id", "site"])
+    assert info == StaticInfo("tabular", (2,), ["age", "income"], None)
+    info = static(tmp_path, path="data.csv", label="y", features=["income"], classes=["a", "b"])
+    assert info == StaticInfo("tabular", (1,), ["income"], ["a", "b"])
+    with pytest.raises(SpecError) as error:
+        static(tmp_path, path="data.csv", label="y", exclude=["sample"])
+    assert error.value.issues[0].message == (
+        f"column 'sample' is not in {tmp_path / 'data.csv'}. Did you mean: sample_id? "
+        "Columns: sample_id, age, site, income, y"
     )
