@@ -214,3 +214,19 @@ def test_standardize_true_is_named_in_the_reports_data_section(tmp_path: Path) -
     assert description.endswith(
         "; standardized with the CSV file's own statistics, not the training statistics"
     )
+
+
+def test_validate_finds_the_csv_problems_without_a_run(tmp_path: Path) -> None:
+    write_data(tmp_path)
+    spec = write_spec(tmp_path, "")
+    result = CliRunner().invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 2
+    assert set(result.output.splitlines()) == {
+        f"error: {spec}:9:9 data.path: column 'sample_id' ('S000' on line 2) holds text, "
+        "not numbers; drop it with exclude: [sample_id]",
+        f"error: {spec}:10:10 data.label: column 'subtype' holds text labels "
+        "(basal, her2, luminal); give the model's class order: classes: [basal, her2, luminal]",
+    }
+    spec = write_spec(tmp_path, "  exclude: [sample_id]\n  classes: [luminal, basal, her2]")
+    result = CliRunner().invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
