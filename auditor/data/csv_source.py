@@ -158,9 +158,8 @@ def parse(params: CsvParams) -> CsvTable:
     """Read and check the whole file; every problem found is raised in one SpecError."""
     header, rows = _read(params.path, params.delimiter)
     label_col = _column(header, params.label, ("data", "label"), params.path)
-    feature_cols, excluded = _feature_columns(header, label_col, params)
-    names = [header[i] for i in feature_cols]
     issues: list[SpecIssue] = []
+    columns = _collect(issues, lambda: _feature_columns(header, label_col, params))
     raw_labels = [(line, row[label_col].strip()) for line, row in rows]
     classes, key = params.class_order
     labelled = _collect(
@@ -169,6 +168,10 @@ def parse(params: CsvParams) -> CsvTable:
             raw_labels, classes, column=params.label, path=params.path, classes_key=key
         ),
     )
+    if columns is None:
+        raise SpecError(issues)
+    feature_cols, excluded = columns
+    names = [header[i] for i in feature_cols]
     features = _collect(issues, lambda: _numbers(rows, feature_cols, header, params))
     found = (
         _collect(issues, lambda: scaling(params.standardize, features, names, "the CSV file"))

@@ -140,7 +140,9 @@ def test_missing_label_column_suggests_and_lists(tmp_path: Path) -> None:
 
 def test_missing_feature_column(tmp_path: Path) -> None:
     write(tmp_path, IRIS)
-    error = spec_error(tmp_path, path="data.csv", label="species", features=["sepal", "colour"])
+    error = spec_error(
+        tmp_path, path="data.csv", label="species", features=["sepal", "colour"], classes=SPECIES
+    )
     assert error == (
         ("data", "features", 1),
         f"column 'colour' is not in {tmp_path / 'data.csv'}. "
@@ -150,7 +152,10 @@ def test_missing_feature_column(tmp_path: Path) -> None:
 
 def test_label_cannot_be_a_feature(tmp_path: Path) -> None:
     write(tmp_path, IRIS)
-    assert spec_error(tmp_path, path="data.csv", label="species", features=["species"]) == (
+    error = spec_error(
+        tmp_path, path="data.csv", label="species", features=["species"], classes=SPECIES
+    )
+    assert error == (
         ("data", "features", 0),
         "'species' is the label column; it cannot also be a feature",
     )
@@ -456,3 +461,21 @@ def test_static_info_of_a_large_file_reads_the_header_only(
         f"column 'sample' is not in {tmp_path / 'data.csv'}. Did you mean: sample_id? "
         "Columns: sample_id, age, site, income, y"
     )
+
+
+def test_column_and_label_problems_are_reported_together(tmp_path: Path) -> None:
+    write(tmp_path, TABLE.replace(",0\n", ",no\n").replace(",1\n", ",yes\n"))
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, path="data.csv", label="y", exclude=["sampleid"])
+    assert [(i.loc, i.message) for i in info.value.issues] == [
+        (
+            ("data", "exclude", 0),
+            f"column 'sampleid' is not in {tmp_path / 'data.csv'}. Did you mean: sample_id? "
+            "Columns: sample_id, age, site, income, y",
+        ),
+        (
+            ("data", "label"),
+            "column 'y' holds text labels (no, yes); give the model's class order: "
+            'classes: ["no", "yes"]',
+        ),
+    ]
