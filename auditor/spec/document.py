@@ -36,6 +36,8 @@ Mark = tuple[int, int]  # 1-based line, column
 MAX_ALIAS_NODES = 10_000
 #: Levels of nested lists and mappings (a spec needs fewer than ten).
 MAX_DEPTH = 100
+#: Bytes read from a spec file at most (specs are a few KB; /dev/zero is endless).
+MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -162,7 +164,8 @@ class _SafeConstructor(SafeConstructor):
             raise _SpecYAMLError(problem=problem, problem_mark=node.start_mark) from None
 
 
-def _yaml() -> YAML:
+def safe_yaml() -> YAML:
+    """ruamel's safe, pure-Python loader with this module's bounds (aliases, depth)."""
     yaml = YAML(typ="safe", pure=True)
     yaml.Composer = _BoundedComposer
     yaml.Constructor = _SafeConstructor
@@ -247,7 +250,7 @@ def parse_document(text: str, path: Path) -> SpecDocument:
     bad = _control_character(text, doc.display_path)
     if bad is not None:
         raise SpecError([bad])
-    yaml = _yaml()
+    yaml = safe_yaml()
     try:
         root = yaml.compose(text)
     except MarkedYAMLError as exc:
@@ -290,7 +293,8 @@ def load_document(path: Path) -> SpecDocument:
     """Read and parse a spec file."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise SpecError([SpecIssue(f"spec file {path} does not exist")]) from None
     except IsADirectoryError:
@@ -298,6 +302,10 @@ def load_document(path: Path) -> SpecDocument:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise SpecError([SpecIssue(f"spec file {path} cannot be read: {reason}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise SpecError(
+            [SpecIssue(f"spec file {path} is larger than {MAX_BYTES // 2**20} MB; is it a spec?")]
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

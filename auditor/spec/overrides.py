@@ -6,11 +6,10 @@ import copy
 import re
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from auditor.errors import SpecError, SpecIssue
-from auditor.spec.document import SpecDocument
+from auditor.spec.document import SpecDocument, safe_yaml
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -31,7 +30,7 @@ def parse_key(key: str) -> list[str | int]:
 def apply_overrides(doc: SpecDocument, overrides: list[str] | tuple[str, ...]) -> Any:
     """A copy of the spec data with each override applied (values parsed as YAML)."""
     data = copy.deepcopy(doc.data)
-    yaml = YAML(typ="safe", pure=True)
+    yaml = safe_yaml()  # the spec file's bounds: no alias bomb on the command line either
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():

@@ -254,3 +254,37 @@ def test_validate_reports_a_bug_as_internal_error_and_goes_on(
     log = Path(line.split("(traceback: ")[1].rstrip(")"))
     assert "KeyError: 'planted'" in log.read_text(encoding="utf-8")
     log.unlink()
+
+
+def test_endless_or_huge_file_is_refused(tmp_path: Path) -> None:
+    """At most 4 MB is read: /dev/zero (or a data file named by mistake) cannot hang it."""
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * (4 * 1024 * 1024) + b"\n")
+    for path in (big, Path("/dev/zero")):
+        with pytest.raises(SpecError) as info:
+            load_spec(path)
+        assert str(info.value) == f"spec file {path} is larger than 4 MB; is it a spec?"
+
+
+def test_alias_bomb_in_set_is_not_expanded(tmp_path: Path) -> None:
+    """A --set value is read with the same bounds; past them it is taken as plain text."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(BASE, encoding="utf-8")
+    bomb = (
+        "[&a [x, x, x, x, x, x, x, x, x]"
+        + "".join(
+            f", &{n} [{', '.join([f'*{p}'] * 9)}]"
+            for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+        + "]"
+    )
+    with pytest.raises(SpecError) as info:
+        load_spec(path, [f"model.init.x={bomb}", "seed=" + "9" * 5000])
+    assert [str(i).split(" ", 2)[1:] for i in info.value.issues] == [
+        [
+            "seed:",
+            "Unable to parse input string as an integer, exceeded maximum size (got "
+            "'999999999999999999999999999999999999999999999999999999999...') (value set with "
+            "--set)",
+        ]
+    ]
