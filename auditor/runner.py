@@ -24,6 +24,7 @@ from auditor.data.slicing import iter_batches, select_indices
 from auditor.errors import SpecError, UsageError
 from auditor.explain import ExplainJob, ExplainStage, feature_names, plan
 from auditor.explainers.base import ExplainContext, Predictions
+from auditor.explainers.regions import layout_names
 from auditor.hashing import sha256_file
 from auditor.inference import FastInference
 from auditor.internal import as_internal_error, internal_errors
@@ -240,6 +241,8 @@ def check_all(
     measured: MeasureStage,
 ) -> list[CheckResult]:
     names = feature_names(audit.dataset)
+    for result in explained.values():  # global explainers of images rank their grid's cells
+        names += layout_names(result.extra.get("features") or {}) or []
     return evaluate(audit.spec.checks, summary, explained, names, measured.model_metrics)
 
 

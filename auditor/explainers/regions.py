@@ -122,3 +122,18 @@ def image_feature_names(input_shape: tuple[int, ...]) -> list[str]:
         return regions.names()
     height, width = (int(s) for s in input_shape[-2:])
     return [f"r{r}c{c}" for r in range(height) for c in range(width)]
+
+
+def layout_names(layout: dict) -> list[str] | None:
+    """Names of a global explainer's features from its stored grid layout (``extra
+    ["features"]``, see ``Grid.describe``): what ``Grid.feature_names`` named them. None
+    when the layout is not a grid."""
+    if layout.get("kind") != "grid":
+        return None
+    row_edges, col_edges = layout.get("row_edges"), layout.get("col_edges")
+    channels = int(layout.get("channels", 1))
+    if row_edges and col_edges:
+        readable = uses_regions(row_edges[-1], col_edges[-1])
+        return cell_names(list(row_edges), list(col_edges), channels, readable=readable)
+    rows, cols = int(layout["rows"]), int(layout["cols"])
+    return cell_names(edges(rows, rows), edges(cols, cols), channels, readable=False)

@@ -47,6 +47,9 @@ checks:
   - ranking: saliency
     top_k: 64
     must_include: ["rows 0-7, cols 8-15"]
+  - ranking: permutation_importance
+    top_k: 12
+    must_include: ["ch0: rows 0-31, cols 0-31"]
 report:
   formats: [html]
   top_k: 10
@@ -119,6 +122,9 @@ def test_a_64x64_image_is_ranked_by_named_regions(mobilenet_run) -> None:
     )
     # a ranking check names regions the same way, so it is evaluated, not "not a feature"
     check = src.results.checks[0]
+    assert check.status == "pass", check.reason
+    # and so does one on a global explainer's grid cells (all 12 are its top 12)
+    check = src.results.checks[1]
     assert check.status == "pass", check.reason
     # permutation importance ranks its grid's cells under the same kind of name
     card = next(c for c in view.rankings.cards if c.id == "permutation_importance")

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from auditor.explainers.ranking import ranking_names, tie_groups, tied_top
-from auditor.explainers.regions import cell_names, image_regions, uses_regions
+from auditor.explainers.regions import image_regions, layout_names
 from auditor.report.canvas import Canvas
 from auditor.report.colormaps import css_gradient, is_dark, to_hex
 from auditor.report.common import (
@@ -132,12 +132,7 @@ def local_names(src: ReportSource) -> list[str]:
 
 def grid_names(layout: dict) -> list[str]:
     """The names ``Grid.feature_names`` gave the cells of a global explainer's grid."""
-    re, ce = layout.get("row_edges"), layout.get("col_edges")
-    channels = int(layout.get("channels", 1))
-    if re and ce:
-        return cell_names(list(re), list(ce), channels, readable=uses_regions(re[-1], ce[-1]))
-    cells = [f"r{i}c{j}" for i in range(layout["rows"]) for j in range(layout["cols"])]
-    return cells if channels == 1 else [f"ch{k}_{c}" for k in range(channels) for c in cells]
+    return layout_names({"kind": "grid", **layout}) or []
 
 
 def grid_to_pixels(values: np.ndarray, layout: dict, shape: tuple[int, int]) -> np.ndarray | None:
