@@ -15,14 +15,14 @@ feature, comparable across features of different scales.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from pydantic import Field
 
-from auditor.errors import SpecError
-from auditor.explainers.base import GlobalExplanation, Predictions
+from auditor.errors import SpecError, SpecIssue
+from auditor.explainers.base import GlobalExplanation, Predictions, issues_of
 from auditor.explainers.grid import (
     GRID_DESCRIPTION,
     GridExplainer,
@@ -94,10 +94,36 @@ class SurrogateLinear(GridExplainer):
         if k is None:
             targets = np.asarray(predictions.targets, dtype=np.int64)
             return logits[np.arange(len(logits)), targets], "logit of each sample's target class"
-        if k >= logits.shape[1]:
-            raise SpecError.at(
-                ("params", "class_index"),
-                f"class_index {k} is out of range: the model has {logits.shape[1]} outputs "
-                f"(0 to {logits.shape[1] - 1})",
-            )
+        check_class_index(k, logits.shape[1])
         return logits[:, k], f"logit of class {k}"
+
+    @classmethod
+    def model_issues(
+        cls, params: Any, model: torch.nn.Module, input_shape: tuple[int, ...] | None
+    ) -> list[SpecIssue]:
+        """``class_index`` against the model's outputs, from one forward pass of a zero sample
+        (the run's later stages report a model that cannot take one)."""
+        k = params.class_index
+        if k is None or input_shape is None:
+            return []
+        first = next(iter(model.parameters()), None)
+        try:
+            with torch.no_grad():
+                out = model(
+                    torch.zeros(1, *input_shape, device=None if first is None else first.device)
+                )
+        except Exception:
+            return []
+        if not isinstance(out, torch.Tensor) or out.dim() != 2:
+            return []
+        return issues_of(lambda: check_class_index(k, out.shape[1]))
+
+
+def check_class_index(k: int, outputs: int) -> None:
+    """A SpecError at ``params.class_index`` unless the model has an output ``k``."""
+    if k >= outputs:
+        raise SpecError.at(
+            ("params", "class_index"),
+            f"class_index {k} is out of range: the model has {outputs} outputs "
+            f"(0 to {outputs - 1})",
+        )

@@ -347,3 +347,27 @@ def test_a_cam_layer_must_output_feature_maps_once() -> None:
             "layer that is called once and returns one tensor",
         )
     ]
+
+
+def test_a_surrogate_class_index_is_checked_against_the_models_outputs() -> None:
+    spec = spec_with(
+        [
+            {"type": "surrogate_linear", "params": {"class_index": 10}},
+            {"id": "fine", "type": "surrogate_linear", "params": {"class_index": 9}},
+        ]
+    )
+    issues = plan_issues(
+        spec,
+        params_of(spec),
+        {},
+        modality="image",
+        input_shape=(1, 8, 8),
+        feature_names=None,
+        model=DigitsCNN(num_classes=10).eval(),
+    )
+    assert [(i.loc, i.message) for i in issues] == [
+        (
+            ("explainers", 0, "params", "class_index"),
+            "class_index 10 is out of range: the model has 10 outputs (0 to 9)",
+        )
+    ]
