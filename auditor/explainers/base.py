@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from auditor.data.base import Modality
-from auditor.errors import SpecError, SpecIssue
+from auditor.errors import RunError, SpecError, SpecIssue
 from auditor.explainers.gradients import SharedGradients, input_gradient
 from auditor.explainers.layers import resolve_layer
 from auditor.inference import FastInference
@@ -124,6 +124,15 @@ class Explainer(Plugin):
         return []
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
+        if self.needs_hooks and isinstance(
+            getattr(model, "wrapped_model", model), torch.jit.ScriptModule
+        ):
+            # Planning refuses it first; a direct caller would get wrong maps, not an error
+            # (traced modules never call hooks, guided backprop falls back to the gradient).
+            raise RunError(
+                f"explainer '{self.name}' needs hooks on the model's modules, which "
+                "TorchScript models do not support"
+            )
         self.model = model
         self.params = params
         self.context = context

@@ -29,7 +29,7 @@ from test_conformance import batch, expected_names, global_slice, params_for
 from tiny import ROOT, Linear, digits_batch, digits_cnn, make_explainer
 
 from auditor import registries
-from auditor.errors import SpecIssue
+from auditor.errors import RunError, SpecIssue
 from auditor.explainers.passes import activation_elements, rows_per_pass
 from auditor.planning import plan_issues
 from auditor.spec.model import AuditSpec
@@ -158,6 +158,17 @@ def test_every_explainer_works_on_torchscript_or_is_refused_in_planning(
     assert torch.isfinite(got).all()
     scale = max(1.0, float(expected.abs().max()))
     assert float((got - expected).abs().max()) <= 1e-5 * scale
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_an_explainer_that_needs_hooks_refuses_a_torchscript_model_when_built(how: str) -> None:
+    """Without planning (a library caller): an error, not guided backprop's plain gradient."""
+    with pytest.raises(RunError) as raised:
+        make_explainer("guided_backprop", compiled("image", how), {})
+    assert str(raised.value) == (
+        "explainer 'guided_backprop' needs hooks on the model's modules, which TorchScript "
+        "models do not support"
+    )
 
 
 # -- pass sizing without hooks ---------------------------------------------------------------
