@@ -100,6 +100,15 @@ def test_architecture_fits_a_page_and_results_keep_every_module(mobilenet_run) -
     assert rows["features.5–6"].type == "InvertedResidual ×2"
     assert rows["features.1"].folded == 14
     assert sum(r.own_params for r in m.layers) == src.results.model["total_params"]
+    # two pages of weight histograms, not five
+    assert len(src.results.model["weight_histograms"]) == 54
+    assert len(m.histograms) == 24 and len(m.histogram_figures) == 2
+    assert m.histograms[0].name == "features.0.0.weight"
+    assert m.histograms[-1].name == "classifier.3.weight"
+    assert m.histogram_figures[1].caption == (
+        "Weight distributions of 24 of the 54 weight tensors, evenly spaced through the network "
+        "(results.json has all); biases and norms left out (μ mean, σ standard deviation)."
+    )
 
 
 def test_a_64x64_image_is_ranked_by_named_regions(mobilenet_run) -> None:

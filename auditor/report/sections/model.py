@@ -17,6 +17,15 @@ from auditor.report.common import FigureRef, fmt_num, fmt_shape
 from auditor.report.source import ReportSource
 
 PANELS_PER_FIGURE = 12  # weight histograms per figure: one figure fits a page
+MAX_HISTOGRAMS = 24  # two pages; a mobilenet's 54 tensors took five
+
+
+def _spread(items: list, most: int) -> list:
+    """At most ``most`` of ``items``, evenly spaced, the first and the last included."""
+    if len(items) <= most:
+        return items
+    picks = sorted({round(i * (len(items) - 1) / (most - 1)) for i in range(most)})
+    return [items[i] for i in picks]
 
 
 @dataclass(frozen=True)
@@ -107,15 +116,24 @@ def build(src: ReportSource) -> ModelSection:
         for name, h in raw_hist.items()
         if len(h.get("edges", [])) == len(h.get("counts", [])) + 1
     ]
+    recorded = len(histograms)
+    histograms = _spread(histograms, MAX_HISTOGRAMS)
+    which = (
+        f"{len(histograms)} of the {recorded} weight tensors, evenly spaced through the "
+        "network (results.json has all)"
+        if len(histograms) < recorded
+        else None
+    )
     figures_ = []
     for start in range(0, len(histograms), PANELS_PER_FIGURE):
         part = histograms[start : start + PANELS_PER_FIGURE]
+        shown = which or f"tensors {start + 1}–{start + len(part)} of {recorded}"
         figures_.append(
             FigureRef(
                 name=f"model/weights-{start // PANELS_PER_FIGURE + 1}.png",
                 alt=f"Histograms of the weights of {', '.join(h.name for h in part)}",
-                caption=f"Weight distributions, tensors {start + 1}–{start + len(part)} of "
-                f"{len(histograms)} (biases and norms left out; μ mean, σ standard deviation).",
+                caption=f"Weight distributions of {shown}; biases and norms left out (μ mean, "
+                "σ standard deviation).",
             )
         )
     total = m.get("total_params")
