@@ -72,6 +72,7 @@ _TYPE_KINDS = {
     "model_type": "a mapping",
     "model_attributes_type": "a mapping",
     "none_required": "null",
+    "path_type": "a path",
     "is_instance_of": None,
 }
 _SCALAR_TAGS = {"str", "int", "float", "bool", "none", "bytes", "list", "dict", "tuple", "any"}
@@ -184,6 +185,28 @@ def user_errors(exc: ValidationError, data: Any) -> list[tuple[Loc, Any]]:
     plain_iter = iter(plain)
     for site in order:
         out.extend([next(plain_iter)] if site is None else _one_member(unions[site]))
+    return _short_lists(out, data)
+
+
+def _short_lists(errors: list[tuple[Loc, Any]], data: Any) -> list[tuple[Loc, Any]]:
+    """A list too short for a fixed-size value (``[h, w]``) is one error at the list, not
+    "required field is missing" at each absent index."""
+    out: list[tuple[Loc, Any]] = []
+    short: dict[Loc, dict[str, Any]] = {}
+    for loc, err in errors:
+        value: Any = data
+        for part in loc[:-1]:
+            value = _child(value, part)
+        if err["type"] != "missing" or not loc or not isinstance(loc[-1], int):
+            out.append((loc, err))
+        elif isinstance(value, list):
+            parent = loc[:-1]
+            if parent not in short:
+                short[parent] = dict(err, type="list_too_short")
+                out.append((parent, short[parent]))
+            short[parent]["msg"] = f"expected {loc[-1] + 1} items, got {len(value)}"
+        else:
+            out.append((loc, err))
     return out
 
 
@@ -241,9 +264,14 @@ def issues_from(
             message = message.removeprefix("Value error, ")
         elif kind in {"model_type", "model_attributes_type", "dict_type"}:
             message = f"expected a mapping, got {_types(err.get('input'))}"
+        elif kind == "path_type":
+            message = f"expected a path, got {_types(err.get('input'))}"
         elif kind == "list_type":
             message = f"expected a list, got {_types(err.get('input'))}"
         else:
+            # YAML has lists, not tuples; "after validation" is pydantic's business.
+            message = message.replace("Tuple should", "List should")
+            message = message.replace(" after validation", "")
             shown = _shown(err.get("input"))
             if shown is None and kind == "union_type":
                 shown = _types(err.get("input"))

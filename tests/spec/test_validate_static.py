@@ -79,6 +79,16 @@ CASES: list[tuple[str, str, list[str]]] = [
             "{f}:6:62 data.slice.classes[1]: expected an integer or a string (got a list)",
         ],
     ),
+    (
+        "paths-and-fixed-size-lists",
+        HEAD.replace("tiny:Net", "tiny:Net\n  weights: [w.pt]")
+        + "data: {source: torchvision, dataset: FakeData, resize: [1, 2, 3], center_crop: [3]}\n",
+        [
+            "{f}:6:12 model.weights: expected a path, got a list",
+            "{f}:7:56 data.resize: List should have at most 2 items, not 3",
+            "{f}:7:80 data.center_crop: expected 2 items, got 1",
+        ],
+    ),
     # -- planning with the data's static info --
     (
         "occlusion-window-larger-than-digits",
