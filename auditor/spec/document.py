@@ -255,6 +255,8 @@ def parse_document(text: str, path: Path) -> SpecDocument:
         root = yaml.compose(text)
     except MarkedYAMLError as exc:
         raise SpecError([_yaml_error(exc, doc.display_path)]) from None
+    except YAMLError as exc:  # unlocated (the text was checked for what ruamel refuses)
+        raise SpecError([SpecIssue(f"YAML error: {exc}", (), doc.display_path, 1, 1)]) from None
     if root is None:
         raise SpecError([SpecIssue("the spec file is empty", (), doc.display_path, 1, 1)])
     problems: list[SpecIssue] = []
