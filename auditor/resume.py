@@ -67,14 +67,14 @@ def spec_to_run(
     if resume is None:
         if spec_path is None:
             raise UsageError("missing SPEC: auditor run SPEC, or auditor run --resume RUN_DIR")
-        return load_spec(spec_path, overrides), overrides
+        return load_spec(spec_path, overrides, plan=False), overrides
     folder = RunFolder.open(resume)
     inputs = RunInputs.read(folder)
     if inputs is not None:
         overrides = run_overrides(folder, overrides, inputs.overrides)
     if spec_path is not None:
         refuse_other_spec(folder, Path(spec_path))
-        return load_spec(spec_path, overrides), overrides
+        return load_spec(spec_path, overrides, plan=False), overrides
     if inputs is None:
         raise UsageError(
             f"--resume {folder.path}: the folder does not record which spec file it ran "
@@ -83,7 +83,7 @@ def spec_to_run(
     doc = parse_document(folder.file("spec.yaml").read_text(encoding="utf-8"), Path(inputs.spec))
     if overrides:
         doc.data = apply_overrides(doc, overrides)
-    return validate_document(doc), overrides
+    return validate_document(doc, plan=False), overrides
 
 
 def run_overrides(

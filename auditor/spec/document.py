@@ -27,6 +27,7 @@ from ruamel.yaml.reader import Reader
 from auditor.errors import Loc, SpecError, SpecIssue
 
 _CORE = "tag:yaml.org,2002:"
+_TIMESTAMP = _CORE + "timestamp"
 _ALLOWED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
 
 Mark = tuple[int, int]  # 1-based line, column
@@ -185,6 +186,11 @@ def _walk(root: Node, doc: SpecDocument, problems: list[SpecIssue]) -> None:
         mark = (node.start_mark.line + 1, node.start_mark.column + 1)
         doc.values[loc] = mark
         tag = str(node.tag)
+        if tag == _TIMESTAMP and isinstance(node, ScalarNode):
+            # A date written plainly (`description: 2024-01-01`, a run label) is text here:
+            # no spec value is a date, and a datetime object fails every field.
+            node.tag = _CORE + "str"
+            tag = _CORE + "str"
         if tag not in _ALLOWED_TAGS:
             shown = tag.replace(_CORE, "!!")
             problems.append(

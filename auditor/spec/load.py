@@ -274,8 +274,14 @@ def _measurable(spec: AuditSpec, owner: str) -> set[str] | None:
     return metrics | set(cls.stats) | set(cls.fidelity_keys)
 
 
-def validate_document(doc: SpecDocument) -> ValidatedSpec:
-    """Validate parsed spec data; raise one ``SpecError`` listing every problem."""
+def validate_document(doc: SpecDocument, *, plan: bool = True) -> ValidatedSpec:
+    """Validate parsed spec data; raise one ``SpecError`` listing every problem.
+
+    With ``plan`` the spec is also planned against what the data source knows without
+    loading the data (``auditor validate``). ``auditor run`` leaves that out: its plan stage
+    does the same with the loaded model as well, so that layer names, TorchScript and shape
+    problems come in one list rather than in two rounds.
+    """
     data = doc.data
     issues: list[SpecIssue] = []
     spec: AuditSpec | None = None
@@ -339,7 +345,7 @@ def validate_document(doc: SpecDocument) -> ValidatedSpec:
     if planned is not None:
         issues.extend(_check_references(doc, planned))
         issues.extend(_impossible_bounds(doc, planned))
-        if data_params is not None:
+        if plan and data_params is not None:
             issues.extend(_static_issues(doc, planned, data_params, validated))
     if issues or spec is None or model_params is None or data_params is None:
         raise SpecError(_sorted(issues))
@@ -357,12 +363,14 @@ def _sorted(issues: list[SpecIssue]) -> list[SpecIssue]:
     return sorted(issues, key=lambda i: (i.line or 0, i.col or 0))
 
 
-def load_spec(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> ValidatedSpec:
+def load_spec(
+    path: Path | str, overrides: list[str] | tuple[str, ...] = (), *, plan: bool = True
+) -> ValidatedSpec:
     """Read, override (``--set key.path=value``) and validate a spec file."""
     doc = load_document(Path(path))
     if overrides:
         doc.data = apply_overrides(doc, overrides)
-    return validate_document(doc)
+    return validate_document(doc, plan=plan)
 
 
 def validate_text(text: str, path: Path) -> ValidatedSpec:

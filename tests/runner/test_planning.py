@@ -162,6 +162,33 @@ metrics:
     assert "plan ..." in stderr  # found by the run's plan stage, with the model loaded
 
 
+def test_a_run_reports_shape_and_model_problems_in_one_round(tmp_path: Path) -> None:
+    """sklearn digits' shape is known before loading; the run still plans once, with the
+    model, so a window and a layer typo come together (validate alone cannot see the layer)."""
+    code, errors, stderr, spec = run_spec(
+        tmp_path,
+        DIGITS
+        + """\
+explainers:
+  - type: gradcam
+    params: {layer: features.33}
+  - type: occlusion
+    params: {window: [16, 16]}
+""",
+    )
+    assert code == 2
+    assert [e.split(": ", 2)[1] for e in errors] == [
+        f"{spec}:16:21 explainers[0].params.layer",
+        f"{spec}:18:22 explainers[1].params.window",
+    ]
+    assert_nothing_ran_or_was_written(stderr, tmp_path)
+    validated = run_cli("validate", str(spec))
+    assert validated.returncode == 2
+    assert [e.split(": ", 2)[1] for e in validated.stderr.splitlines()] == [
+        f"{spec}:18:22 explainers[1].params.window"
+    ]
+
+
 def test_a_misspelled_feature_in_a_ranking_check_is_found_before_explaining(
     tmp_path: Path,
 ) -> None:

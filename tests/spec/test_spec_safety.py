@@ -156,6 +156,12 @@ def test_small_aliases_and_merge_keys_still_work(tmp_path: Path) -> None:
     assert validated.explainer_params["ig2"].n_steps == 8
 
 
+def test_a_plain_date_is_text_not_a_refused_tag(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(BASE.replace("name: t\n", "name: t\ndescription: 2024-01-01\n"))
+    assert load_spec(path).spec.description == "2024-01-01"
+
+
 # Runs in a fresh interpreter: its peak RSS and CPU time are the cost of one validation.
 _MEASURE = """
 import json, resource, sys, time
