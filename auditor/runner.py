@@ -304,6 +304,8 @@ def open_run_folder(
     if options.resume is not None:
         folder = RunFolder.open(options.resume)
         refuse_changed_weights(folder, loaded.weights_sha256)
+        # The traceback of the attempt being resumed: this attempt writes its own if it fails.
+        folder.file("error.log").unlink(missing_ok=True)
         if RunInputs.read(folder) is not None:
             return folder
     else:

@@ -137,6 +137,12 @@ def test_a_report_that_cannot_be_written_is_an_internal_error(tmp_path: Path) ->
     assert suite.get("errors") == "1"
     assert suite.find("testcase[@name='run']/error").get("message") == results["problems"][0]
     assert not list(folder.glob(".report.html.*"))  # no temporary file left behind
+    # fixed and resumed: a passed run keeps no traceback of the attempt before it
+    html.rmdir()
+    again = CliRunner().invoke(cli, ["run", "--resume", str(folder), "-q"])
+    assert again.exit_code == 0, again.output
+    assert html.is_file() and not log.exists()
+    assert read_results(folder)["status"] == "passed"
 
 
 def test_an_internal_error_before_the_run_folder_exists_logs_to_a_temporary_file(
