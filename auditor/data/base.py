@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
+from auditor.errors import SpecIssue
 from auditor.plugin import Plugin
 
 Modality = Literal["image", "tabular"]
@@ -81,6 +82,9 @@ class StaticInfo:
     input_shape: tuple[int, ...] | None
     feature_names: list[str] | None
     class_names: list[str] | None
+    #: Problems in the data found on the way (a CSV's text column, an unknown label), given
+    #: here rather than raised so that the spec is still planned with what is known.
+    issues: tuple[SpecIssue, ...] = ()
 
 
 class DataSource(Plugin):

@@ -131,15 +131,19 @@ class CsvDataSource(DataSource):
         """Feature names and shape from the header; a file up to ``STATIC_READ_LIMIT`` is
         read and checked whole (text columns, labels and classes, statistics), so that
         ``validate`` finds what ``run`` would."""
+        header = _read_header(params.path, params.delimiter)
+        label_col = _column(header, params.label, ("data", "label"), params.path)
+        cols, _ = _feature_columns(header, label_col, params)
+        names, class_names = [header[i] for i in cols], params.class_order[0]
+        issues: tuple[SpecIssue, ...] = ()
         if params.path.stat().st_size <= STATIC_READ_LIMIT:
-            table = parse(params)
-            names, class_names = table.feature_names, table.class_names
-        else:
-            header = _read_header(params.path, params.delimiter)
-            label_col = _column(header, params.label, ("data", "label"), params.path)
-            cols, _ = _feature_columns(header, label_col, params)
-            names, class_names = [header[i] for i in cols], params.class_order[0]
-        return StaticInfo("tabular", (len(names),), names, class_names)
+            try:
+                table = parse(params)
+            except SpecError as exc:  # still planned with the header's names
+                issues = tuple(exc.issues)
+            else:
+                names, class_names = table.feature_names, table.class_names
+        return StaticInfo("tabular", (len(names),), names, class_names, issues)
 
 
 def _description(params: CsvParams, table: CsvTable) -> str:

@@ -240,6 +240,7 @@ def _static_issues(
         return doc.locate(exc).issues
     if info is None:
         return []
+    data_issues = doc.locate(SpecError(info.issues)).issues if info.issues else []
     from auditor.planning import plan_issues  # imports no explainer engine
 
     found = plan_issues(
@@ -250,7 +251,7 @@ def _static_issues(
         input_shape=info.input_shape,
         feature_names=info.feature_names,
     )
-    return [doc.issue(issue.loc, issue.message) for issue in found]
+    return [*data_issues, *(doc.issue(issue.loc, issue.message) for issue in found)]
 
 
 def _measurable(spec: AuditSpec, owner: str) -> set[str] | None:

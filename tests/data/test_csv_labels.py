@@ -230,3 +230,31 @@ def test_validate_finds_the_csv_problems_without_a_run(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "  exclude: [sample_id]\n  classes: [luminal, basal, her2]")
     result = CliRunner().invoke(cli, ["validate", str(spec)])
     assert result.exit_code == 0, result.output
+
+
+def test_validate_plans_the_spec_even_when_the_csv_has_problems(tmp_path: Path) -> None:
+    """The header still names the features: the data's problems, an explainer that cannot
+    apply and a misspelled feature come in one round."""
+    write_data(tmp_path)
+    spec = write_spec(tmp_path, "")
+    spec.write_text(
+        spec.read_text()
+        .replace(
+            "  - type: saliency\n",
+            "  - type: saliency\n  - type: gradcam\n    params: {layer: linear}\n",
+        )
+        .replace(
+            "    min: 0.9\n",
+            "    min: 0.9\n  - ranking: saliency\n    top_k: 1\n    must_include: [g_lumnal]\n",
+        )
+    )
+    result = CliRunner().invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert [line.split(": ", 2)[1] for line in lines] == [
+        f"{spec}:9:9 data.path",
+        f"{spec}:10:10 data.label",
+        f"{spec}:14:11 explainers[1].type",
+        f"{spec}:21:20 checks[1].must_include[0]",
+    ]
+    assert lines[3].endswith("unknown feature 'g_lumnal'. Did you mean: g_luminal?")
