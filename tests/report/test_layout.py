@@ -335,3 +335,55 @@ def test_pdf_checks_table_wraps_a_long_ranking_and_keeps_the_verdict_on_the_page
     assert all(b.position_x + b.width <= right + 0.5 for b in verdict)
     # nothing of the table runs past the right margin
     assert max(b.position_x + b.width for b in words) <= right + 0.5
+
+
+HEADINGS = {"h2", "h3", "h4"}
+
+
+def stranded_headings(document) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    """(page, text) of each heading that is the last thing begun on its page, alone or with
+    only its lead-in note under it, while what it introduces went on to the next page."""
+    from weasyprint.formatting_structure import boxes
+
+    found = []
+    for number, page in enumerate(document.pages, 1):
+        blocks = [
+            b
+            for b in page._page_box.descendants()
+            if isinstance(b, boxes.BlockBox | boxes.TableBox)
+            and b.element_tag in {*HEADINGS, "p", "table", "figure", "pre", "img"}
+        ]
+        blocks.sort(key=lambda b: b.position_y)
+        if not blocks:
+            continue
+        last, before = blocks[-1], blocks[-2] if len(blocks) > 1 else None
+        lead_in = last.element_tag == "p" and "small" in (last.element.get("class") or "")
+        for candidate in (last, before if lead_in else None):
+            if candidate is not None and candidate.element_tag in HEADINGS:
+                text = "".join(t.text for t in candidate.descendants() if hasattr(t, "text"))
+                found.append((number, text.strip()))
+    return found
+
+
+def test_pdf_leaves_no_heading_alone_at_the_foot_of_a_page(tmp_path: Path) -> None:
+    """A table too long for the rest of a page takes its heading and lead-in note along (the
+    breast-cancer data section: 30-row feature summary after the confusion matrix)."""
+    from weasyprint import HTML
+
+    from auditor.report.canvas import Canvas
+    from auditor.report.pdf import RunFolderFetcher
+    from auditor.report.render import render_html
+    from auditor.report.view import draw, open_view
+
+    root = Path(__file__).resolve().parents[2]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(CHECKS_SPEC.format(root=root))
+    folder = run(spec, RunOptions(out=tmp_path / "runs", run_id="r", progress="quiet")).folder
+    view, src = open_view(folder)
+    with Canvas(folder) as canvas:
+        draw(view, src, canvas)
+    html = render_html(view, canvas.images, for_print=True)
+    base = folder.path.resolve().as_uri() + "/"
+    document = HTML(string=html, base_url=base, url_fetcher=RunFolderFetcher(folder.path)).render()
+    assert len(document.pages) > 5
+    assert stranded_headings(document) == []
