@@ -56,7 +56,7 @@ def assess(
     top_k: int = 10,
 ) -> list[HealthWarning]:
     """Every health warning of a run, the model's first, then each explainer's in order."""
-    warnings = accuracy_warnings(predictions, data)
+    warnings = accuracy_warnings(predictions, data, model_outputs(folder))
     for result in explainers.values():
         if result.status != "ok":
             continue
@@ -72,9 +72,25 @@ def assess(
     return warnings
 
 
-def accuracy_warnings(predictions: PredictionSummary, data: DataSummary) -> list[HealthWarning]:
-    """The model is no better than guessing on a labelled slice."""
-    classes = len(data.class_names)
+def model_outputs(folder: RunFolder) -> int | None:
+    """How many classes the model scores (the columns of ``predictions.npy``), if stored."""
+    path = folder.file("predictions.npy")
+    if not path.is_file():
+        return None
+    logits = np.load(path, mmap_mode="r")  # only the header is read
+    return int(logits.shape[1]) if logits.ndim == 2 else None
+
+
+def accuracy_warnings(
+    predictions: PredictionSummary, data: DataSummary, outputs: int | None = None
+) -> list[HealthWarning]:
+    """The model is no better than guessing on a labelled slice.
+
+    Chance is one over the model's classes (``outputs``, its logits' width) where known:
+    a slice may hold fewer classes than the model tells apart (labels 0-1 of a 10-class
+    model), and guessing among 10 is right one time in 10, not in 2.
+    """
+    classes = outputs if outputs is not None and outputs >= 2 else len(data.class_names)
     accuracy = predictions.accuracy
     if classes < 2 or predictions.n == 0 or not math.isfinite(accuracy):
         return []

@@ -25,7 +25,13 @@ from auditor.data.sklearn_source import load_arrays
 from auditor.health import attribution_warnings, scan_attributions, tie_warnings, tied_top
 from auditor.report.source import ReportSource
 from auditor.report.view import build_view
-from auditor.results import DataSummary, ExplainerResult, HealthWarning, results_schema
+from auditor.results import (
+    DataSummary,
+    ExplainerResult,
+    HealthWarning,
+    PredictionSummary,
+    results_schema,
+)
 from auditor.run_folder import RunFolder
 from auditor.runner import verdict
 
@@ -356,3 +362,75 @@ def test_ties_that_make_the_top_k_arbitrary() -> None:
     assert warning.message == (
         "e: no feature has any importance (all 30 features have importance 0)"
     )
+
+
+# -- chance is one over the model's classes, not the slice's -----------------------------
+TEN_CLASS_MODEL = """\
+import torch
+from torch import nn
+
+
+class AlwaysModel(nn.Module):
+    \"\"\"Ten logits; class ``predict`` always wins.\"\"\"
+
+    def __init__(self, predict: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(2, 10)
+        with torch.no_grad():
+            self.linear.weight.zero_()
+            self.linear.bias.copy_(torch.eye(10)[predict])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+"""
+
+
+@pytest.mark.parametrize("predict", [1, 5])
+def test_chance_counts_the_models_classes(tmp_path: Path, predict: int) -> None:
+    """A 10-class model on a slice whose integer labels are 0 and 1: the data knows two
+    classes, the model ten. Accuracy 0.3 beats guessing (1/10); 0.0 does not."""
+    (tmp_path / "ten_class.py").write_text(TEN_CLASS_MODEL)
+    rows = [f"{i % 3},{i % 5},{int(i % 10 < 3)}" for i in range(40)]  # 30% label 1
+    (tmp_path / "pairs.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    body = f"""\
+model:
+  source: python
+  class: ten_class:AlwaysModel
+  init: {{predict: {predict}}}
+  pythonpath: [{tmp_path}]
+data:
+  source: csv
+  path: pairs.csv
+  label: label
+explainers:
+  - type: saliency
+report:
+  formats: []
+"""
+    code, folder, output = audit(tmp_path, body)
+    assert code == 0, output
+    results = read_results(folder)
+    assert results["data"]["class_names"] == ["0", "1"]
+    if predict == 1:
+        assert results["predictions"]["accuracy"] == pytest.approx(0.3)
+        assert codes(results, "accuracy_at_chance") == [], output
+    else:
+        [warning] = codes(results, "accuracy_at_chance")
+        assert warning["message"] == (
+            "accuracy on the slice is 0.000, at or below chance (1/10 = 0.100)"
+        )
+
+
+def test_chance_without_the_models_outputs_uses_the_data_classes() -> None:
+    summary = PredictionSummary(
+        n=4,
+        accuracy=0.5,
+        per_class_accuracy={"a": 1.0, "b": 0.0},
+        confusion=[[2, 0], [2, 0]],
+        mean_probability=0.9,
+        targets="predicted",
+        finite=True,
+    )
+    [warning] = health.accuracy_warnings(summary, _data(2, [1, 1]))
+    assert warning.message == "accuracy on the slice is 0.500, at or below chance (1/2 = 0.500)"
+    assert health.accuracy_warnings(summary, _data(2, [1, 1]), outputs=10) == []
