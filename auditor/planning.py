@@ -15,7 +15,7 @@ What is checked, each issue at the spec path of the value at fault:
   the grid of global explainers, image cells and patches);
 - what needs the model, when one is given (``Explainer.model_issues``): layer names, and
   for the CAMs that the layer runs once and outputs feature maps;
-- explainers that hook the model's modules, on a TorchScript model;
+- explainers that hook the model's modules, on a model that is or holds TorchScript;
 - feature names in ranking checks, where rankings are over named features (tabular data).
 """
 
@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from auditor import registries
 from auditor.errors import Loc, SpecIssue
 from auditor.explainers.base import Explainer
+from auditor.explainers.passes import contains_torchscript
 from auditor.spec.model import AuditSpec, RankingCheck
 from auditor.suggest import did_you_mean
 
@@ -52,7 +53,7 @@ def plan_issues(
     their spec path and no line (callers locate them with their ``SpecDocument``).
     """
     issues: list[SpecIssue] = []
-    scripted = model is not None and is_torchscript(model)
+    scripted = model is not None and contains_torchscript(model)
     for i, entry in enumerate(spec.explainers):
         cls = _plugin(registries.explainers, entry.type)
         if cls is None:
@@ -81,11 +82,6 @@ def plan_issues(
                 issues += _within(("metrics", i), found)
     issues += ranking_issues(spec, ranked_features(modality, input_shape, feature_names))
     return issues
-
-
-def is_torchscript(model: torch.nn.Module) -> bool:
-    """Whether ``model`` (or the user's model inside the run's wrapper) is TorchScript."""
-    return isinstance(getattr(model, "wrapped_model", model), torch.jit.ScriptModule)
 
 
 def ranked_features(

@@ -24,6 +24,7 @@ from auditor.data.base import Modality
 from auditor.errors import RunError, SpecError, SpecIssue
 from auditor.explainers.gradients import SharedGradients, input_gradient
 from auditor.explainers.layers import resolve_layer
+from auditor.explainers.passes import contains_torchscript
 from auditor.inference import FastInference
 from auditor.plugin import Plugin
 
@@ -124,9 +125,7 @@ class Explainer(Plugin):
         return []
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
-        if self.needs_hooks and isinstance(
-            getattr(model, "wrapped_model", model), torch.jit.ScriptModule
-        ):
+        if self.needs_hooks and model is not None and contains_torchscript(model):
             # Planning refuses it first; a direct caller would get wrong maps, not an error
             # (traced modules never call hooks, guided backprop falls back to the gradient).
             raise RunError(

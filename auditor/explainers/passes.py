@@ -65,6 +65,13 @@ def rows_per_pass(model: nn.Module, inputs: torch.Tensor) -> int:
     return max(1, min(bound, max(MIN_ROWS, CACHE_ELEMENTS // activations)))
 
 
+def contains_torchscript(model: nn.Module) -> bool:
+    """Whether ``model`` is TorchScript or holds a TorchScript module anywhere inside it (an
+    eager wrapper around a scripted network, the run's precision wrapper): hooks on those
+    modules are refused (scripted) or never called (traced)."""
+    return any(isinstance(m, torch.jit.ScriptModule) for m in model.modules())
+
+
 def activation_elements(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> int:
     """Twice the output elements of ``model``'s leaf modules for one sample of ``shape``."""
     per_shape = _measured.setdefault(model, {})
@@ -75,7 +82,7 @@ def activation_elements(model: nn.Module, shape: tuple[int, ...], dtype: torch.d
 
 def _measure(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> int:
     sample = torch.zeros(1, *shape, dtype=dtype)
-    scripted = any(isinstance(m, torch.jit.ScriptModule) for m in model.modules())
+    scripted = contains_torchscript(model)
     try:
         total = _count_operations(model, sample) if scripted else _count_leaves(model, sample)
     except Exception:  # a model that cannot take zeros: a generous estimate instead

@@ -214,6 +214,56 @@ def test_gradient_methods_do_not_depend_on_the_callers_grad_mode() -> None:
         assert torch.equal(quiet, explainer.explain(inputs, targets)), name
 
 
+# -- an eager model that holds a TorchScript module -----------------------------------------
+def wrapped(modality: str) -> nn.Module:
+    """The eager ``Wrapper`` around a scripted copy: hooks on the scripted modules inside are
+    refused as on a scripted model (guided backprop gave the plain gradient's |map|)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Wrapper(torch.jit.script(eager(modality))).eval()
+
+
+@pytest.mark.parametrize(
+    ("name", "modality"),
+    [
+        (name, modality)
+        for name in sorted(NEED_HOOKS)
+        for modality in ("image", "tabular")
+        if modality in registries.explainers.get(name).modalities
+    ],
+)
+def test_an_eager_model_holding_torchscript_is_refused_in_planning(
+    name: str, modality: str
+) -> None:
+    assert planned(name, modality, wrapped(modality)) == [
+        SpecIssue(
+            f"explainer '{name}' needs hooks on the model's modules, which TorchScript "
+            f"models do not support. Explainers that work on TorchScript models with "
+            f"{modality} data: {WORK_ON_TORCHSCRIPT[modality]}",
+            ("explainers", 0, "type"),
+        )
+    ]
+
+
+def test_explainers_without_hooks_are_planned_on_an_eager_model_holding_torchscript() -> None:
+    for modality in ("image", "tabular"):
+        for name in WORK_ON_TORCHSCRIPT[modality].split(", "):
+            assert planned(name, modality, wrapped(modality)) == [], (name, modality)
+
+
+def test_guided_backprop_refuses_an_eager_model_holding_torchscript_when_built() -> None:
+    with pytest.raises(RunError) as raised:
+        make_explainer("guided_backprop", wrapped("image"), {})
+    assert str(raised.value) == (
+        "explainer 'guided_backprop' needs hooks on the model's modules, which TorchScript "
+        "models do not support"
+    )
+
+
+def test_an_eager_model_holds_no_torchscript() -> None:
+    assert planned("guided_backprop", "image", digits_cnn()) == []
+
+
 # -- end to end ------------------------------------------------------------------------------
 SPEC = """\
 version: 1
