@@ -52,14 +52,15 @@ class SpecDocument:
     keys: dict[Loc, Mark] = field(default_factory=dict)
     #: Paths whose value came from ``--set`` on the command line.
     overridden: set[Loc] = field(default_factory=set)
+    #: The file the text was read from, when it is not ``path`` (a run folder's copy of
+    #: the spec, whose relative paths still resolve from the original's folder).
+    source: Path | None = None
 
     @property
     def display_path(self) -> str:
-        """The path as the user would write it (relative to the cwd when below it)."""
-        try:
-            return str(self.path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(self.path)
+        """The file the text came from as the user would write it (relative to the cwd
+        when below it)."""
+        return _display(self.source or self.path)
 
     def mark(self, loc: Loc, *, key: bool = False) -> Mark | None:
         """Line and column of ``loc``, or of its nearest ancestor present in the file."""
@@ -103,9 +104,21 @@ class _BoundedComposer(Composer):
 
     def __init__(self, loader: Any = None) -> None:
         super().__init__(loader)
+        self._reset()
+
+    def _reset(self) -> None:
         self.repeated = 0
-        self._sizes: dict[int, int] = {}
+        #: id -> (node, size): the node is held so that its id cannot be reused meanwhile.
+        self._sizes: dict[int, tuple[Node, int]] = {}
         self._open: set[Any] = set()
+
+    def compose_document(self) -> Any:
+        # ruamel keeps one composer per YAML object: each document starts from nothing.
+        self._reset()
+        try:
+            return super().compose_document()
+        finally:
+            self._sizes = {}
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.parser.peek_event()
@@ -136,17 +149,17 @@ class _BoundedComposer(Composer):
             self._open.discard(anchor)
 
 
-def _size(node: Node, sizes: dict[int, int]) -> int:
+def _size(node: Node, sizes: dict[int, tuple[Node, int]]) -> int:
     """Nodes in ``node``'s tree counting every path (memoized: linear in distinct nodes)."""
     known = sizes.get(id(node))
     if known is not None:
-        return known
+        return known[1]
     total = 1
     if isinstance(node, MappingNode):
         total += sum(_size(k, sizes) + _size(v, sizes) for k, v in node.value)
     elif isinstance(node, SequenceNode):
         total += sum(_size(item, sizes) for item in node.value)
-    sizes[id(node)] = total
+    sizes[id(node)] = (node, total)
     return total
 
 
@@ -213,6 +226,59 @@ def _walk(root: Node, doc: SpecDocument, problems: list[SpecIssue]) -> None:
                 stack.append((node.value[i], (*loc, i)))
 
 
+class BoundError(Exception):
+    """A YAML value past this module's bounds (aliases, recursion, depth, a huge number)."""
+
+    def __init__(self, problem: str, line: int, col: int) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.line = line
+        self.col = col
+
+
+def parse_value(text: str) -> Any:
+    """One YAML value from the command line (``--set``), read as a spec file's values are.
+
+    The spec's bounds hold (``BoundError``, with the 1-based line and column in ``text``);
+    a plain date is text. Text that is not plain YAML data (a syntax error, a tag outside
+    the core schema, a control character) is taken as the string itself.
+    """
+    if not text.strip():
+        return ""
+    yaml = safe_yaml()
+    try:
+        root = yaml.compose(text)
+        if root is None:
+            return None
+        if not _plain_tags(root):
+            return text
+        return yaml.constructor.construct_document(root)
+    except (_SpecYAMLError, MaxDepthExceededError) as exc:
+        issue = _yaml_error(exc, "")
+        raise BoundError(issue.message, issue.line or 1, issue.col or 1) from None
+    except YAMLError:
+        return text
+
+
+def _plain_tags(root: Node) -> bool:
+    """Whether every node is core-schema data; plain dates are made text on the way."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if str(node.tag) == _TIMESTAMP and isinstance(node, ScalarNode):
+            node.tag = _CORE + "str"
+        if str(node.tag) not in _ALLOWED_TAGS:
+            return False
+        if isinstance(node, MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    return True
+
+
 def _yaml_error(exc: MarkedYAMLError, display: str) -> SpecIssue:
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -250,9 +316,13 @@ def _control_character(text: str, display: str) -> SpecIssue | None:
     )
 
 
-def parse_document(text: str, path: Path) -> SpecDocument:
-    """Parse spec text; raise ``SpecError`` for YAML errors and disallowed tags."""
-    doc = SpecDocument(path=path, text=text, data=None)
+def parse_document(text: str, path: Path, *, source: Path | None = None) -> SpecDocument:
+    """Parse spec text; raise ``SpecError`` for YAML errors and disallowed tags.
+
+    ``path`` is the spec file the text stands for (relative paths resolve from its
+    folder); ``source``, where given, is the file it was read from, named in errors.
+    """
+    doc = SpecDocument(path=path, text=text, data=None, source=source)
     bad = _control_character(text, doc.display_path)
     if bad is not None:
         raise SpecError([bad])
@@ -297,8 +367,16 @@ def _not_utf8(raw: bytes, exc: UnicodeDecodeError, display: str) -> SpecIssue:
     )
 
 
-def load_document(path: Path) -> SpecDocument:
-    """Read and parse a spec file."""
+def _display(path: Path) -> str:
+    """``path`` as the user would write it (relative to the cwd when below it)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def read_spec_bytes(path: Path) -> bytes:
+    """A spec file's bytes, at most ``MAX_BYTES`` of them (/dev/zero cannot hang a read)."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
@@ -314,9 +392,20 @@ def load_document(path: Path) -> SpecDocument:
         raise SpecError(
             [SpecIssue(f"spec file {path} is larger than {MAX_BYTES // 2**20} MB; is it a spec?")]
         )
+    return raw
+
+
+def read_spec_text(path: Path) -> str:
+    """A spec file's text: bounded in size, and UTF-8 (else the first bad byte, located)."""
+    path = Path(path)
+    raw = read_spec_bytes(path)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        doc = SpecDocument(path=path.resolve(), text="", data=None)
-        raise SpecError([_not_utf8(raw, exc, doc.display_path)]) from None
-    return parse_document(text, path.resolve())
+        raise SpecError([_not_utf8(raw, exc, _display(path.resolve()))]) from None
+
+
+def load_document(path: Path) -> SpecDocument:
+    """Read and parse a spec file."""
+    path = Path(path)
+    return parse_document(read_spec_text(path), path.resolve())

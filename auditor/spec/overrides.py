@@ -6,10 +6,8 @@ import copy
 import re
 from typing import Any
 
-from ruamel.yaml.error import YAMLError
-
 from auditor.errors import SpecError, SpecIssue
-from auditor.spec.document import SpecDocument, safe_yaml
+from auditor.spec.document import BoundError, SpecDocument, parse_value
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -27,19 +25,38 @@ def parse_key(key: str) -> list[str | int]:
     return parts
 
 
+def set_value(item: str) -> Any:
+    """The value of ``--set key.path=value``, parsed as YAML with the spec file's bounds.
+
+    Text that is not plain YAML data is taken as a string; a value past the bounds (an
+    alias bomb, deep nesting, a huge number) is a ``SpecError`` naming the ``--set``.
+    """
+    key, _, raw = item.partition("=")
+    try:
+        return parse_value(raw)
+    except BoundError as exc:
+        where = f"column {exc.col}" if exc.line == 1 else f"line {exc.line}, column {exc.col}"
+        raise SpecError(
+            [SpecIssue(f"--set {key.strip()}: {exc.problem} (at {where} of the value)")]
+        ) from None
+
+
 def apply_overrides(doc: SpecDocument, overrides: list[str] | tuple[str, ...]) -> Any:
     """A copy of the spec data with each override applied (values parsed as YAML)."""
-    data = copy.deepcopy(doc.data)
-    yaml = safe_yaml()  # the spec file's bounds: no alias bomb on the command line either
+    values: list[tuple[str, list[str | int], Any]] = []
+    problems: list[SpecIssue] = []
     for item in overrides:
-        key, sep, raw = item.partition("=")
+        key, sep, _ = item.partition("=")
         if not sep or not key.strip():
             raise SpecError([SpecIssue(f"--set {item!r}: expected key.path=value")])
-        parts = parse_key(key.strip())
         try:
-            value = yaml.load(raw) if raw.strip() else ""
-        except YAMLError:  # tags and odd text are taken as a plain string
-            value = raw
+            values.append((key.strip(), parse_key(key.strip()), set_value(item)))
+        except SpecError as exc:  # every value past the bounds at once
+            problems.extend(exc.issues)
+    if problems:
+        raise SpecError(problems)
+    data = copy.deepcopy(doc.data)
+    for key, parts, value in values:
         node = data
         for depth, part in enumerate(parts[:-1]):
             nxt = parts[depth + 1]
