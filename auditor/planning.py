@@ -16,20 +16,25 @@ What is checked, each issue at the spec path of the value at fault:
 - what needs the model, when one is given (``Explainer.model_issues``): layer names, and
   for the CAMs that the layer runs once and outputs feature maps;
 - explainers that hook the model's modules, on a model that is or holds TorchScript;
-- feature names in ranking checks, where rankings are over named features (tabular data).
+- feature names in ranking checks, against the names the checked explainer ranks: tabular
+  columns; image pixels or regions (local explainers); the cells of a global explainer's
+  own grid (permutation importance, surrogates on images).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from pydantic import BaseModel
 
 from auditor import registries
-from auditor.errors import Loc, SpecIssue
+from auditor.errors import Loc, SpecError, SpecIssue
 from auditor.explainers.base import Explainer
+from auditor.explainers.grid import Grid
 from auditor.explainers.passes import contains_torchscript
+from auditor.explainers.regions import image_feature_names
 from auditor.spec.model import AuditSpec, RankingCheck
 from auditor.suggest import did_you_mean
 
@@ -80,38 +85,79 @@ def plan_issues(
             if metric_cls is not None and params is not None:
                 found = metric_cls.input_issues(params, modality, tuple(input_shape))
                 issues += _within(("metrics", i), found)
-    issues += ranking_issues(spec, ranked_features(modality, input_shape, feature_names))
+    issues += ranking_issues(
+        spec,
+        explainer_params,
+        modality=modality,
+        input_shape=input_shape,
+        feature_names=feature_names,
+    )
     return issues
 
 
 def ranked_features(
     modality: str, input_shape: tuple[int, ...] | None, feature_names: list[str] | None
 ) -> list[str] | None:
-    """The names a ranking check may use, or None where they are not known by name.
+    """The names a local explainer's ranking has, or None where they are not known yet.
 
     Tabular data: the data set's feature names, or ``x0, x1, ...`` when it has none (as the
-    explain stage names them). Image rankings are over pixels or grid cells: not checked
-    here unless the data set names its features.
+    explain stage names them). Images: pixels ``r{row}c{col}`` up to 32x32, regions
+    ``rows 0-7, cols 8-15`` above (``auditor.explainers.regions``), from the shape alone.
     """
+    if modality == "image":
+        return None if input_shape is None else image_feature_names(tuple(input_shape))
     if feature_names is not None:
         return [str(name) for name in feature_names]
-    if modality == "tabular" and input_shape is not None:
-        count = 1
-        for side in input_shape:
-            count *= int(side)
-        return [f"x{i}" for i in range(count)]
+    if input_shape is not None:
+        return [f"x{i}" for i in range(math.prod(int(side) for side in input_shape))]
     return None
 
 
-def ranking_issues(spec: AuditSpec, names: list[str] | None) -> list[SpecIssue]:
-    """Feature names in ranking checks that the data does not have, with a close match."""
-    if names is None:
-        return []
-    known = set(names)
+def explainer_features(
+    cls: type[Explainer],
+    params: BaseModel | None,
+    modality: str,
+    input_shape: tuple[int, ...] | None,
+    feature_names: list[str] | None,
+) -> list[str] | None:
+    """The names of the features ``cls`` ranks with ``params`` on this data, or None when
+    they cannot be known: a global explainer of images ranks the cells of its own grid
+    (``Grid.feature_names``), every other explainer what ``ranked_features`` says."""
+    if cls.scope == "global" and modality == "image":
+        grid = getattr(params, "grid", None)
+        if grid is None or input_shape is None:
+            return None
+        try:
+            return Grid.for_shape(tuple(input_shape), grid).feature_names()
+        except (SpecError, ValueError):  # a grid that does not fit is reported with its params
+            return None
+    return ranked_features(modality, input_shape, feature_names)
+
+
+def ranking_issues(
+    spec: AuditSpec,
+    explainer_params: dict[str, BaseModel],
+    *,
+    modality: str,
+    input_shape: tuple[int, ...] | None,
+    feature_names: list[str] | None,
+) -> list[SpecIssue]:
+    """Feature names in ranking checks that the checked explainer does not rank, with a close
+    match: each check against the names of its own explainer."""
+    entries = {entry.key: entry for entry in spec.explainers}
     issues = []
     for i, check in enumerate(spec.checks):
-        if not isinstance(check, RankingCheck):
+        if not isinstance(check, RankingCheck) or check.ranking not in entries:
+            continue  # an unknown explainer is reported by validation
+        entry = entries[check.ranking]
+        cls = _plugin(registries.explainers, entry.type)
+        if cls is None or modality not in cls.modalities:
+            continue  # reported at the explainer
+        params = explainer_params.get(entry.key)
+        names = explainer_features(cls, params, modality, input_shape, feature_names)
+        if names is None:
             continue
+        known = set(names)
         for key in ("must_include", "must_not_include"):
             for j, feature in enumerate(getattr(check, key)):
                 if feature not in known:
@@ -165,5 +211,7 @@ def _within(at: Loc, issues: list[SpecIssue]) -> list[SpecIssue]:
 
 
 def _listing(names: list[str]) -> str:
-    shown = ", ".join(names[:LISTED])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > LISTED else "")
+    """The first names, ``; ``-separated when a name has a comma (``rows 0-7, cols 8-15``)."""
+    separator = "; " if any("," in name for name in names) else ", "
+    shown = separator.join(names[:LISTED])
+    return shown + (f"{separator}... ({len(names)} in all)" if len(names) > LISTED else "")

@@ -226,6 +226,35 @@ checks:
     assert_nothing_ran_or_was_written(stderr, tmp_path)
 
 
+def test_a_misspelled_pixel_in_an_image_ranking_check_is_found_before_explaining(
+    tmp_path: Path,
+) -> None:
+    """Issue 12: unknown feature names in checks are exit 2 before anything runs, images
+    included (saliency ranks the 8x8 pixels, permutation importance its 4x4 grid's cells)."""
+    code, errors, stderr, spec = run_spec(
+        tmp_path,
+        DIGITS
+        + """\
+explainers:
+  - type: saliency
+  - type: permutation_importance
+checks:
+  - ranking: saliency
+    must_include: [r3c4, r3c44]
+  - ranking: permutation_importance
+    must_not_include: [r3c3, r7c7]
+""",
+    )
+    assert code == 2
+    assert errors == [
+        f"error: {spec}:19:26 checks[0].must_include[1]: unknown feature 'r3c44'. "
+        "Did you mean: r3c4?",
+        f"error: {spec}:21:30 checks[1].must_not_include[1]: unknown feature 'r7c7'. "
+        "Features: r0c0, r0c1, r0c2, r0c3, r1c0, r1c1, r1c2, r1c3, r2c0, r2c1, ... (16 in all)",
+    ]
+    assert_nothing_ran_or_was_written(stderr, tmp_path)
+
+
 # -- plan_issues itself (what `auditor validate` calls with static info) ---------------------
 def spec_with(explainers: list[dict[str, Any]], **more: Any) -> AuditSpec:
     return AuditSpec.model_validate(
@@ -272,16 +301,75 @@ def test_tabular_data_without_names_ranks_x0_x1() -> None:
     ]
 
 
-def test_image_rankings_are_not_checked_by_name() -> None:
+def test_image_rankings_are_checked_against_each_explainers_own_names() -> None:
+    """A local explainer ranks the digits' pixels, permutation importance the cells of its
+    own grid: each check is held to the names of the explainer it names, from the shape."""
     spec = spec_with(
-        [{"type": "saliency"}], checks=[{"ranking": "saliency", "must_include": ["r99c99"]}]
+        [
+            {"type": "saliency"},
+            {"type": "permutation_importance", "params": {"grid": [2, 2]}},
+            {"id": "big", "type": "surrogate_tree", "params": {"grid": [9, 9]}},
+        ],
+        checks=[
+            {"ranking": "saliency", "must_include": ["r3c4", "r99c99"]},
+            {
+                "ranking": "permutation_importance",
+                "must_include": ["r1c1", "r3c4"],
+                "must_not_include": ["r0c0"],
+            },
+            {"ranking": "big", "must_include": ["r8c8"]},  # its grid is the error
+        ],
     )
-    assert (
-        plan_issues(
-            spec, params_of(spec), {}, modality="image", input_shape=(1, 8, 8), feature_names=None
-        )
-        == []
+    issues = plan_issues(
+        spec, params_of(spec), {}, modality="image", input_shape=(1, 8, 8), feature_names=None
     )
+    assert [(i.loc, i.message) for i in issues] == [
+        (
+            ("explainers", 2, "params", "grid"),
+            "grid 9x9 does not fit images of 8x8 pixels: expected at most 8 rows and 8 columns",
+        ),
+        (
+            ("checks", 0, "must_include", 1),
+            "unknown feature 'r99c99'. Features: r0c0, r0c1, r0c2, r0c3, r0c4, r0c5, r0c6, "
+            "r0c7, r1c0, r1c1, ... (64 in all)",
+        ),
+        (
+            ("checks", 1, "must_include", 1),
+            "unknown feature 'r3c4'. Features: r0c0, r0c1, r1c0, r1c1",
+        ),
+    ]
+
+
+def test_large_image_rankings_are_checked_by_region_name() -> None:
+    spec = spec_with(
+        [{"type": "saliency"}, {"type": "permutation_importance"}],
+        checks=[
+            {"ranking": "saliency", "must_include": ["rows 0-7, cols 0-7", "rows 0-7, cols 0-8"]},
+            {"ranking": "saliency", "must_not_include": ["r3c4"]},
+            {"ranking": "permutation_importance", "must_include": ["ch1: rows 0-15, cols 0-15"]},
+            {"ranking": "permutation_importance", "must_include": ["rows 0-15, cols 0-15"]},
+        ],
+    )
+    issues = plan_issues(
+        spec, params_of(spec), {}, modality="image", input_shape=(3, 64, 64), feature_names=None
+    )
+    assert [(i.loc, i.message) for i in issues] == [
+        (
+            ("checks", 0, "must_include", 1),
+            "unknown feature 'rows 0-7, cols 0-8'. Did you mean: rows 0-7, cols 0-7?",
+        ),
+        (
+            ("checks", 1, "must_not_include", 0),
+            "unknown feature 'r3c4'. Features: rows 0-7, cols 0-7; rows 0-7, cols 8-15; "
+            "rows 0-7, cols 16-23; rows 0-7, cols 24-31; rows 0-7, cols 32-39; "
+            "rows 0-7, cols 40-47; rows 0-7, cols 48-55; rows 0-7, cols 56-63; "
+            "rows 8-15, cols 0-7; rows 8-15, cols 8-15; ... (64 in all)",
+        ),
+        (
+            ("checks", 3, "must_include", 0),
+            "unknown feature 'rows 0-15, cols 0-15'. Did you mean: ch2: rows 0-15, cols 0-15?",
+        ),
+    ]
 
 
 @pytest.mark.parametrize(

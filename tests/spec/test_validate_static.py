@@ -185,14 +185,24 @@ def test_reachable_bounds_and_named_values_are_not_refused(spec_dir: Path) -> No
     assert len(load_spec(path).spec.checks) == 5
 
 
-def test_image_rankings_are_not_checked_by_name(spec_dir: Path) -> None:
+def test_image_rankings_are_checked_by_name_from_the_shape(spec_dir: Path) -> None:
+    """The digits' 8x8 shape names saliency's pixels and permutation importance's grid cells:
+    a misspelled one is a spec error of validate, each against its own explainer's names."""
     text = DIGITS + (
-        "explainers:\n  - type: saliency\nchecks:\n  - ranking: saliency\n"
-        "    must_include: [r3c4]\n"
+        "explainers:\n  - type: saliency\n  - type: permutation_importance\n"
+        "    params: {grid: [2, 2]}\n"
+        "checks:\n  - ranking: saliency\n    must_include: [r3c4, r3c9]\n"
+        "  - ranking: permutation_importance\n    must_include: [r1c1, r3c4]\n"
     )
     path = spec_dir / "spec.yaml"
-    path.write_text(text, encoding="utf-8")
-    load_spec(path)
+    assert _errors(spec_dir, text) == [
+        f"{path}:13:26 checks[0].must_include[1]: unknown feature 'r3c9'. Did you mean: r3c7?",
+        f"{path}:15:26 checks[1].must_include[1]: unknown feature 'r3c4'. Features: r0c0, "
+        "r0c1, r1c0, r1c1",
+    ]
+    valid = text.replace("r3c9", "r3c7").replace("r1c1, r3c4", "r1c1, r0c0")
+    path.write_text(valid, encoding="utf-8")
+    assert len(load_spec(path).spec.checks) == 2
 
 
 def test_breast_cancer_spec_gets_every_error_in_one_validate(
