@@ -191,3 +191,36 @@ def test_bad_run_id_is_a_usage_error(tmp_path: Path) -> None:
     assert code == 2
     assert err.startswith("error: --run-id '../x': use letters, digits")
     assert not any(tmp_path.iterdir())
+
+
+def test_schema_covers_the_csv_sources_new_keys() -> None:
+    """classes, exclude and each form of standardize validate in an editor as in auditor."""
+    import jsonschema
+
+    _, out, _ = invoke("schema")
+    validator = jsonschema.Draft202012Validator(json.loads(out))
+    spec: dict = {
+        "version": 1,
+        "name": "csv",
+        "model": {"source": "python", "class": "m:M"},
+        "data": {
+            "source": "csv",
+            "path": "t.csv",
+            "label": "subtype",
+            "classes": ["luminal", "basal", "her2"],
+            "exclude": ["sample_id"],
+        },
+        "report": {"gallery": {"per_class": 2}},
+    }
+    for form in (True, "stats.json", {"mean": [0.0, 1.0], "std": [1.0, 2.0]}):
+        spec["data"]["standardize"] = form
+        assert list(validator.iter_errors(spec)) == [], form
+    spec["data"]["exclude"] = "sample_id"
+    assert list(validator.iter_errors(spec)) != []  # a list of names, not one name
+
+
+def test_results_schema_has_the_health_warnings() -> None:
+    _, out, _ = invoke("schema", "--results")
+    schema = json.loads(out)
+    assert "warnings" in schema["properties"]
+    assert "ranking_tied" in schema["$defs"]["ExplainerResult"]["properties"]
