@@ -273,8 +273,8 @@ class ExplainStage:
         batches = list(iter_batches(np.arange(len(self.indices)), self.batch_size))
         targets = torch.as_tensor(self.predictions.targets)
         try:
-            with self.reporter.task(f"explain {job.id}", len(batches)) as task:
-                task.advance(writer.done_batches)
+            done = writer.done_batches  # a resumed run's: no time of this run went into them
+            with self.reporter.task(f"explain {job.id}", len(batches), done=done) as task:
                 for b, positions in enumerate(batches):
                     if b < writer.done_batches:
                         continue

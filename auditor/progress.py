@@ -12,9 +12,9 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, TextIO
 
 from rich.console import Console
@@ -29,7 +29,6 @@ from rich.progress import (
 
 HEARTBEAT_ENV = "AUDITOR_HEARTBEAT_SECONDS"
 HEARTBEAT_SECONDS = 30.0
-RESUMED_WITHIN = 0.01  # seconds: steps advanced this soon after a task starts were done before
 
 
 class Task(Protocol):
@@ -60,22 +59,23 @@ def fmt_duration(seconds: float) -> str:
 
 @dataclass
 class TaskState:
-    """Where a task stands, for heartbeat lines."""
+    """Where a task stands, for heartbeat lines (times from the reporter's clock)."""
 
     description: str
     total: int
-    done: int = 0
-    #: Steps counted as done at the start (a resumed run's finished batches): no time of
-    #: this run went into them, so the ETA leaves them out.
+    started: float
+    #: Steps done before this run (a resumed run's finished batches), as the caller says:
+    #: no time of this run went into them, so the ETA leaves them out.
     skipped: int = 0
-    started: float = field(default_factory=time.monotonic)
-    last_advance: float = field(default_factory=time.monotonic)
+    done: int = 0
+    last_advance: float | None = None
 
-    def advance(self, n: int) -> None:
-        now = time.monotonic()
-        if self.done == self.skipped and now - self.started < RESUMED_WITHIN:
-            self.skipped += n
-            self.started = now
+    def __post_init__(self) -> None:
+        self.done = max(self.done, self.skipped)
+        if self.last_advance is None:
+            self.last_advance = self.started
+
+    def advance(self, n: int, now: float) -> None:
         self.done += n
         self.last_advance = now
 
@@ -83,9 +83,10 @@ class TaskState:
         """``explain kernel_shap: batch 3/10 running, 1m 10s elapsed, ETA 2m 40s``."""
         current = min(self.done + 1, self.total)
         elapsed = now - self.started
+        last = self.started if self.last_advance is None else self.last_advance
         if self.done > self.skipped:
-            per_batch = (self.last_advance - self.started) / (self.done - self.skipped)
-            left = per_batch * (self.total - self.done) - (now - self.last_advance)
+            per_batch = (last - self.started) / (self.done - self.skipped)
+            left = per_batch * (self.total - self.done) - (now - last)
             eta = f"ETA {fmt_duration(max(left, 0.0))}"
         else:
             eta = f"ETA unknown until batch {current} finishes"
@@ -96,10 +97,18 @@ class TaskState:
 
 
 class Reporter:
-    """Tells the user what the run is doing. Never affects results or exit codes."""
+    """Tells the user what the run is doing. Never affects results or exit codes.
+
+    ``clock`` (seconds, monotonic) times heartbeats and ETAs; tests pass their own and call
+    :meth:`pulse` instead of waiting for the thread.
+    """
 
     def __init__(
-        self, mode: str = "auto", stream: TextIO | None = None, heartbeat: float | None = None
+        self,
+        mode: str = "auto",
+        stream: TextIO | None = None,
+        heartbeat: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream or sys.stderr
         if mode == "auto":
@@ -107,11 +116,12 @@ class Reporter:
         self.mode = mode
         self.heartbeat = heartbeat_interval(heartbeat)
         self._progress: Progress | None = None
-        self._t0 = time.perf_counter()
+        self._t0 = clock()
+        self._clock = clock
         self._lock = threading.Lock()
-        self._last_line = time.monotonic()
+        self._last_line = clock()
         self._last_message = ""
-        self._last_message_at = time.monotonic()
+        self._last_message_at = self._last_line
         self._tasks: list[TaskState] = []
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
@@ -147,16 +157,16 @@ class Reporter:
         if self.mode == "quiet":
             return
         with self._lock:
-            self._last_message, self._last_message_at = message, time.monotonic()
+            self._last_message, self._last_message_at = message, self._clock()
             self._write(message)
 
     def _write(self, message: str) -> None:
         """One line out (the caller holds the lock)."""
-        self._last_line = time.monotonic()
+        self._last_line = self._clock()
         if self._progress is not None:
             self._progress.console.print(message, markup=False, highlight=False)
         else:
-            elapsed = time.perf_counter() - self._t0
+            elapsed = self._clock() - self._t0
             print(f"[{elapsed:7.1f}s] {message}", file=self.stream, flush=True)
 
     def _heartbeats(self) -> None:
@@ -164,26 +174,32 @@ class Reporter:
         while True:
             with self._lock:
                 due = self._last_line + self.heartbeat
-            if self._stop.wait(max(due - time.monotonic(), 0.01)):
+            if self._stop.wait(max(due - self._clock(), 0.01)):
                 return
-            with self._lock:
-                now = time.monotonic()
-                if now - self._last_line < self.heartbeat:
-                    continue
-                if self._tasks:
-                    self._write(self._tasks[-1].line(now))
-                elif self._last_message:
-                    since = fmt_duration(now - self._last_message_at)
-                    self._write(f"still working: {self._last_message} ({since} since it began)")
-                else:
-                    self._write("still working")
+            self.pulse()
+
+    def pulse(self) -> bool:
+        """Write a heartbeat line if nothing was written for ``heartbeat`` s; True if so."""
+        with self._lock:
+            now = self._clock()
+            if now - self._last_line < self.heartbeat:
+                return False
+            if self._tasks:
+                self._write(self._tasks[-1].line(now))
+            elif self._last_message:
+                since = fmt_duration(now - self._last_message_at)
+                self._write(f"still working: {self._last_message} ({since} since it began)")
+            else:
+                self._write("still working")
+            return True
 
     @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Task]:
-        """A unit of work with ``total`` steps (batches)."""
+    def task(self, description: str, total: int, done: int = 0) -> Iterator[Task]:
+        """A unit of work with ``total`` steps (batches), ``done`` of them finished before
+        (a resumed run's): they count as done, but not in the time per step."""
         if self._progress is not None:
             progress = self._progress
-            task_id = progress.add_task(description, total=total)
+            task_id = progress.add_task(description, total=total, completed=done)
 
             class _Bar:
                 def advance(self, n: int = 1) -> None:
@@ -193,28 +209,29 @@ class Reporter:
             progress.update(task_id, completed=total)
             return
         reporter = self
-        state = TaskState(description, total)
+        state = TaskState(description, total, started=self._clock(), skipped=done)
         with self._lock:
             self._tasks.append(state)
-        start = time.perf_counter()
+        start = self._clock()
         if total >= 8:
             self.log(f"{description}: {total} batches")
 
+        step = max(1, total // 4)
+
         class _Lines:
-            done = 0
-            next_report = max(1, total // 4)
+            next_report = (done // step + 1) * step
 
             def advance(self, n: int = 1) -> None:
-                self.done += n
                 with reporter._lock:
-                    state.advance(n)
-                if total >= 8 and self.done >= self.next_report and self.done < total:
-                    reporter.log(f"{description}: {self.done}/{total}")
-                    self.next_report += max(1, total // 4)
+                    state.advance(n, reporter._clock())
+                    finished = state.done
+                if total >= 8 and finished >= self.next_report and finished < total:
+                    reporter.log(f"{description}: {finished}/{total}")
+                    self.next_report = (finished // step + 1) * step
 
         try:
             yield _Lines()
         finally:
             with self._lock:
                 self._tasks.remove(state)
-        self.log(f"{description}: done in {time.perf_counter() - start:.1f}s")
+        self.log(f"{description}: done in {self._clock() - start:.1f}s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,25 +26,48 @@ from auditor.progress import (
 from auditor.runner import RunOptions, run
 
 BEAT = re.compile(
-    r"^\[ *\d+\.\ds\] explain slow_for_test: batch (\d)/3 running, \d+s elapsed, ETA "
+    r"^\[ *\d+\.\ds\] explain slow_for_test: batch (\d)/3 running, \d+s elapsed, ETA (.*)$"
 )
+PATIENCE = 60.0  # seconds a batch waits for its heartbeat before giving up (never, unless broken)
 
 
 class SlowExplainer(Explainer):
-    """Gradient-free and slow: sleeps ``SLEEP`` seconds per batch (for heartbeat tests)."""
+    """Gradient-free and slow (for heartbeat tests): each batch sleeps ``SLEEP`` seconds,
+    then, when ``WATCH`` is set, waits until ``WATCH`` shows a heartbeat of this batch.
+
+    Waiting for the line instead of sleeping a fixed time makes the test hold on a loaded
+    machine: a heartbeat thread that is late is waited for, one that never comes fails.
+    """
 
     name: ClassVar[str] = "slow_for_test"
-    SLEEP: ClassVar[float] = 0.5
+    SLEEP: ClassVar[float] = 0.3
+    WATCH: ClassVar[io.StringIO | None] = None
+    batches: ClassVar[int] = 0
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        type(self).batches += 1
         time.sleep(self.SLEEP)
+        deadline = time.monotonic() + PATIENCE
+        while self.WATCH is not None and time.monotonic() < deadline:
+            if f"batch {self.batches}/3 running" in self.WATCH.getvalue():
+                break
+            time.sleep(0.02)
         return inputs.clone()
+
+
+class NonTTY(io.StringIO):
+    """stderr of a scheduled job: not a terminal."""
+
+    def isatty(self) -> bool:
+        return False
 
 
 @pytest.fixture
 def slow_plugin() -> Any:
     registries.explainers.register(SlowExplainer)
+    SlowExplainer.batches = 0
     yield SlowExplainer
+    SlowExplainer.WATCH = None
     registries.explainers.unregister(SlowExplainer.name)
 
 
@@ -76,24 +100,24 @@ report:
 
 
 def test_a_non_tty_run_of_a_slow_explainer_writes_heartbeats(
-    slow_plugin: Any,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    slow_plugin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AUDITOR_HEARTBEAT_SECONDS", "0.15")
+    monkeypatch.setenv("AUDITOR_HEARTBEAT_SECONDS", "0.1")
+    stderr = NonTTY()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    slow_plugin.WATCH = stderr
     outcome = run(_spec(tmp_path), RunOptions(out=tmp_path / "out", run_id="r"))  # auto: log
     assert outcome.exit_code == 0
-    lines = capsys.readouterr().err.splitlines()
-    beats = [line for line in lines if BEAT.match(line)]
-    assert {BEAT.match(line).group(1) for line in beats} == {"1", "2", "3"}, lines  # type: ignore[union-attr]
+    lines = stderr.getvalue().splitlines()
+    beats = [(m.group(1), m.group(2)) for m in map(BEAT.match, lines) if m]
+    assert {batch for batch, _ in beats} == {"1", "2", "3"}, lines  # each batch waited for one
     # no estimate before the first batch is done; then one from the batches so far
-    assert any(line.endswith("ETA unknown until batch 1 finishes") for line in beats)
-    assert any(re.search(r"batch 3/3 running, \d+s elapsed, ETA \d+s$", line) for line in beats)
+    assert ("1", "unknown until batch 1 finishes") in beats, lines
+    assert any(batch != "1" and re.fullmatch(r"\d+s", eta) for batch, eta in beats), lines
     # heartbeats sit between the task's own lines
     start = lines.index(next(line for line in lines if line.endswith("explain ...")))
     done = next(i for i, line in enumerate(lines) if "explain slow_for_test: done in" in line)
-    assert all(start < lines.index(line) < done for line in beats)
+    assert all(start < i < done for i, line in enumerate(lines) if BEAT.match(line))
 
 
 def test_quiet_runs_write_no_heartbeat(
@@ -102,69 +126,113 @@ def test_quiet_runs_write_no_heartbeat(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("AUDITOR_HEARTBEAT_SECONDS", "0.15")
-    SlowExplainer.SLEEP = 0.3
-    try:
-        run(_spec(tmp_path), RunOptions(out=tmp_path / "out", run_id="q", progress="quiet"))
-    finally:
-        SlowExplainer.SLEEP = 0.5
+    monkeypatch.setenv("AUDITOR_HEARTBEAT_SECONDS", "0.1")
+    run(_spec(tmp_path), RunOptions(out=tmp_path / "out", run_id="q", progress="quiet"))
     assert capsys.readouterr().err == ""
 
 
-def test_heartbeat_fires_during_one_long_batch() -> None:
-    stream = io.StringIO()
-    reporter = Reporter("log", stream, heartbeat=0.1)
-    with reporter, reporter.task("explain kernel_shap", 2) as task:
-        time.sleep(0.35)  # batch 1 of 2 takes long
+# -- the lines themselves, on a clock the test moves -------------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _lines(stream: io.StringIO) -> list[str]:
+    return [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
+
+
+def test_heartbeat_lines_inside_long_batches() -> None:
+    clock, stream = Clock(), io.StringIO()
+    reporter = Reporter("log", stream, heartbeat=30, clock=clock)
+    with reporter.task("explain kernel_shap", 2) as task:
+        clock.now += 29
+        assert not reporter.pulse()  # not silent long enough
+        clock.now += 1
+        assert reporter.pulse()
+        clock.now += 40
+        assert reporter.pulse()  # batch 1 is still running: another line
+        task.advance()  # batch 1 took 70 s
+        clock.now += 30
+        assert reporter.pulse()
+        clock.now += 50
+        assert reporter.pulse()  # batch 2 runs past its estimate
         task.advance()
-        time.sleep(0.35)
-        task.advance()
-    lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
-    first = [line for line in lines if "batch 1/2" in line]
-    second = [line for line in lines if "batch 2/2" in line]
-    assert len(first) >= 2 and len(second) >= 2, lines
-    assert (
-        first[0]
-        == "explain kernel_shap: batch 1/2 running, 0s elapsed, ETA unknown until batch 1 finishes"
-    )
-    assert re.fullmatch(
-        r"explain kernel_shap: batch 2/2 running, [01]s elapsed, ETA 0s", second[-1]
-    )
-    assert lines[-1].startswith("explain kernel_shap: done in ")
+    assert _lines(stream) == [
+        "explain kernel_shap: batch 1/2 running, 30s elapsed, ETA unknown until batch 1 finishes",
+        "explain kernel_shap: batch 1/2 running, 1m 10s elapsed, ETA unknown until batch 1 "
+        "finishes",
+        "explain kernel_shap: batch 2/2 running, 1m 40s elapsed, ETA 40s",
+        "explain kernel_shap: batch 2/2 running, 2m 30s elapsed, ETA 0s",
+        "explain kernel_shap: done in 150.0s",
+    ]
 
 
 def test_eta_of_a_resumed_task_counts_only_this_run_s_batches() -> None:
-    state = TaskState("explain ig", 10)
-    state.advance(6)  # a resumed run: 6 batches were finished before, in no time
-    time.sleep(0.05)
-    state.advance(1)
-    assert (state.done, state.skipped) == (7, 6)
-    state = TaskState("explain ig", 10, done=8, skipped=6, started=100.0, last_advance=120.0)
+    clock, stream = Clock(), io.StringIO()
+    reporter = Reporter("log", stream, heartbeat=30, clock=clock)
+    with reporter.task("explain ig", 10, done=6) as task:  # 6 finished before the resume
+        clock.now += 30
+        reporter.pulse()
+        clock.now += 10
+        task.advance()  # batch 7 took 40 s
+        clock.now += 30
+        reporter.pulse()
+    assert _lines(stream) == [
+        "explain ig: 10 batches",
+        "explain ig: batch 7/10 running, 30s elapsed, ETA unknown until batch 7 finishes",
+        "explain ig: batch 8/10 running, 1m 10s elapsed, ETA 1m 30s",
+        "explain ig: done in 70.0s",
+    ]
+
+
+def test_fast_batches_of_a_fresh_task_are_not_taken_for_resumed_ones() -> None:
+    """Batches that finish at once (a fast explainer) still count toward the ETA: only the
+    caller's ``done`` says what was finished before."""
+    clock, stream = Clock(), io.StringIO()
+    reporter = Reporter("log", stream, heartbeat=30, clock=clock)
+    with reporter.task("explain saliency", 100) as task:
+        for _ in range(50):
+            clock.now += 0.001
+            task.advance()
+        clock.now += 30
+        reporter.pulse()
+    assert _lines(stream)[-2] == "explain saliency: batch 51/100 running, 30s elapsed, ETA 0s"
+    state = TaskState("explain ig", 10, started=100.0, skipped=6, done=8, last_advance=120.0)
     # 2 batches in 20 s: 10 s a batch, 2 to go, 5 s into the next
     assert state.line(125.0) == "explain ig: batch 9/10 running, 25s elapsed, ETA 15s"
-    state = TaskState("explain ig", 10, done=6, skipped=6, started=100.0, last_advance=100.0)
-    assert state.line(103.0) == (
-        "explain ig: batch 7/10 running, 3s elapsed, ETA unknown until batch 7 finishes"
-    )
 
 
 def test_heartbeat_names_the_stage_outside_a_task() -> None:
-    stream = io.StringIO()
-    with Reporter("log", stream, heartbeat=0.1) as reporter:
-        reporter.log("render ...")
-        time.sleep(0.25)
-    lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
-    assert lines[0] == "render ..."
-    assert lines[1] == "still working: render ... (0s since it began)"
+    clock, stream = Clock(), io.StringIO()
+    reporter = Reporter("log", stream, heartbeat=30, clock=clock)
+    reporter.log("render ...")
+    clock.now += 95
+    assert reporter.pulse()
+    assert _lines(stream) == ["render ...", "still working: render ... (1m 35s since it began)"]
 
 
 def test_no_heartbeat_while_lines_keep_coming() -> None:
-    stream = io.StringIO()
-    with Reporter("log", stream, heartbeat=0.3) as reporter:
-        for i in range(6):
-            reporter.log(f"step {i}")
-            time.sleep(0.1)
+    clock, stream = Clock(), io.StringIO()
+    reporter = Reporter("log", stream, heartbeat=30, clock=clock)
+    for i in range(6):
+        reporter.log(f"step {i}")
+        clock.now += 20
+        assert not reporter.pulse()
     assert "still working" not in stream.getvalue()
+
+
+def test_the_thread_writes_heartbeats_and_stops() -> None:
+    stream = io.StringIO()
+    with Reporter("log", stream, heartbeat=0.05) as reporter:
+        reporter.log("measure ...")
+        deadline = time.monotonic() + PATIENCE
+        while "still working" not in stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert "still working: measure ... (" in stream.getvalue()
+    assert reporter._beat is None  # joined on exit
 
 
 def test_interval_from_argument_environment_or_default(monkeypatch: pytest.MonkeyPatch) -> None:
