@@ -11,12 +11,15 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from auditor import __version__
 from auditor.errors import AuditorError, InternalError, SpecError, UsageError
+
+if TYPE_CHECKING:
+    from auditor.results import Results
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -137,8 +140,18 @@ def run(
     for report in outcome.reports:
         click.echo(f"report: {report}")
     click.echo(f"results: {outcome.folder.path / 'results.json'}")
-    click.echo(f"verdict: {outcome.results.status.upper()} (exit {outcome.exit_code})")
+    click.echo(f"verdict: {verdict_words(outcome.results)} (exit {outcome.exit_code})")
     sys.exit(outcome.exit_code)
+
+
+def verdict_words(results: Results) -> str:
+    """``PASSED``, ``FAILED``, ``ERROR``; with health warnings ``PASSED WITH 2 WARNINGS``,
+    so the terminal agrees with the report's "PASS WITH WARNINGS"."""
+    words = results.status.upper()
+    count = len(results.warnings)
+    if count and results.status != "error":
+        words += f" WITH {count} WARNING{'S' if count > 1 else ''}"
+    return words
 
 
 @cli.command(epilog=EXIT_CODES)

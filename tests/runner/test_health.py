@@ -113,7 +113,7 @@ def test_fail_on_warning_exits_1_and_the_junit_and_log_say_why(
     results = read_results(folder)
     assert results["checks"] == []  # no check failed: the warnings alone fail the run
     assert (results["status"], results["exit_code"]) == ("failed", 1)
-    assert output.strip().endswith("verdict: FAILED (exit 1)")
+    assert output.strip().endswith("verdict: FAILED WITH 2 WARNINGS (exit 1)")
     suite = ET.fromstring((folder / "junit.xml").read_text())
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert set(cases) == {"health accuracy_at_chance model", "health attributions_zero saliency"}
@@ -414,7 +414,11 @@ report:
     if predict == 1:
         assert results["predictions"]["accuracy"] == pytest.approx(0.3)
         assert codes(results, "accuracy_at_chance") == [], output
+        # the terminal agrees with the report's PASS WITH WARNINGS (zero saliency is left)
+        assert [w["code"] for w in results["warnings"]] == ["attributions_zero"]
+        assert output.strip().endswith("verdict: PASSED WITH 1 WARNING (exit 0)")
     else:
+        assert output.strip().endswith("verdict: PASSED WITH 2 WARNINGS (exit 0)")
         [warning] = codes(results, "accuracy_at_chance")
         assert warning["message"] == (
             "accuracy on the slice is 0.000, at or below chance (1/10 = 0.100)"
