@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from auditor.explainers.ranking import tie_groups
+from auditor.explainers.regions import layout_names
 from auditor.results import CheckResult, ExplainerResult, PredictionSummary
+from auditor.run_folder import RunFolder
 from auditor.spec.model import MetricCheck, RankingCheck
 from auditor.suggest import did_you_mean
+
+#: Names listed at most in a reason; the count of the rest follows.
+LISTED = 10
 
 
 def metric_value(
@@ -106,9 +115,43 @@ def evaluate_metric(
     return CheckResult(**base, status="pass", value=value, reason=f"{value:.4g} is within bounds")
 
 
+@dataclass(frozen=True)
+class Ranked:
+    """Every feature one explainer ranked, in feature order: names and importance.
+
+    ``importance`` is the full ranking (``rankings/<id>.npy``, as the report and the health
+    warnings read it); None where only results.json's kept top is known.
+    """
+
+    names: list[str]
+    importance: np.ndarray | None = None
+
+
+def stored_rankings(
+    folder: RunFolder, explained: dict[str, ExplainerResult], local_names: list[str]
+) -> dict[str, Ranked]:
+    """Each explainer's own features and full ranking, from the run folder: a local
+    explainer ranks ``local_names`` (columns, pixels or regions), a global one of images its
+    grid's cells (``extra["features"]``); importance from ``rankings/<id>.npy``."""
+    ranked = {}
+    for key, result in explained.items():
+        names = layout_names(result.extra.get("features") or {}) or list(local_names)
+        path = folder.file(f"rankings/{key}.npy")
+        stored = np.load(path, allow_pickle=False) if path.is_file() else None
+        ranked[key] = Ranked(names, None if stored is None else np.asarray(stored[0], np.float64))
+    return ranked
+
+
 def evaluate_ranking(
-    check: RankingCheck, explainers: dict[str, ExplainerResult], all_features: list[str]
+    check: RankingCheck, explainers: dict[str, ExplainerResult], ranked: Ranked | None
 ) -> CheckResult:
+    """pass / fail on the explainer's top ``top_k``; error where the explainer did not run,
+    a name is not one of its features, or the verdict depends on the order within a tie.
+
+    A tie group that straddles position ``top_k`` (``tie_groups``, the report's rule) makes
+    the top k undecided for its members only: features ranked wholly above it are in the top
+    k, those wholly below it are out.
+    """
     rules = []
     if check.must_include:
         rules.append(f"includes {', '.join(check.must_include)}")
@@ -124,39 +167,92 @@ def evaluate_ranking(
     if result is None or result.status != "ok":
         status = "did not run" if result is None else result.status
         return CheckResult(**base, status="error", reason=f"explainer '{check.ranking}' {status}")
-    unknown = [f for f in [*check.must_include, *check.must_not_include] if f not in all_features]
+    names, importance = _full_ranking(result, ranked)
+    unknown = [f for f in [*check.must_include, *check.must_not_include] if f not in names]
     if unknown:
-        hints = "; ".join(f"'{f}'{did_you_mean(f, all_features)}" for f in unknown)
-        return CheckResult(**base, status="error", reason=f"not a feature of this data: {hints}")
-    top = [r.feature for r in result.ranking[: check.top_k]]
-    missing = [f for f in check.must_include if f not in top]
-    present = [f for f in check.must_not_include if f in top]
+        hints = "; ".join(f"'{f}'{did_you_mean(f, names)}" for f in unknown)
+        return CheckResult(
+            **base, status="error", reason=f"not a feature '{check.ranking}' ranks: {hints}"
+        )
+    order, starts = tie_groups(importance)
+    k = min(check.top_k, len(order))
+    low, high = _straddling_tie(starts, k)
+    position = {names[i]: p for p, i in enumerate(order)}
+    top = [names[i] for i in order[:k]]
+    missing = [f for f in check.must_include if position[f] >= high]
+    present = [f for f in check.must_not_include if position[f] < low]
     if missing or present:
         why = []
         if missing:
             why.append(f"{', '.join(missing)} not in the top {check.top_k}")
         if present:
             why.append(
-                ", ".join(f"{f} is ranked {top.index(f) + 1}" for f in present)
+                ", ".join(f"{f} is ranked {position[f] + 1}" for f in present)
                 + f" (within the top {check.top_k})"
             )
         return CheckResult(**base, status="fail", value=top, reason="; ".join(why))
+    undecided = [
+        f for f in [*check.must_include, *check.must_not_include] if low <= position[f] < high
+    ]
+    if undecided:
+        tied = [names[i] for i in order[low:high]]
+        value = float(importance[order[low]])
+        reason = (
+            f"the ranking ties at position {k} (features {_listing(tied)} share {value:.4g}): "
+            f"the top {k} is not decided for {', '.join(undecided)}"
+        )
+        return CheckResult(**base, status="error", value=top, reason=reason)
     return CheckResult(**base, status="pass", value=top, reason="the ranking obeys the rule")
+
+
+def _full_ranking(result: ExplainerResult, ranked: Ranked | None) -> tuple[list[str], np.ndarray]:
+    """Names and importance of every ranked feature, or of results.json's kept top."""
+    importance = None if ranked is None else ranked.importance
+    if ranked is not None and importance is not None and len(importance) == len(ranked.names):
+        return list(ranked.names), np.asarray(importance, dtype=np.float64)
+    kept = [r.feature for r in result.ranking]
+    importance = np.array([r.importance for r in result.ranking], dtype=np.float64)
+    if ranked is None:
+        return kept, importance
+    # every name is known, the importance only of the kept top: the rest rank below it
+    rest = [name for name in ranked.names if name not in set(kept)]
+    return [*kept, *rest], np.concatenate([importance, np.zeros(len(rest))])
+
+
+def _straddling_tie(starts: np.ndarray, k: int) -> tuple[int, int]:
+    """Positions ``[low, high)`` of the tie that straddles position ``k`` (its members are
+    ranked both within and after the top k), or ``(k, k)`` when none does."""
+    if k <= 0 or k >= len(starts) or starts[k] != starts[k - 1]:
+        return k, k
+    low = int(starts[k])
+    high = k
+    while high < len(starts) and starts[high] == low:
+        high += 1
+    return low, high
+
+
+def _listing(names: list[str]) -> str:
+    """The first ``LISTED`` names (``; ``-separated when a name has a comma)."""
+    separator = "; " if any("," in name for name in names) else ", "
+    shown = separator.join(names[:LISTED])
+    return shown + (f"{separator}... ({len(names)} in all)" if len(names) > LISTED else "")
 
 
 def evaluate(
     checks: list[MetricCheck | RankingCheck],
     predictions: PredictionSummary,
     explainers: dict[str, ExplainerResult],
-    all_features: list[str],
+    ranked: dict[str, Ranked],
     model_metrics: dict[str, Any] | None = None,
 ) -> list[CheckResult]:
+    """Each check's result; a ranking check on the features of its own explainer
+    (``ranked``, by explainer id)."""
     out = []
     for check in checks:
         if isinstance(check, MetricCheck):
             out.append(evaluate_metric(check, predictions, explainers, model_metrics))
         else:
-            out.append(evaluate_ranking(check, explainers, all_features))
+            out.append(evaluate_ranking(check, explainers, ranked.get(check.ranking)))
     return out
 
 

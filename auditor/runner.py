@@ -18,13 +18,12 @@ import torch
 from torch import nn
 
 from auditor import __version__, gallery, health, registries
-from auditor.checks import evaluate, failing
+from auditor.checks import evaluate, failing, stored_rankings
 from auditor.data.base import AuditDataset
 from auditor.data.slicing import iter_batches, select_indices
 from auditor.errors import SpecError, UsageError
 from auditor.explain import ExplainJob, ExplainStage, feature_names, plan
 from auditor.explainers.base import ExplainContext, Predictions
-from auditor.explainers.regions import layout_names
 from auditor.hashing import sha256_file
 from auditor.inference import FastInference
 from auditor.internal import as_internal_error, internal_errors
@@ -240,10 +239,11 @@ def check_all(
     explained: dict[str, ExplainerResult],
     measured: MeasureStage,
 ) -> list[CheckResult]:
-    names = feature_names(audit.dataset)
-    for result in explained.values():  # global explainers of images rank their grid's cells
-        names += layout_names(result.extra.get("features") or {}) or []
-    return evaluate(audit.spec.checks, summary, explained, names, measured.model_metrics)
+    """The spec's checks; a ranking check against its own explainer's features (a local
+    explainer's columns, pixels or regions; a global one's grid cells) and full ranking."""
+    assert audit.folder is not None
+    ranked = stored_rankings(audit.folder, explained, feature_names(audit.dataset))
+    return evaluate(audit.spec.checks, summary, explained, ranked, measured.model_metrics)
 
 
 def store(
