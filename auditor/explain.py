@@ -298,11 +298,21 @@ class ExplainStage:
 
     def _copy_previous(self, job: ExplainJob, key: str, final: Path) -> bool:
         folder, record = self.previous[key]
-        source = folder.path / (record.get("attribution_file") or "")
+        name = record.get("attribution_file")
+        if not isinstance(name, str) or not name:
+            return False
+        try:  # results.json is data: a tampered one must not copy from outside its folder
+            source = folder.file(name)
+            stats_file = folder.file(str(Path(name).with_suffix(".stats.json")))
+        except ValueError:
+            self.reporter.log(
+                f"explain {job.id}: not reused: {folder.path / 'results.json'} names an "
+                f"attribution file outside its run folder ({name!r}); computing it"
+            )
+            return False
         if not source.is_file() or sha256_file(source) != record.get("attribution_sha256"):
             return False
         copy_file(source, final)
-        stats_file = source.with_suffix(".stats.json")
         if stats_file.is_file():
             copy_file(stats_file, self.folder.file(f"attributions/{job.id}.stats.json"))
         self.reporter.log(f"explain {job.id}: reused from {folder.path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -349,3 +350,34 @@ def test_non_finite_outputs_are_reported_before_explaining(tmp_path: Path) -> No
     assert results["predictions"]["finite"] is False
     assert results["explainers"]["saliency"]["status"] == "skipped"
     assert proc.stdout.strip().endswith("verdict: ERROR (exit 3)")
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute"])
+def test_reuse_never_copies_from_outside_the_reused_run_folder(tmp_path: Path, where: str) -> None:
+    """A tampered results.json whose attribution_file leaves its run folder (``../..`` or an
+    absolute path) with a matching sha256: the file is not copied; the explainer is computed
+    and the log says why."""
+    spec = _spec_with(tmp_path, "explainers:\n  - type: saliency\n")
+    args = ["--out", str(tmp_path / "out"), "--set", "data.slice.stop=32", *NO_REPORT]
+    first = CliRunner().invoke(cli, ["run", str(spec), "--run-id", "a", "-q", *args])
+    assert first.exit_code == 0, first.output
+    a = tmp_path / "out" / "digits-cnn" / "a"
+    planted = tmp_path / "planted.npy"  # what a tampered record points at
+    np.save(planted, np.full((32, 1, 8, 8), 7.0, dtype=np.float32))
+    results = read_results(a)
+    record = results["explainers"]["saliency"]
+    record["attribution_file"] = "../../../planted.npy" if where == "parent" else str(planted)
+    record["attribution_sha256"] = hashlib.sha256(planted.read_bytes()).hexdigest()
+    (a / "results.json").write_text(json.dumps(results))
+
+    second = CliRunner().invoke(cli, ["run", str(spec), "--run-id", "b", "--reuse", str(a), *args])
+    assert second.exit_code == 0, second.output
+    b = tmp_path / "out" / "digits-cnn" / "b"
+    assert read_results(b)["explainers"]["saliency"]["reused"] is None
+    assert np.array_equal(
+        np.load(b / "attributions" / "saliency.npy"), np.load(a / "attributions" / "saliency.npy")
+    )
+    assert (
+        f"explain saliency: not reused: {a / 'results.json'} names an attribution file outside "
+        f"its run folder ({record['attribution_file']!r}); computing it"
+    ) in second.output
