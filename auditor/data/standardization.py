@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,6 +25,9 @@ from auditor.plugin import Params
 
 LIMIT = 1e15  # bound on statistics: far beyond any real feature's scale
 MAX_FEATURES = 1_000_000
+#: Largest statistics file read (bytes; for NPZ, of its arrays unpacked): a million
+#: features' mean and std fit easily, and /dev/zero or a wrong file cannot hang or fill memory.
+MAX_STATISTICS_BYTES = 16 * 2**20
 
 
 class TrainingStatistics(Params):
@@ -122,23 +126,16 @@ def read_statistics(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``mean`` and ``std`` from a JSON object or an NPZ archive, as 1-D float arrays."""
     loc: Loc = ("data", "standardize")
     suffix = path.suffix.lower()
-    if suffix == ".json":
-        try:
-            data: Any = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise SpecError.at(loc, f"{path} is not a readable JSON file: {exc}") from exc
-        if not isinstance(data, dict):
-            raise SpecError.at(loc, f"{path} holds a JSON {type(data).__name__}; {_EXPECTED}")
-    elif suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                data = {key: archive[key] for key in ("mean", "std") if key in archive.files}
-        except (OSError, ValueError) as exc:
-            raise SpecError.at(loc, f"{path} is not a readable NPZ file: {exc}") from exc
-    else:
+    if suffix not in (".json", ".npz"):
         raise SpecError.at(
             loc, f"{path} has an unsupported file type '{path.suffix}'; expected .json or .npz"
         )
+    try:
+        data = _read_json(path) if suffix == ".json" else _read_npz(path)
+    except OSError as exc:
+        raise SpecError.at(loc, f"{path} could not be read: {exc.strerror or exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError.at(loc, f"{path} holds a JSON {type(data).__name__}; {_EXPECTED}")
     arrays = []
     for key in ("mean", "std"):
         if key not in data:
@@ -156,6 +153,44 @@ def read_statistics(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 _EXPECTED = "expected keys mean and std, one value per feature"
+_TOO_LARGE = (
+    "{path} is larger than {mb} MB{how}; a statistics file holds one mean and one std per feature"
+)
+
+
+def _too_large(path: Path, how: str = "") -> SpecError:
+    return SpecError.at(
+        ("data", "standardize"),
+        _TOO_LARGE.format(path=path, mb=MAX_STATISTICS_BYTES // 2**20, how=how),
+    )
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON value in ``path``, reading at most ``MAX_STATISTICS_BYTES``."""
+    loc: Loc = ("data", "standardize")
+    with path.open("rb") as file:
+        raw = file.read(MAX_STATISTICS_BYTES + 1)
+    if len(raw) > MAX_STATISTICS_BYTES:
+        raise _too_large(path)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise SpecError.at(loc, f"{path} is not a readable JSON file: {exc}") from exc
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """``mean`` and ``std`` of an NPZ archive whose arrays unpack to at most
+    ``MAX_STATISTICS_BYTES`` (checked in the zip directory before anything is unpacked)."""
+    loc: Loc = ("data", "standardize")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_STATISTICS_BYTES:
+            raise _too_large(path, " unpacked")
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in ("mean", "std") if key in archive.files}
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise SpecError.at(loc, f"{path} is not a readable NPZ file: {exc}") from exc
 
 
 def check_statistics(mean: np.ndarray, std: np.ndarray, names: list[str], origin: str) -> None:

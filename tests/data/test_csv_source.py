@@ -431,6 +431,30 @@ def test_standardize_from_npz(tmp_path: Path) -> None:
     )
 
 
+def test_standardize_files_are_read_within_bounds(tmp_path: Path) -> None:
+    """A statistics file is read up to 16 MB (an NPZ's arrays unpacked, checked before
+    unpacking); a broken archive is a spec error at data.standardize, not a traceback."""
+    write(tmp_path, "a,b,y\n1,7,0\n3,9,1\n")
+    with (tmp_path / "huge.json").open("wb") as file:
+        file.truncate(17 * 2**20)  # sparse: 17 MB of NUL bytes
+    np.savez_compressed(tmp_path / "bomb.npz", mean=np.zeros(3 * 2**20), std=np.ones(2))
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    tail = "; a statistics file holds one mean and one std per feature"
+    not_zip = "is not a readable NPZ file: File is not a zip file"
+    expected = {
+        "huge.json": f"{tmp_path / 'huge.json'} is larger than 16 MB{tail}",
+        "bomb.npz": f"{tmp_path / 'bomb.npz'} is larger than 16 MB unpacked{tail}",
+        "broken.npz": f"{tmp_path / 'broken.npz'} {not_zip}",
+        "empty.npz": f"{tmp_path / 'empty.npz'} {not_zip}",
+    }
+    for name, message in expected.items():
+        assert spec_error(tmp_path, path="data.csv", label="y", standardize=name) == (
+            ("data", "standardize"),
+            message,
+        ), name
+
+
 def static(tmp_path: Path, **params: object) -> StaticInfo:
     validated = CsvParams.model_validate(params, context={"base_dir": tmp_path})
     return CsvDataSource.static_info(validated)
