@@ -7,26 +7,31 @@ paths read from the original spec file's folder) with the run's overrides. A SPE
 whose bytes differ from the run's ``spec.yaml``, a ``--set`` that differs from the run's,
 changed weights or a changed data slice are refused (exit 2), saying what differs: mixing
 them would mix attributions of two different audits in one folder.
+
+Resuming trusts the folder: its ``spec.yaml`` is run as it is, and a spec may name Python
+code to import (``model.class``), like any spec. So a resume without SPEC says first which
+spec and ``--set`` values it runs, and a folder whose records cannot be read is refused.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from auditor.errors import SpecError, SpecIssue, UsageError
 from auditor.run_folder import RunFolder
 from auditor.spec import ValidatedSpec, load_spec
-from auditor.spec.document import parse_document
+from auditor.spec.document import parse_document, read_spec_bytes, read_spec_text
 from auditor.spec.load import validate_document
-from auditor.spec.overrides import apply_overrides, parse_key
+from auditor.spec.overrides import apply_overrides, parse_key, set_value
 
 INPUTS = "inputs.json"
+#: Bytes of ``inputs.json`` read at most (auditor writes a few hundred).
+MAX_INPUTS_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -40,29 +45,85 @@ class RunInputs:
 
     @classmethod
     def read(cls, folder: RunFolder) -> RunInputs | None:
-        """The folder's record, or None for a folder made before auditor kept one."""
+        """The folder's record, or None for a folder made before auditor kept one.
+
+        A record that cannot be read (not JSON, a key missing or of the wrong type, too
+        large) is a ``UsageError``: nothing of the folder is run on a guess.
+        """
         path = folder.path / INPUTS
         if not path.is_file():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            spec=str(data["spec"]),
-            overrides=tuple(data.get("overrides", ())),
-            weights_sha256=data.get("weights_sha256"),
-            data_sha256=data.get("data_sha256"),
-        )
+        try:
+            return cls._parse(path)
+        except _Unreadable as exc:
+            raise UsageError(f"--resume {folder.path}: {INPUTS} is not readable ({exc})") from None
+
+    @classmethod
+    def _parse(cls, path: Path) -> RunInputs:
+        try:
+            with path.open("rb") as fh:
+                raw = fh.read(MAX_INPUTS_BYTES + 1)
+        except OSError as exc:
+            raise _Unreadable(exc.strerror or type(exc).__name__) from None
+        if len(raw) > MAX_INPUTS_BYTES:
+            raise _Unreadable(f"larger than {MAX_INPUTS_BYTES // 2**20} MB")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise _Unreadable(f"not UTF-8 text: byte 0x{raw[exc.start]:02x}") from None
+        except json.JSONDecodeError as exc:
+            raise _Unreadable(
+                f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            ) from None
+        except RecursionError:
+            raise _Unreadable("not JSON: nested too deep") from None
+        if not isinstance(data, dict):
+            raise _Unreadable(f"expected a JSON object, got {_json_type(data)}")
+        spec = data.get("spec")
+        if spec is None:
+            raise _Unreadable("no 'spec'")
+        if not isinstance(spec, str) or not Path(spec).is_absolute():
+            raise _Unreadable(f"'spec' is not an absolute path: {_shown(spec)}")
+        overrides = data.get("overrides", [])
+        if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+            raise _Unreadable(f"'overrides' is not a list of texts: {_shown(overrides)}")
+        hashes = {}
+        for key in ("weights_sha256", "data_sha256"):
+            value = data.get(key)
+            if value is not None and not isinstance(value, str):
+                raise _Unreadable(f"'{key}' is not text: {_shown(value)}")
+            hashes[key] = value
+        return cls(spec=spec, overrides=tuple(overrides), **hashes)
 
     def write(self, folder: RunFolder) -> None:
         folder.write_json(INPUTS, {**asdict(self), "overrides": list(self.overrides)})
 
 
+class _Unreadable(Exception):
+    """What is wrong with an ``inputs.json``."""
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "a list", str: "a text", bool: "true or false", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def spec_to_run(
-    spec_path: Path | None, resume: Path | None, overrides: tuple[str, ...]
+    spec_path: Path | None,
+    resume: Path | None,
+    overrides: tuple[str, ...],
+    log: Callable[[str], None] | None = None,
 ) -> tuple[ValidatedSpec, tuple[str, ...]]:
     """The validated spec a run executes, and the overrides it runs with.
 
     A new run: SPEC with the command line's ``--set``. A resumed run: the run's own spec
-    and overrides; a SPEC or ``--set`` given with ``--resume`` must agree with them.
+    and overrides; a SPEC or ``--set`` given with ``--resume`` must agree with them. Without
+    SPEC, ``log`` is told which spec and overrides are run before anything is read.
     """
     if resume is None:
         if spec_path is None:
@@ -80,10 +141,23 @@ def spec_to_run(
             f"--resume {folder.path}: the folder does not record which spec file it ran "
             f"(no {INPUTS}: made by an older auditor); give that SPEC too"
         )
-    doc = parse_document(folder.file("spec.yaml").read_text(encoding="utf-8"), Path(inputs.spec))
+    if log is not None:
+        log(resume_notice(folder, inputs))
+    # The folder's copy is what runs (errors name it); relative paths in it resolve from the
+    # folder of the spec file the run was started with.
+    source = folder.file("spec.yaml")
+    doc = parse_document(read_spec_text(source), Path(inputs.spec), source=source)
     if overrides:
         doc.data = apply_overrides(doc, overrides)
     return validate_document(doc, plan=False), overrides
+
+
+def resume_notice(folder: RunFolder, inputs: RunInputs) -> str:
+    """``resuming DIR with its spec as run (SPEC) and --set a=1``: what a resume runs."""
+    sets = " ".join(f"--set {shlex.quote(item)}" for item in inputs.overrides)
+    return f"resuming {folder.path} with its spec as run ({inputs.spec}) " + (
+        f"and {sets}" if sets else "and no --set"
+    )
 
 
 def run_overrides(
@@ -100,7 +174,7 @@ def run_overrides(
                 f"--resume {folder.path}: --set {item} was not given to the run "
                 f"(it ran with the spec's own {name})"
             )
-        elif _value(item) != _value(theirs[key]):
+        elif set_value(item) != set_value(theirs[key]):
             problems.append(
                 f"--resume {folder.path}: --set {item} differs from the run's {theirs[key]}"
             )
@@ -111,15 +185,12 @@ def run_overrides(
 
 def refuse_other_spec(folder: RunFolder, spec_path: Path) -> None:
     """SPEC must be byte for byte the spec the run started with."""
-    run_spec = folder.file("spec.yaml")
-    try:
-        given = spec_path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"spec file {spec_path} cannot be read ({exc.strerror})") from None
-    if given == run_spec.read_bytes():
+    given = read_spec_bytes(spec_path)
+    run_spec = read_spec_bytes(folder.file("spec.yaml"))
+    if given == run_spec:
         return
     ours = given.decode("utf-8", errors="replace").splitlines()
-    theirs = run_spec.read_text(encoding="utf-8", errors="replace").splitlines()
+    theirs = run_spec.decode("utf-8", errors="replace").splitlines()
     line = next(
         (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b),
         min(len(ours), len(theirs)),
@@ -163,11 +234,3 @@ def record_data(folder: RunFolder, data_sha256: str, *, resuming: bool) -> None:
 
 def _key(item: str) -> tuple[str | int, ...]:
     return tuple(parse_key(item.partition("=")[0].strip()))
-
-
-def _value(item: str) -> Any:
-    raw = item.partition("=")[2]
-    try:
-        return YAML(typ="safe", pure=True).load(raw) if raw.strip() else ""
-    except YAMLError:
-        return raw

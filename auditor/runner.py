@@ -123,7 +123,9 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
     """
     options = options or RunOptions()
     started = datetime.now(UTC)
-    validated, overrides = spec_to_run(spec_path, options.resume, options.overrides)
+    validated, overrides = spec_to_run(
+        spec_path, options.resume, options.overrides, log=Reporter(options.progress).log
+    )
     options = replace(options, overrides=overrides)
     with Reporter(options.progress) as reporter, deterministic_algorithms():
         stage = Stages(validated, reporter)

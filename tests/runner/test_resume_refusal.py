@@ -18,6 +18,8 @@ from safetensors.numpy import load_file, save_file
 from auditor.cli import cli
 from auditor.data.sklearn_source import load_arrays
 from auditor.hashing import sha256_array, sha256_file
+from auditor.resume import RunInputs, resume_notice
+from auditor.run_folder import RunFolder
 
 TINY = """\
 version: 1
@@ -194,3 +196,128 @@ def test_a_folder_without_inputs_needs_its_spec(spec: Path) -> None:
 
 def test_run_needs_a_spec_or_resume() -> None:
     assert_refused(invoke(), "missing SPEC: auditor run SPEC, or auditor run --resume RUN_DIR")
+
+
+def test_resume_without_spec_says_what_it_runs_first(spec: Path) -> None:
+    """Resuming trusts the folder's spec.yaml (it may name Python code, like any spec): the
+    first line says which spec and --set values run, before anything is loaded."""
+    folder = start(spec, "--set", "data.batch_size=4", "--set", "description=two words")
+    notice = (
+        f"resuming {folder} with its spec as run ({spec}) and --set data.batch_size=4 "
+        "--set 'description=two words'"
+    )
+    weights = spec.parent / "weights.safetensors"
+    weights.rename(spec.parent / "away")
+    result = CliRunner().invoke(cli, ["run", "--resume", str(folder)])
+    assert result.exit_code == 2, result.output  # the weights are missing: said first anyway
+    assert result.stderr.splitlines()[0].split("] ", 1)[1] == notice
+    (spec.parent / "away").rename(weights)
+    result = CliRunner().invoke(cli, ["run", "--resume", str(folder)])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].split("] ", 1)[1] == notice
+    assert "load model" in lines[1]
+    assert "resuming" not in invoke("--resume", str(folder)).stderr  # -q: no progress at all
+    assert resume_notice(RunFolder.open(folder), RunInputs(spec=str(spec))) == (
+        f"resuming {folder} with its spec as run ({spec}) and no --set"
+    )
+
+
+def _bomb() -> str:
+    return (
+        "[&a [x, x, x, x, x, x, x, x, x]"
+        + "".join(
+            f", &{n} [{', '.join([f'*{p}'] * 9)}]"
+            for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+        + "]"
+    )
+
+
+def test_set_values_given_to_resume_are_read_with_the_spec_bounds(spec: Path) -> None:
+    """--set values compared with the run's are parsed as the run parsed them: an alias bomb
+    is refused at the alias (it was expanded) and deep nesting is a spec error (it was a
+    RecursionError, an internal error)."""
+    folder = start(spec, "--set", "data.slice.stop=32")
+    assert_refused(
+        invoke("--resume", str(folder), "--set", f"data.slice.stop={_bomb()}"),
+        "--set data.slice.stop: YAML aliases repeat more than 10,000 values in all (*d stands "
+        "for 7,381); write the values out instead (at column 161 of the value)",
+    )
+    deep = "[" * 5000 + "]" * 5000
+    assert_refused(
+        invoke("--resume", str(folder), "--set", f"data.slice.stop={deep}"),
+        "--set data.slice.stop: values are nested more than 100 levels deep (at column 101 of "
+        "the value)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (
+            b'{"spec": "/x.yaml",',
+            "not JSON: Expecting property name enclosed in double quotes at line 1, column 20",
+        ),
+        (b"", "not JSON: Expecting value at line 1, column 1"),
+        (b'{"spec": "caf\xe9"}', "not UTF-8 text: byte 0xe9"),
+        (b'["spec"]', "expected a JSON object, got a list"),
+        (b'{"overrides": []}', "no 'spec'"),
+        (b'{"spec": 3}', "'spec' is not an absolute path: 3"),
+        (b'{"spec": "tiny.yaml"}', "'spec' is not an absolute path: \"tiny.yaml\""),
+        (
+            b'{"spec": "/t.yaml", "overrides": "seed=1"}',
+            "'overrides' is not a list of texts: \"seed=1\"",
+        ),
+        (b'{"spec": "/t.yaml", "overrides": [1]}', "'overrides' is not a list of texts: [1]"),
+        (b'{"spec": "/t.yaml", "weights_sha256": 5}', "'weights_sha256' is not text: 5"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON: nested too deep"),
+        (b" " * (1024 * 1024 + 1), "larger than 1 MB"),
+    ],
+    ids=[
+        "cut-short",
+        "empty",
+        "latin-1",
+        "list",
+        "no-spec",
+        "spec-number",
+        "spec-relative",
+        "overrides-text",
+        "overrides-numbers",
+        "hash-number",
+        "nested",
+        "huge",
+    ],
+)
+def test_an_unreadable_inputs_json_is_refused(spec: Path, content: bytes, reason: str) -> None:
+    """A corrupt inputs.json was an internal error (JSONDecodeError, KeyError, TypeError)."""
+    folder = start(spec)
+    (folder / "inputs.json").write_bytes(content)
+    for args in (("--resume", str(folder)), (str(spec), "--resume", str(folder))):
+        assert_refused(invoke(*args), f"--resume {folder}: inputs.json is not readable ({reason})")
+
+
+def test_the_folders_spec_is_read_bounded_and_located(spec: Path) -> None:
+    """The run folder's spec.yaml is read as any spec file: bounded in size, UTF-8 located,
+    errors naming the folder's copy (it was read whole, and bad bytes were an internal
+    error); its relative paths still resolve from the original spec's folder."""
+    folder = start(spec)
+    copy = folder / "spec.yaml"
+    copy.write_bytes(spec.read_bytes().replace(b"name: tiny", b"name: t\xe9ny"))
+    assert_refused(
+        invoke("--resume", str(folder)),
+        f"{copy}:2:8 the spec file is not UTF-8 text: byte 0xe9 (invalid continuation byte); "
+        "save it as UTF-8",
+    )
+    copy.write_bytes(b"# " + b"x" * (4 * 1024 * 1024) + b"\n")
+    assert_refused(
+        invoke("--resume", str(folder)), f"spec file {copy} is larger than 4 MB; is it a spec?"
+    )
+    copy.write_text(TINY.format(root=ROOT).replace("batch_size: 8", "batch_size: [8"))
+    assert_refused(
+        invoke("--resume", str(folder)),
+        f"{copy}:15:11 YAML syntax error: expected ',' or ']', but got ':'",
+    )
+    copy.write_text(TINY.format(root=ROOT))
+    result = invoke("--resume", str(folder))
+    assert result.exit_code == 0, result.output
