@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import Field, field_validator
 
 from auditor.data.base import AuditDataset, DataSource, StaticInfo
@@ -101,7 +101,7 @@ class ImageFolderDataset(AuditDataset):
         try:
             with Image.open(path) as image:
                 image = image.convert(self._mode)
-        except (OSError, UnidentifiedImageError) as exc:
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise RunError(f"image {path} could not be read: {exc}") from exc
         tensor = prepare(image, self.params.resize, self.params.center_crop)
         if tuple(tensor.shape) != self.input_shape:
@@ -148,9 +148,21 @@ class ImageFolderDataSource(DataSource):
         return ImageFolderDataset(files, labels, class_names, params)
 
 
+def _unreadable(folder: Path, exc: OSError) -> SpecError:
+    """A folder of the user's that the OS would not list (permissions, a vanished disk)."""
+    where = exc.filename or folder
+    return SpecError.at(
+        ("data", "root"), f"folder {where} could not be read: {exc.strerror or exc}"
+    )
+
+
 def _class_folders(root: Path) -> list[str]:
     """Sorted names of the class sub-folders of ``root`` (hidden ones left out)."""
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        entries = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError as exc:
+        raise _unreadable(root, exc) from exc
+    classes = sorted(p.name for p in entries)
     if not classes:
         raise SpecError.at(
             ("data", "root"),
@@ -162,13 +174,16 @@ def _class_folders(root: Path) -> list[str]:
 
 def _images_in(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
     """Image files anywhere below ``folder``, sorted, hidden files and folders left out."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in extensions
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+    try:
+        return sorted(
+            p
+            for p in folder.rglob("*")
+            if p.suffix.lower() in extensions
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        )
+    except OSError as exc:
+        raise _unreadable(folder, exc) from exc
 
 
 def _scan(root: Path, extensions: tuple[str, ...]) -> tuple[list[str], list[Path], np.ndarray]:
@@ -194,7 +209,9 @@ def _final_size(path: Path, params: ImageFolderParams) -> tuple[int, int]:
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        # OSError covers unknown formats and truncated files; a corrupt header can raise
+        # ValueError ("Truncated IHDR chunk"); DecompressionBombError is no OSError.
         raise SpecError.at(("data", "root"), f"{path} is not a readable image: {exc}") from exc
     return output_size(height, width, params.resize, params.center_crop)
 

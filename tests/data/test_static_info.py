@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +92,58 @@ def test_image_folder_problems_found_statically(tmp_path: Path) -> None:
             "normalize has 2 values per statistic but the images have 3 channels; give 1 or 3 "
             "values",
         )
+    ]
+
+
+def _static_issues(tmp_path: Path, root: str) -> list[tuple[tuple[str | int, ...], str]]:
+    params: ImageFolderParams = _params(ImageFolderDataSource, tmp_path, root=root)
+    with pytest.raises(SpecError) as info:
+        ImageFolderDataSource.static_info(params)
+    return [(i.loc, i.message) for i in info.value.issues]
+
+
+def test_image_folder_bad_first_images_are_spec_errors(tmp_path: Path) -> None:
+    """What validate meets in the user's first image is a located spec error, never exit 3:
+    a decompression bomb (PIL's DecompressionBombError is no OSError) and a corrupt header
+    that PIL answers with ValueError."""
+    _png(tmp_path / "bomb" / "cat" / "a.bmp", (4, 4))
+    bmp = bytearray((tmp_path / "bomb" / "cat" / "a.bmp").read_bytes())
+    bmp[18:26] = struct.pack("<ii", 20000, 20000)  # the header claims 400 million pixels
+    (tmp_path / "bomb" / "cat" / "a.bmp").write_bytes(bytes(bmp))
+    assert _static_issues(tmp_path, "bomb") == [
+        (
+            ("data", "root"),
+            f"{tmp_path / 'bomb' / 'cat' / 'a.bmp'} is not a readable image: Image size "
+            "(400000000 pixels) exceeds limit of 178956970 pixels, could be decompression bomb "
+            "DOS attack.",
+        )
+    ]
+    (tmp_path / "corrupt" / "cat").mkdir(parents=True)
+    (tmp_path / "corrupt" / "cat" / "a.ppm").write_bytes(b"P6\n" + b"4" * 20 + b" 4\n255\n")
+    assert _static_issues(tmp_path, "corrupt") == [
+        (
+            ("data", "root"),
+            f"{tmp_path / 'corrupt' / 'cat' / 'a.ppm'} is not a readable image: "
+            "b'Token too long in file header: 44444444444'",
+        )
+    ]
+
+
+@pytest.mark.parametrize("method", ["iterdir", "rglob"])
+def test_image_folder_that_cannot_be_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """A folder the OS will not list (tests run as root here, so chmod would not do: the
+    listing itself raises as it would for another user)."""
+    _png(tmp_path / "imgs" / "cat" / "a.png", (4, 4))
+    denied = tmp_path / "imgs" if method == "iterdir" else tmp_path / "imgs" / "cat"
+
+    def refuse(self: Path, *args: object) -> Iterator[Path]:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, method, refuse)
+    assert _static_issues(tmp_path, "imgs") == [
+        (("data", "root"), f"folder {denied} could not be read: Permission denied")
     ]
 
 
