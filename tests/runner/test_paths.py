@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from conftest import ROOT, read_results
+from conftest import AUDITOR, ROOT, read_results
 
 from auditor.cli import cli
+from auditor.data.sklearn_source import load_arrays
 
 TINY = f"""\
 version: 1
@@ -152,3 +154,70 @@ def test_an_out_that_cannot_hold_a_run_folder_is_a_usage_error(work: Path) -> No
     assert result.stderr == (
         f"error: cannot create the run folder {work / 'taken' / 'tiny' / 'r'}: Not a directory\n"
     )
+
+
+# -- paths inside the spec: relative to the spec's folder, whatever the cwd -------------
+SELF_CONTAINED = """\
+version: 1
+name: beside
+seed: 0
+model:
+  source: python
+  class: beside_model:DigitsCNN
+  pythonpath: [.]
+  init: {num_classes: 10}
+  weights: w.safetensors
+data:
+  source: tensors
+  path: data/digits.npz
+  batch_size: 8
+explainers:
+  - type: saliency
+checks:
+  - metric: model.accuracy
+    min: 0.5
+report:
+  formats: []
+"""
+
+
+def _auditor(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A fresh process (no module cached from another test) in ``cwd``."""
+    return subprocess.run(
+        [str(AUDITOR), *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+def test_relative_paths_inside_the_spec_from_other_working_directories(tmp_path: Path) -> None:
+    """A project folder holds the spec, its model module (``pythonpath: [.]``), weights and
+    data, all named relative to the spec. It runs from another folder with a relative
+    --out, and a killed copy of the run resumes (without SPEC) from a third folder."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    shutil.copy(ROOT / "examples" / "models.py", project / "beside_model.py")
+    shutil.copy(ROOT / "models" / "digits_cnn.safetensors", project / "w.safetensors")
+    x, y, _ = load_arrays("digits", "test")
+    np.savez(project / "data" / "digits.npz", x=x[:16], y=y[:16])
+    (project / "spec.yaml").write_text(SELF_CONTAINED)
+    for folder in ("cwd_a", "cwd_b"):
+        (tmp_path / folder).mkdir()
+
+    first = _auditor(tmp_path / "cwd_a", "run", "../project/spec.yaml", "--out", "runs", "-q")
+    folder = tmp_path / "cwd_a" / "runs" / "beside"
+    [run_dir] = list(folder.iterdir())
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-2:] == [
+        f"results: {run_dir / 'results.json'}",
+        "verdict: PASSED (exit 0)",
+    ]
+    assert read_results(run_dir)["data"]["n"] == 16
+
+    killed = place(run_dir, tmp_path / "cwd_a" / "runs" / "killed")
+    (killed / "results.json").unlink()
+    (killed / "attributions" / "saliency.npy").unlink()
+    resumed = _auditor(tmp_path / "cwd_b", "run", "--resume", "../cwd_a/runs/killed", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[-1] == "verdict: PASSED (exit 0)"
+    assert (killed / "attributions" / "saliency.npy").read_bytes() == (
+        run_dir / "attributions" / "saliency.npy"
+    ).read_bytes()
