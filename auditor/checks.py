@@ -13,7 +13,7 @@ from auditor.explainers.regions import layout_names
 from auditor.results import CheckResult, ExplainerResult, PredictionSummary
 from auditor.run_folder import RunFolder
 from auditor.spec.model import MetricCheck, RankingCheck
-from auditor.suggest import did_you_mean
+from auditor.suggest import did_you_mean, join_names
 
 #: Names listed at most in a reason; the count of the rest follows.
 LISTED = 10
@@ -154,9 +154,9 @@ def evaluate_ranking(
     """
     rules = []
     if check.must_include:
-        rules.append(f"includes {', '.join(check.must_include)}")
+        rules.append(f"includes {join_names(check.must_include)}")
     if check.must_not_include:
-        rules.append(f"excludes {', '.join(check.must_not_include)}")
+        rules.append(f"excludes {join_names(check.must_not_include)}")
     base = {
         "name": check.name or f"{check.ranking} top {check.top_k}",
         "kind": "ranking",
@@ -184,7 +184,7 @@ def evaluate_ranking(
     if missing or present:
         why = []
         if missing:
-            why.append(f"{', '.join(missing)} not in the top {check.top_k}")
+            why.append(f"{join_names(missing)} not in the top {check.top_k}")
         if present:
             why.append(
                 ", ".join(f"{f} is ranked {position[f] + 1}" for f in present)
@@ -198,8 +198,9 @@ def evaluate_ranking(
         tied = [names[i] for i in order[low:high]]
         value = float(importance[order[low]])
         reason = (
-            f"the ranking ties at position {k} (features {_listing(tied)} share {value:.4g}): "
-            f"the top {k} is not decided for {', '.join(undecided)}"
+            f"the ranking ties at position {k} "
+            f"(features {join_names(tied, LISTED)} share {value:.4g}): "
+            f"the top {k} is not decided for {join_names(undecided)}"
         )
         return CheckResult(**base, status="error", value=top, reason=reason)
     return CheckResult(**base, status="pass", value=top, reason="the ranking obeys the rule")
@@ -229,13 +230,6 @@ def _straddling_tie(starts: np.ndarray, k: int) -> tuple[int, int]:
     while high < len(starts) and starts[high] == low:
         high += 1
     return low, high
-
-
-def _listing(names: list[str]) -> str:
-    """The first ``LISTED`` names (``; ``-separated when a name has a comma)."""
-    separator = "; " if any("," in name for name in names) else ", "
-    shown = separator.join(names[:LISTED])
-    return shown + (f"{separator}... ({len(names)} in all)" if len(names) > LISTED else "")
 
 
 def evaluate(

@@ -36,7 +36,7 @@ from auditor.explainers.grid import Grid
 from auditor.explainers.passes import contains_torchscript
 from auditor.explainers.regions import image_feature_names
 from auditor.spec.model import AuditSpec, RankingCheck
-from auditor.suggest import did_you_mean
+from auditor.suggest import did_you_mean, join_names
 
 #: Names listed at most in a message; the count of the rest follows.
 LISTED = 10
@@ -171,7 +171,7 @@ def _feature_message(feature: str, names: list[str]) -> str:
     hint = did_you_mean(feature, names)
     if hint:
         return f"unknown feature '{feature}'.{hint}"
-    return f"unknown feature '{feature}'. Features: {_listing(names)}"
+    return f"unknown feature '{feature}'. Features: {join_names(names, LISTED)}"
 
 
 def _modality_message(name: str, cls: type[Explainer], modality: str) -> str:
@@ -208,10 +208,3 @@ def _plugin(registry: Any, name: str) -> Any:
 def _within(at: Loc, issues: list[SpecIssue]) -> list[SpecIssue]:
     """Issues located relative to a spec entry, moved under ``at``."""
     return [SpecIssue(issue.message, (*at, *issue.loc)) for issue in issues]
-
-
-def _listing(names: list[str]) -> str:
-    """The first names, ``; ``-separated when a name has a comma (``rows 0-7, cols 8-15``)."""
-    separator = "; " if any("," in name for name in names) else ", "
-    shown = separator.join(names[:LISTED])
-    return shown + (f"{separator}... ({len(names)} in all)" if len(names) > LISTED else "")

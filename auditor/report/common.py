@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.suggest import join_names
+
 STATUS_CLASS = {
     "passed": "pass",
     "pass": "pass",
@@ -105,18 +107,10 @@ def fmt_num(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def join_names(names: list[Any]) -> str:
-    """Feature names as one text: separated by "; " when a name holds a comma itself (image
-    regions are named "rows 0-7, cols 8-15"), else by ", "."""
-    texts = [str(n) for n in names]
-    return ("; " if any(", " in t for t in texts) else ", ").join(texts)
-
-
 def fmt_value(value: Any) -> str:
     """A check's value: a number, or a list of features (shortened)."""
     if isinstance(value, list):
-        shown = join_names(value[:10])
-        return shown + (f" … ({len(value)} in all)" if len(value) > 10 else "")
+        return join_names(value, 10)
     return fmt_num(value)
 
 
