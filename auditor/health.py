@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,7 @@ GRADIENT_METHODS = frozenset(
 MIN_FIDELITY = 0.5  # a surrogate below this on held-out data does not mimic the model
 CHUNK_ELEMENTS = 2**22  # values read from an attribution file at a time (16 MB)
 NAMES_SHOWN = 10  # features named in a message before "and N more"
+MAX_DEAD = 0.5  # a rectifier layer with more than this share of units dead on the slice
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,12 @@ def assess(
     predictions: PredictionSummary,
     explainers: dict[str, ExplainerResult],
     top_k: int = 10,
+    layer_stats: list[dict[str, Any]] | None = None,
 ) -> list[HealthWarning]:
-    """Every health warning of a run, the model's first, then each explainer's in order."""
+    """Every health warning of a run, the model's first (accuracy, then dead layers in
+    ``layer_stats``, the runner's ``model.layer_stats``), then each explainer's in order."""
     warnings = accuracy_warnings(predictions, data, model_outputs(folder))
+    warnings += dead_unit_warnings(layer_stats or [])
     for result in explainers.values():
         if result.status != "ok":
             continue
@@ -112,6 +117,32 @@ def accuracy_warnings(
             ),
         )
     ]
+
+
+def dead_unit_warnings(layer_stats: list[dict[str, Any]]) -> list[HealthWarning]:
+    """Rectifier layers (ReLU, ReLU6) with more than half of their units never > 0 on the
+    slice: those units pass no signal and get no gradient."""
+    out = []
+    for row in layer_stats:
+        dead, units = row.get("dead_fraction"), row.get("units")
+        if not row.get("rectifier") or dead is None or not units or dead <= MAX_DEAD:
+            continue
+        name = row["name"]
+        out.append(
+            HealthWarning(
+                code="dead_units",
+                subject=name,
+                message=(
+                    f"{name}: {dead:.0%} of its {units} units never activate on the slice "
+                    "(dead ReLUs)"
+                ),
+                action=(
+                    "check the initialisation, learning rate or input scaling; the layer's "
+                    "output is mostly zero"
+                ),
+            )
+        )
+    return out
 
 
 def scan_attributions(path: Path, modality: str) -> AttributionScan:

@@ -16,6 +16,7 @@ What is checked, each issue at the spec path of the value at fault:
 - what needs the model, when one is given (``Explainer.model_issues``): layer names, and
   for the CAMs that the layer runs once and outputs feature maps;
 - explainers that hook the model's modules, on a model that is or holds TorchScript;
+- layer names in ``report.model.activations`` (the feature maps the report shows);
 - feature names in ranking checks, against the names the checked explainer ranks: tabular
   columns; image pixels or regions (local explainers); the cells of a global explainer's
   own grid (permutation importance, surrogates on images).
@@ -35,6 +36,7 @@ from auditor.explainers.base import Explainer
 from auditor.explainers.grid import Grid
 from auditor.explainers.passes import contains_torchscript
 from auditor.explainers.regions import image_feature_names
+from auditor.layer_stats import activation_issues
 from auditor.spec.model import AuditSpec, RankingCheck
 from auditor.suggest import did_you_mean, join_names
 
@@ -92,6 +94,8 @@ def plan_issues(
         input_shape=input_shape,
         feature_names=feature_names,
     )
+    if model is not None:
+        issues += activation_issues(spec.report.model.activations, model)
     return issues
 
 

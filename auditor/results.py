@@ -124,11 +124,32 @@ class HealthWarning(Record):
         "zero_features",
         "ranking_tied",
         "low_fidelity",
+        "dead_units",
     ]
-    subject: str = Field(description="What it is about: 'model' or an explainer id.")
+    subject: str = Field(
+        description="What it is about: 'model', an explainer id or a layer (dead_units)."
+    )
     message: str = Field(description="What was found.")
     action: str = Field(description="Why it matters and what to do.")
     features: list[str] = Field(default_factory=list, description="The features concerned.")
+
+
+class LayerStat(Record):
+    """One leaf layer's outputs over the slice (``model.layer_stats``)."""
+
+    name: str = Field(description="Dotted module path, e.g. features.1.")
+    type: str = Field(description="Module class, e.g. ReLU.")
+    mean: float | None = Field(description="Mean of every output value over the slice.")
+    std: float | None = Field(description="Standard deviation of the output values.")
+    dead_fraction: float | None = Field(
+        description="Share of units (channels of conv maps, features of linear outputs) "
+        "whose output is <= 0 on every sample of the slice."
+    )
+    units: int | None = Field(description="Channels or features of the output.")
+    weight_norm: float | None = Field(description="L2 norm of the layer's weight, if any.")
+    rectifier: bool = Field(
+        False, description="A ReLU-like layer: its never-active units are dead ReLUs."
+    )
 
 
 class Results(Record):
@@ -157,6 +178,16 @@ class Results(Record):
 
 def results_schema() -> dict[str, Any]:
     schema = Results.model_json_schema()
+    # ``model`` stays an open object (layers, shapes, histograms); its layer table is typed.
+    layer = LayerStat.model_json_schema()
+    schema.setdefault("$defs", {})["LayerStat"] = layer
+    schema["properties"]["model"]["properties"] = {
+        "layer_stats": {
+            "anyOf": [{"type": "array", "items": {"$ref": "#/$defs/LayerStat"}}, {"type": "null"}],
+            "description": "Per leaf layer on the slice; null for TorchScript (no hooks).",
+        },
+        "layer_stats_note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = f"auditor results.json (schema version {SCHEMA_VERSION})"
     return schema

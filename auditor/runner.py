@@ -28,6 +28,7 @@ from auditor.hashing import sha256_file
 from auditor.inference import FastInference
 from auditor.internal import as_internal_error, internal_errors
 from auditor.junit import junit_xml
+from auditor.layer_stats import NOT_AVAILABLE, layer_stats, map_layers, save_layers
 from auditor.measure import MeasureStage, explainer_runs, metric_jobs
 from auditor.metrics.base import SliceAccess
 from auditor.models.base import LoadedModel
@@ -40,6 +41,7 @@ from auditor.results import (
     DataSummary,
     ExplainerResult,
     HealthWarning,
+    LayerStat,
     PredictionSummary,
     Provenance,
     Results,
@@ -138,6 +140,7 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
         with internal_errors(audit.folder.path):
             model_info = stage("describe model", describe, audit)
             summary = stage("predict", predict_slice, audit)
+            model_info |= stage("layer stats", layer_statistics, audit)
             explained = stage("explain", explain_all, audit, jobs, summary.finite)
             measured = stage("measure", measure_all, audit, jobs, explained)
             checks = stage("check", check_all, audit, summary, explained, measured)
@@ -235,6 +238,21 @@ def predict_slice(audit: Audit) -> PredictionSummary:
     return summarize_predictions(predictions, dataset.class_names, spec.targets)
 
 
+def layer_statistics(audit: Audit) -> dict[str, Any]:
+    """How each layer behaves on the slice (``model.layer_stats``) and, for the report,
+    the gallery samples' feature maps and the first convolution's filters (layers.npz)."""
+    spec, folder = audit.spec, audit.folder
+    assert folder is not None
+    model = audit.model or audit.loaded.module
+    stats = layer_stats(model, audit.dataset, audit.indices, spec.data.batch_size)
+    with np.load(folder.file("gallery.npz"), allow_pickle=False) as chosen:
+        inputs = np.asarray(chosen["inputs"])
+    names = map_layers(spec.report.model.activations, spec.explainers)
+    save_layers(folder, model, inputs, names, audit.dataset.modality)
+    rows = None if stats is None else [LayerStat(**row).model_dump() for row in stats]
+    return {"layer_stats": rows, "layer_stats_note": None if stats is not None else NOT_AVAILABLE}
+
+
 def check_all(
     audit: Audit,
     summary: PredictionSummary,
@@ -265,7 +283,9 @@ def store(
     if measured.failed:
         problems.append("a metric failed (see the explainers' metrics)")
     data = data_summary(audit.validated, audit.dataset, audit.indices)
-    warnings = health.assess(folder, data, summary, explained, spec.report.top_k)
+    warnings = health.assess(
+        folder, data, summary, explained, spec.report.top_k, model_info.get("layer_stats")
+    )
     tied = {w.subject for w in warnings if w.code == "ranking_tied"}
     explained = {
         key: r.model_copy(update={"ranking_tied": True}) if key in tied else r

@@ -160,6 +160,17 @@ class GallerySpec(Strict):
     )
 
 
+class ModelViewSpec(Strict):
+    """``report.model:``: what the Model section shows of the layers."""
+
+    activations: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Layers whose feature maps the report shows for the gallery samples "
+        "(dotted module paths, e.g. features.3); default: the Grad-CAM layer(s).",
+    )
+
+
 class ReportSpec(Strict):
     """``report:``"""
 
@@ -167,6 +178,7 @@ class ReportSpec(Strict):
     formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"])
     gallery: GallerySpec = Field(default_factory=GallerySpec)
     top_k: int = Field(10, ge=1, le=1000, description="Features shown per ranking.")
+    model: ModelViewSpec = Field(default_factory=ModelViewSpec)
 
 
 Targets = Literal["predicted", "label"] | Annotated[int, Field(ge=0, le=1_000_000)] | str
