@@ -132,6 +132,10 @@ class Explainer(Plugin):
                 f"explainer '{self.name}' needs hooks on the model's modules, which "
                 "TorchScript models do not support"
             )
+        # Planning checks the same rules first; kept here for callers that build one directly.
+        issues = type(self).input_issues(params, context.modality, tuple(context.input_shape))
+        if issues:
+            raise SpecError(issues)
         self.model = model
         self.params = params
         self.context = context

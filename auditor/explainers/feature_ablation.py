@@ -19,10 +19,9 @@ from typing import ClassVar
 
 import torch
 from pydantic import BaseModel, Field
-from torch import nn
 
 from auditor.errors import SpecIssue
-from auditor.explainers.base import ExplainContext, Explainer, issues_of
+from auditor.explainers.base import Explainer, issues_of
 from auditor.explainers.grid import check_square
 from auditor.plugin import Params
 
@@ -46,11 +45,6 @@ class FeatureAblation(Explainer):
 
     name: ClassVar[str] = "feature_ablation"
     Params = FeatureAblationParams
-
-    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
-        super().__init__(model, params, context)
-        # Planning checks the same rule first (input_issues); kept here for direct callers.
-        check_square("cell", self.params.cell, context.modality, context.input_shape)
 
     @classmethod
     def input_issues(

@@ -23,10 +23,9 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 from pydantic import BaseModel, Field
-from torch import nn
 
 from auditor.errors import SpecIssue
-from auditor.explainers.base import ExplainContext, Explainer, issues_of, sample_seed
+from auditor.explainers.base import Explainer, issues_of, sample_seed
 from auditor.explainers.feature_ablation import feature_mask
 from auditor.explainers.grid import check_square
 from auditor.explainers.passes import rows_per_pass
@@ -67,11 +66,6 @@ class Lime(Explainer):
     name: ClassVar[str] = "lime"
     stats = ("r2",)
     Params = LimeParams
-
-    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
-        super().__init__(model, params, context)
-        # Planning checks the same rule first (input_issues); kept here for direct callers.
-        check_square("cell", self.params.cell, context.modality, context.input_shape)
 
     @classmethod
     def input_issues(
