@@ -32,6 +32,7 @@ from auditor.layer_stats import NOT_AVAILABLE, layer_stats, map_layers, save_lay
 from auditor.measure import MeasureStage, explainer_runs, metric_jobs
 from auditor.metrics.base import SliceAccess
 from auditor.models.base import LoadedModel
+from auditor.models.graph import model_graph
 from auditor.models.info import describe_model
 from auditor.predict import predict, resolve_targets, summarize_predictions
 from auditor.progress import Reporter
@@ -210,9 +211,16 @@ def plan_explainers(audit: Audit) -> list[ExplainJob]:
 
 
 def describe(audit: Audit) -> dict[str, Any]:
-    """Layers, output shapes, parameter counts and weight histograms of the model."""
-    info = describe_model(audit.loaded, audit.dataset.get(audit.indices[:1]))
-    return {**info.to_dict(), "weight_histograms": weight_histograms(audit.loaded.module)}
+    """Layers, output shapes, parameter counts, weight histograms and the block graph (the
+    report's architecture diagram) of the model."""
+    sample = audit.dataset.get(audit.indices[:1])
+    info = describe_model(audit.loaded, sample)
+    graph = model_graph(audit.loaded.module, sample[:1], info.layers)
+    return {
+        **info.to_dict(),
+        "weight_histograms": weight_histograms(audit.loaded.module),
+        "graph": graph.to_dict(),
+    }
 
 
 def predict_slice(audit: Audit) -> PredictionSummary:

@@ -166,7 +166,11 @@ def layout(graph: BlockGraph) -> Layout:
         )
         for node in graph.nodes
     ]
-    arrows = [(a, b, [(x + MARGIN, y + MARGIN) for x, y in pts]) for a, b, pts in arrows]
+    rank = {edge: i for i, edge in enumerate(graph.edges)}
+    arrows = sorted(  # grandalf keeps edges in sets: draw them in the graph's order
+        ((a, b, [(x + MARGIN, y + MARGIN) for x, y in pts]) for a, b, pts in arrows),
+        key=lambda arrow: rank.get((arrow[0], arrow[1]), len(rank)),
+    )
     width = max(b.x + b.w / 2 for b in boxes) + MARGIN
     height = max(b.y + b.h / 2 for b in boxes) + MARGIN
     return Layout(boxes, arrows, width, height)

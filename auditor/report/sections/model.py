@@ -1,4 +1,8 @@
-"""Section 2, Model: architecture table, parameter counts, weight histograms, weights hash.
+"""Section 2, Model: architecture diagram, architecture table, parameter counts, weight
+histograms, weights hash.
+
+The diagram (``auditor.report.diagram``) is drawn from the block graph results.json keeps
+under ``model.graph``: one figure of the whole model, then one per common block type.
 
 The architecture table aims at one page (``auditor.models.info.layer_table``): a model
 with many modules shows identical consecutive blocks as one row and folds deep modules into
@@ -10,8 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import Markup
+
+from auditor.models.graph import ModelGraph
 from auditor.models.info import LayerInfo, layer_table
-from auditor.report import figures
+from auditor.report import diagram, figures
 from auditor.report.canvas import Canvas
 from auditor.report.common import FigureRef, fmt_num, fmt_shape
 from auditor.report.source import ReportSource
@@ -50,6 +57,23 @@ class Histogram:
 
 
 @dataclass(frozen=True)
+class Diagram:
+    """An inline SVG figure (our own markup: every name in it is escaped by ``diagram``)."""
+
+    svg: Markup
+    caption: str
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The architecture diagram of the whole model and the inside of its block types."""
+
+    model: Diagram
+    details: list[Diagram]
+    note: str  # how it was drawn when torch.fx could not trace the model, else ""
+
+
+@dataclass(frozen=True)
 class ModelSection:
     class_name: str
     total_params: str
@@ -61,6 +85,7 @@ class ModelSection:
     notes: list[str]
     histograms: list[Histogram]
     histogram_figures: list[FigureRef]
+    architecture: Architecture | None = None  # None: results.json has no block graph
 
 
 def _layer_infos(raw: list[dict[str, Any]]) -> list[LayerInfo]:
@@ -101,6 +126,52 @@ def _layers(raw: list[dict[str, Any]]) -> tuple[list[LayerRow], str]:
     if table.omitted:
         note += f" {table.omitted} more rows at the end are not shown."
     return rows, note
+
+
+def _architecture(raw: Any) -> Architecture | None:
+    graph = ModelGraph.from_dict(raw)
+    if graph is None:
+        return None
+    traced = graph.source == "torch.fx"
+    repeated = any(n.repeat > 1 for n in graph.main.nodes)
+    joins = any(
+        n.kind == "function" and len(g.inputs_of(n.id)) > 1
+        for g in (graph.main, *graph.details)
+        for n in g.nodes
+    )
+    caption = (
+        "The model's blocks from input to output"
+        + (", traced with torch.fx" if traced else ", from its module tree")
+        + ": each box gives the block's type, its name, its output shape for one sample and "
+        "its parameters."
+        + (
+            " “×n” stands for n identical blocks in a row (parameters of all n)."
+            if repeated
+            else ""
+        )
+        + (
+            " Arrows that meet at an add or cat are skip connections or concatenations."
+            if joins
+            else ""
+        )
+        + (" The figures below show the inside of each block type." if graph.details else "")
+    )
+    details = []
+    for i, d in enumerate(graph.details):
+        caption_d = f"Inside a {d.title}, drawn for {d.example}" + (
+            f", one of the model's {d.instances} blocks of this type (the others may differ "
+            "in sizes or in their skip path)."
+            if d.instances > 1
+            else "."
+        )
+        details.append(
+            Diagram(Markup(diagram.svg(d, f"block-{i}", f"Inside {d.title}")), caption_d)
+        )
+    return Architecture(
+        model=Diagram(Markup(diagram.svg(graph.main, "model", "Architecture diagram")), caption),
+        details=details,
+        note=graph.note,
+    )
 
 
 def _modules(n: int) -> str:
@@ -162,6 +233,7 @@ def build(src: ReportSource) -> ModelSection:
         notes=[str(n) for n in m.get("notes") or []],
         histograms=histograms,
         histogram_figures=figures_,
+        architecture=_architecture(m.get("graph")),
     )
 
 
