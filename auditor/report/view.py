@@ -16,6 +16,7 @@ from auditor.report.sections import (
     data,
     failures,
     gallery,
+    layers,
     model,
     quality,
     rankings,
@@ -55,6 +56,7 @@ class View:
     nav: list[NavItem]
     summary: summary.Summary
     model: model.ModelSection
+    layers: layers.LayersSection  # the Model section's second part
     data: data.DataSection
     rankings: rankings.RankingsSection
     gallery: gallery.GallerySection
@@ -113,6 +115,7 @@ def build_view(src: ReportSource) -> View:
         nav=nav,
         summary=s,
         model=model.build(src),
+        layers=layers.build(src),
         data=data.build(src),
         rankings=rankings.build(src),
         gallery=g,
@@ -131,6 +134,7 @@ def open_view(folder: RunFolder) -> tuple[View, ReportSource]:
 def draw(view: View, src: ReportSource, canvas: Canvas) -> None:
     """Write every figure the view refers to into ``figures/``."""
     model.draw(view.model, src, canvas)
+    layers.draw(view.layers, src, canvas)
     data.draw(view.data, src, canvas)
     rankings.draw(view.rankings, src, canvas)
     gallery.draw(view.gallery, src, canvas)
