@@ -147,14 +147,20 @@ def layout(graph: BlockGraph) -> Layout:
         roots = sorted((v for v in comp.sV if not v.e_in()), key=lambda v: order[v.data])
         sug.init_all(roots=roots, inverted_edges=[])
         sug.draw(3)
-        xs = [v.view.xy[0] - v.view.w / 2 for v in comp.sV]
-        left = min(xs)
+        # the arrows count too: grandalf routes a long skip arc beside the boxes
+        paths = [e.view.pts for e in comp.sE]
+        left = min(
+            [v.view.xy[0] - v.view.w / 2 for v in comp.sV] + [x for pts in paths for x, _ in pts]
+        )
         for v in comp.sV:
             placed[v.data] = (v.view.xy[0] - left + offset, v.view.xy[1])
         for e in comp.sE:
             path = [(x - left + offset, y) for x, y in e.view.pts]
             arrows.append((e.v[0].data, e.v[1].data, path))
-        offset = max(placed[v.data][0] + v.view.w / 2 for v in comp.sV) + 30
+        right = max(
+            [v.view.xy[0] + v.view.w / 2 for v in comp.sV] + [x for pts in paths for x, _ in pts]
+        )
+        offset += right - left + 30
     boxes = [
         Box(
             node,
@@ -171,7 +177,8 @@ def layout(graph: BlockGraph) -> Layout:
         ((a, b, [(x + MARGIN, y + MARGIN) for x, y in pts]) for a, b, pts in arrows),
         key=lambda arrow: rank.get((arrow[0], arrow[1]), len(rank)),
     )
-    width = max(b.x + b.w / 2 for b in boxes) + MARGIN
+    width = max([b.x + b.w / 2 for b in boxes] + [x for _, _, pts in arrows for x, _ in pts])
+    width += MARGIN
     height = max(b.y + b.h / 2 for b in boxes) + MARGIN
     return Layout(boxes, arrows, width, height)
 

@@ -75,6 +75,18 @@ def test_every_arrow_is_drawn_and_points_at_a_box(graphs: dict[str, ModelGraph])
     assert all(p.get("marker-end") == "url(#arrow-d)" for p in arrows)
 
 
+def test_a_long_skip_arc_stays_inside_the_picture(graphs: dict[str, ModelGraph]) -> None:
+    residual = graphs["mobilenet"].details[0]  # input -> add passes 15 boxes
+    root = ET.fromstring(svg(residual, "r", "InvertedResidual"))
+    _, _, width, height = (float(v) for v in root.get("viewBox", "").split())
+    for path in root.iter(f"{SVG}path"):
+        if path.get("marker-end"):
+            d = path.get("d", "").replace("M", " ").replace("L", " ")
+            numbers = [float(v) for v in d.split()]
+            xs, ys = numbers[0::2], numbers[1::2]
+            assert min(xs) >= 0 and max(xs) <= width and min(ys) >= 0 and max(ys) <= height
+
+
 @pytest.mark.parametrize("name", ["digits", "mlp", "resnet18", "mobilenet"])
 def test_each_diagram_fits_a_page_and_stays_readable(
     graphs: dict[str, ModelGraph], name: str
