@@ -411,7 +411,10 @@ def _tree_blocks(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.Modu
     blocks = []
     for name, sub in module.named_children():
         path = f"{prefix}{name}"
-        if isinstance(sub, CONTAINERS) and type(sub) in CONTAINERS:
+        if type(sub) in CONTAINERS or (
+            isinstance(sub, torch.jit.ScriptModule)
+            and _type(sub) in {c.__name__ for c in CONTAINERS}  # a scripted Sequential
+        ):
             blocks.extend(_tree_blocks(sub, path + "."))
         else:
             blocks.append((path, sub))

@@ -4,6 +4,7 @@ blocks, types, shapes, parameters, "×N" runs, skip and concatenation edges, the
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import pytest
 import torch
@@ -229,3 +230,21 @@ def test_the_graph_survives_results_json(resnet18: ModelGraph) -> None:
     assert ModelGraph.from_dict(raw) == resnet18
     assert ModelGraph.from_dict(None) is None
     assert ModelGraph.from_dict({"main": {"nodes": [{"name": "no id"}]}}) is None
+
+
+def test_a_torchscript_model_is_drawn_from_its_module_tree() -> None:
+    with warnings.catch_warnings():  # torch.jit.script is deprecated: users still ship it
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.script(DigitsCNN().eval())
+    g = model_graph(scripted, torch.rand(1, 1, 8, 8), [])
+    assert g.source == "module tree"
+    assert g.note == (
+        "torch.fx could not trace the model (TypeError: a TorchScript module has no Python "
+        "forward to trace); the diagram shows its modules in the order they are registered, "
+        "without skip connections."
+    )
+    assert [(n.name, n.type) for n in g.main.nodes][1:4] == [
+        ("features.0", "Conv2d"),
+        ("features.1", "ReLU"),
+        ("features.2", "Conv2d"),
+    ]
