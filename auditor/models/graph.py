@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from auditor.models.info import LayerInfo
 
@@ -164,6 +163,10 @@ def model_graph(
 def _trace(module: nn.Module, sample: torch.Tensor | tuple[torch.Tensor, ...]) -> fx.GraphModule:
     if isinstance(module, torch.jit.ScriptModule):
         raise TypeError("a TorchScript module has no Python forward to trace")
+    # Imported here: torch.fx.passes costs about 0.2 s, and `auditor render` only reads the
+    # stored graph.
+    from torch.fx.passes.shape_prop import ShapeProp
+
     tracer = fx.Tracer()
     graph = tracer.trace(module)
     traced = fx.GraphModule(module, graph)
@@ -173,12 +176,11 @@ def _trace(module: nn.Module, sample: torch.Tensor | tuple[torch.Tensor, ...]) -
 
 
 def _shape(node: fx.Node) -> list[int] | None:
-    meta = node.meta.get("tensor_meta")
-    if isinstance(meta, TensorMetadata):
-        return list(meta.shape)
-    if isinstance(meta, tuple | list) and meta and isinstance(meta[0], TensorMetadata):
-        return list(meta[0].shape)
-    return None
+    meta = node.meta.get("tensor_meta")  # ShapeProp's TensorMetadata, or a tuple of them
+    if isinstance(meta, tuple | list) and meta and not hasattr(meta, "shape"):
+        meta = meta[0]
+    shape = getattr(meta, "shape", None)
+    return list(shape) if isinstance(shape, torch.Size) else None
 
 
 def _fn_name(node: fx.Node) -> str:
