@@ -56,7 +56,7 @@ class Infidelity(Metric):
 
         def perturb(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             noise = torch.randn(inputs.shape, generator=generator, dtype=inputs.dtype)
-            noise = noise * (p.sigma * value_range(inputs))
+            noise = noise * (p.sigma * input_span(inputs))
             return noise, inputs - noise
 
         parts = []
@@ -86,7 +86,7 @@ class Infidelity(Metric):
         )
 
 
-def value_range(inputs: torch.Tensor) -> torch.Tensor:
+def input_span(inputs: torch.Tensor) -> torch.Tensor:
     """Each sample's max - min, shaped to broadcast over it (1 where a sample is constant)."""
     flat = inputs.reshape(len(inputs), -1)
     spread = flat.max(dim=1).values - flat.min(dim=1).values

@@ -19,7 +19,7 @@ import torch
 from pydantic import Field
 
 from auditor.metrics.base import Metric, MetricContext, MetricOutput
-from auditor.metrics.infidelity import examples_per_batch, value_range
+from auditor.metrics.infidelity import examples_per_batch, input_span
 from auditor.metrics.perturb import explained_batches
 from auditor.plugin import Params
 
@@ -62,7 +62,7 @@ class SensitivityMax(Metric):
 
         def perturb(inputs: torch.Tensor) -> torch.Tensor:
             unit = torch.rand(inputs.shape, generator=generator, dtype=inputs.dtype) * 2 - 1
-            return inputs + unit * (p.radius * value_range(inputs))
+            return inputs + unit * (p.radius * input_span(inputs))
 
         def explain(
             inputs: torch.Tensor | tuple[torch.Tensor], target: torch.Tensor

@@ -23,7 +23,7 @@ import torch
 from pydantic import Field
 
 from auditor.metrics.base import ExplainerRun, Metric, MetricContext, MetricOutput
-from auditor.metrics.infidelity import value_range
+from auditor.metrics.infidelity import input_span
 from auditor.metrics.perturb import explained_batches
 from auditor.metrics.similarity import cosine, feature_map, nanmean, spearman
 from auditor.plugin import Params
@@ -83,7 +83,7 @@ class Stability(Metric):
         noise_scores, seed_scores = [], []
         for batch in explained_batches(ctx, p.samples):
             noise = torch.randn(batch.inputs.shape, generator=generator)
-            noisy = batch.inputs + noise * (p.sigma * value_range(batch.inputs))
+            noisy = batch.inputs + noise * (p.sigma * input_span(batch.inputs))
             moved = explainer.explain(noisy, batch.targets)
             noise_scores += self.compare(batch.attributions, moved, ctx)
             if reseeded is not None:
