@@ -40,7 +40,7 @@ from torch import nn
 from auditor.explainers.baselines import make_baseline
 from auditor.metrics.base import ExplainerRun, Metric, MetricContext, MetricOutput
 from auditor.metrics.perturb import explained_batches
-from auditor.metrics.similarity import feature_map, nanmean, normalize_map, spearman, ssim
+from auditor.metrics.similarity import feature_map, nanmean, normalize_map, spearman, ssim_pairs
 from auditor.plugin import Params
 
 #: Explainers whose attribution is (x - reference) times something: zero where x == reference.
@@ -158,11 +158,12 @@ class Maps:
         return np.asarray(rho), float(np.mean(shares))
 
     def ssim(self, after: list[np.ndarray], sigma: float) -> np.ndarray:
-        return np.asarray(
-            [
-                ssim(normalize_map(a), normalize_map(b), sigma=sigma)
-                for a, b in zip(self.maps, after, strict=True)
-            ]
+        if len(after) != len(self.maps):
+            raise ValueError(f"{len(self.maps)} maps before, {len(after)} after")
+        return ssim_pairs(
+            np.stack([normalize_map(a) for a in self.maps]),
+            np.stack([normalize_map(b) for b in after]),
+            sigma=sigma,
         )
 
 

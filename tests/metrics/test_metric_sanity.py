@@ -135,3 +135,18 @@ def test_ssim_properties() -> None:
     assert ssim(np.full((6, 6), 0.2), np.full((6, 6), 0.8)) == pytest.approx(expected)
     with pytest.raises(ValueError, match=r"ssim needs two 2-D maps of one shape, got \(8, 8\)"):
         ssim(a, a[:4])
+
+
+def test_ssim_of_a_stack_equals_ssim_pair_by_pair() -> None:
+    """The sanity check computes SSIM for all samples in one batched pass; batching must not
+    change a value (it was one call per sample, 80% of the metric's time)."""
+    from auditor.metrics.similarity import ssim, ssim_pairs
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((37, 8, 8)), rng.random((37, 8, 8))
+    b[3] = a[3]  # identical maps: SSIM 1
+    batched = ssim_pairs(a, b, sigma=1.5)
+    assert batched.shape == (37,)
+    assert np.array_equal(batched, [ssim(x, y, sigma=1.5) for x, y in zip(a, b, strict=True)])
+    assert batched[3] == pytest.approx(1.0)
+    assert ssim_pairs(a[:0], b[:0]).shape == (0,)
