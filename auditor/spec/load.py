@@ -346,7 +346,9 @@ def validate_document(doc: SpecDocument, *, plan: bool = True) -> ValidatedSpec:
     if planned is not None:
         issues.extend(_check_references(doc, planned))
         issues.extend(_impossible_bounds(doc, planned))
-        if plan and data_params is not None:
+        # Without ``plan`` (auditor run) the plan stage checks the same with the model loaded;
+        # a spec that fails here anyway still gets the static findings in the same list.
+        if (plan or issues) and data_params is not None:
             issues.extend(_static_issues(doc, planned, data_params, validated))
     if issues or spec is None or model_params is None or data_params is None:
         raise SpecError(_sorted(issues))

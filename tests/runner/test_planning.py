@@ -189,6 +189,33 @@ explainers:
     ]
 
 
+def test_a_spec_error_found_on_loading_comes_with_the_static_plan(tmp_path: Path) -> None:
+    """An unreachable bound stops the run before the model loads; what planning can tell
+    from the data alone (gradcam on a table, a misspelled feature) comes in the same list."""
+    code, errors, stderr, spec = run_spec(
+        tmp_path,
+        CANCER
+        + """\
+explainers:
+  - type: saliency
+  - type: gradcam
+    params: {layer: fc}
+checks:
+  - metric: model.accuracy
+    min: 1.5
+  - ranking: saliency
+    must_include: [mean radus]
+""",
+    )
+    assert code == 2
+    assert [e.split(": ", 2)[1] for e in errors] == [
+        f"{spec}:16:11 explainers[1].type",
+        f"{spec}:20:10 checks[0].min",
+        f"{spec}:22:20 checks[1].must_include[0]",
+    ]
+    assert_nothing_ran_or_was_written(stderr, tmp_path)
+
+
 def test_a_misspelled_feature_in_a_ranking_check_is_found_before_explaining(
     tmp_path: Path,
 ) -> None:
