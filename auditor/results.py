@@ -50,7 +50,7 @@ class Provenance(Record):
 class DataSummary(Record):
     source: str
     description: str
-    modality: Literal["image", "tabular"]
+    modality: Literal["image", "tabular", "text"]
     input_shape: list[int]
     class_names: list[str]
     feature_names: list[str] | None
@@ -60,6 +60,11 @@ class DataSummary(Record):
     class_counts: dict[str, int]
     #: Tabular data: mean, std, min and max of each feature over the slice.
     feature_summary: list[dict[str, Any]] | None = None
+    ranked_features: list[str] | None = Field(
+        None,
+        description="Names of the features local rankings are over (columns, pixels, regions); "
+        "null for text, whose features are each sample's tokens (tokens.npz).",
+    )
 
 
 class PredictionSummary(Record):
@@ -173,6 +178,11 @@ class Results(Record):
     warnings: list[HealthWarning] = Field(
         default_factory=list,
         description="Health warnings; with --fail-on warning they fail the run (exit 1).",
+    )
+    report_options: dict[str, Any] | None = Field(
+        None,
+        description="The spec's report block as run (overrides applied, defaults filled in), "
+        "so that rendering never re-reads spec.yaml; null in results of older runs.",
     )
 
 
