@@ -9,6 +9,7 @@ import time
 import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,12 +19,12 @@ from torch import nn
 from auditor import registries
 from auditor.data.base import AuditDataset
 from auditor.data.slicing import iter_batches
-from auditor.errors import SpecError
+from auditor.errors import SpecError, SpecIssue
 from auditor.explainers.base import ExplainContext, Explainer, Predictions
 from auditor.explainers.gradients import SharedGradients
-from auditor.explainers.ranking import ranking_names
-from auditor.explainers.regions import image_regions
 from auditor.hashing import sha256_file
+from auditor.modalities import modality_of
+from auditor.modalities.text import rank_tokens
 from auditor.planning import plan_issues
 from auditor.progress import Reporter
 from auditor.results import ExplainerResult, RankedFeature
@@ -54,19 +55,22 @@ def plan(
     metric_params: dict[str, BaseModel],
     model: nn.Module,
     dataset: AuditDataset,
+    *,
+    issues: list[SpecIssue] | None = None,
+    features: list[str] | None = None,
 ) -> list[ExplainJob]:
     """Explainer jobs, after planning found no problem with this model and data.
 
     Every problem ``auditor.planning.plan_issues`` finds (modality, shape-dependent params,
     layer names, TorchScript, feature names in checks) is raised at once as one SpecError.
     """
-    issues = plan_issues(
+    issues = list(issues or []) + plan_issues(
         spec,
         explainer_params,
         metric_params,
         modality=dataset.modality,
         input_shape=tuple(dataset.input_shape),
-        feature_names=dataset.feature_names,
+        feature_names=dataset.feature_names if features is None else features,
         model=model,
     )
     if issues:
@@ -87,13 +91,14 @@ def cache_key(job: ExplainJob, inputs_key: str) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def feature_names(dataset: AuditDataset) -> list[str]:
+def feature_names(dataset: AuditDataset, vocab: list[str] | None = None) -> list[str]:
     """Names of the features a local ranking is over: columns, pixels ``r{row}c{col}``, or
-    regions ``rows 0-7, cols 8-15`` of images larger than 32x32 (``ranking_names``)."""
-    if dataset.modality == "tabular":
-        names = dataset.feature_names or [f"x{i}" for i in range(int(np.prod(dataset.input_shape)))]
-        return list(names)
-    return ranking_names("image", tuple(dataset.input_shape))
+    regions ``rows 0-7, cols 8-15`` of images larger than 32x32 (``ranking_names``); for
+    text the vocabulary (``vocab``)."""
+    if vocab is not None:
+        return list(vocab)
+    kind = modality_of(dataset.modality)
+    return kind.ranked_features(tuple(dataset.input_shape), dataset.feature_names) or []
 
 
 def _per_feature(attr: np.ndarray, modality: str, *, magnitude: bool) -> np.ndarray:
@@ -102,11 +107,8 @@ def _per_feature(attr: np.ndarray, modality: str, *, magnitude: bool) -> np.ndar
     With ``magnitude`` the channels' absolute values are averaged, so that opposite signs
     in different channels do not cancel (as in ``auditor.explainers.ranking``).
     """
-    if magnitude:
-        attr = np.abs(attr)
-    if modality == "image" and attr.ndim == 4:
-        attr = attr.mean(axis=1)
-    return attr.reshape(len(attr), -1)
+    kind = modality_of(modality)
+    return kind.signed(np.abs(attr) if magnitude else attr)
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,10 @@ def rank_attributions(
     sample's value for a region is the mean of its pixels' channel-averaged |attribution|.
     """
     array = np.load(path, mmap_mode="r")
-    regions = image_regions(array.shape[1:]) if modality == "image" else None
-    width = int(np.prod(array.shape[2:])) if modality == "image" else len(names)
+    kind = modality_of(modality)
+    shape = tuple(array.shape[1:])
+    regions = kind.ranks_regions(shape)
+    width = int(np.prod(kind.unit_shape(shape)))
     total = np.zeros(len(names))
     total_sq = np.zeros(len(names))
     pixel_total = np.zeros(width)
@@ -138,9 +142,7 @@ def rank_attributions(
     for start in range(0, len(array), chunk):
         raw = np.asarray(array[start : start + chunk], dtype=np.float64)
         pixels = _per_feature(raw, modality, magnitude=True)
-        block = (
-            pixels if regions is None else regions.pool(pixels.reshape(len(raw), *raw.shape[2:]))
-        )
+        block = kind.pool_units(pixels, shape) if regions else pixels
         t = targets[start : start + chunk]
         total += block.sum(axis=0)
         total_sq += (block**2).sum(axis=0)
@@ -151,7 +153,7 @@ def rank_attributions(
     mean = total / n
     std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
     class_maps = class_sum / np.maximum(class_n, 1)[:, None]
-    return SliceRanking(mean, std, class_maps, None if regions is None else pixel_total / n)
+    return SliceRanking(mean, std, class_maps, pixel_total / n if regions else None)
 
 
 def top_features(
@@ -185,6 +187,7 @@ class ExplainStage:
         inputs_key: str,
         resume: bool = False,
         reuse: RunFolder | None = None,
+        inputs: Any = None,
     ) -> None:
         self.model = model
         self.dataset = dataset
@@ -197,7 +200,9 @@ class ExplainStage:
         self.inputs_key = inputs_key
         self.resume = resume
         self.previous = self._previous_results(reuse)
-        self.names = feature_names(dataset)
+        #: What the modality prepared (text: ``TextInputs``; rankings are over tokens).
+        self.inputs = inputs
+        self.names = feature_names(dataset, None if inputs is None else inputs.vocab)
 
     @staticmethod
     def _previous_results(reuse: RunFolder | None) -> dict[str, tuple[RunFolder, dict]]:
@@ -321,6 +326,8 @@ class ExplainStage:
     def _local_result(
         self, job: ExplainJob, final: Path, stats: dict[str, list[float]], reused: str | None
     ) -> ExplainerResult:
+        if self.inputs is not None:
+            return self._token_result(job, final, stats, reused)
         n_classes = self.predictions.logits.shape[1]
         ranked = rank_attributions(
             final, self.dataset.modality, self.names, self.predictions.targets, n_classes, 256
@@ -347,6 +354,41 @@ class ExplainStage:
             attribution_file=str(final.relative_to(self.folder.path)),
             attribution_sha256=sha256_file(final),
             ranking=top_features(mean, std, self.names),
+            stats={k: summarize(v) for k, v in stats.items() if v},
+        )
+
+    def _token_result(
+        self, job: ExplainJob, final: Path, stats: dict[str, list[float]], reused: str | None
+    ) -> ExplainerResult:
+        """A text explainer's result: ranked over the vocabulary by shrunk mean |attribution|,
+        with the top tokens overall and per class in ``rankings/<id>.tokens.json``."""
+        ids = np.concatenate(
+            [
+                self.dataset.get(self.indices[p]).numpy()
+                for p in iter_batches(np.arange(len(self.indices)), 4096)
+            ]
+        )
+        score, mean, tables = rank_tokens(
+            final,
+            ids,
+            self.predictions.targets,
+            self.inputs.vocab,
+            self.dataset.class_names,
+            self.inputs.pad_id,
+        )
+        atomic_save_npy(
+            self.folder.file(f"rankings/{job.id}.npy"), np.stack([score, mean]).astype(np.float32)
+        )
+        self.folder.write_json(f"rankings/{job.id}.tokens.json", tables)
+        return ExplainerResult(
+            id=job.id,
+            type=job.entry.type,
+            scope="local",
+            status="ok",
+            reused=reused,
+            attribution_file=str(final.relative_to(self.folder.path)),
+            attribution_sha256=sha256_file(final),
+            ranking=top_features(score, None, self.names),
             stats={k: summarize(v) for k, v in stats.items() if v},
         )
 

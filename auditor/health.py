@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from auditor.explainers.ranking import tied_top  # the report's rule: they agree
+from auditor.modalities import modality_of
 from auditor.results import DataSummary, ExplainerResult, HealthWarning, PredictionSummary
 from auditor.run_folder import RunFolder
 
@@ -152,7 +153,7 @@ def scan_attributions(path: Path, modality: str) -> AttributionScan:
     n = len(array)
     row = int(np.prod(array.shape[1:]))
     rows = max(1, CHUNK_ELEMENTS // max(row, 1))
-    nonzero = np.zeros(row if modality == "tabular" else 0, dtype=bool)
+    nonzero = np.zeros(row if modality_of(modality).fixed_features else 0, dtype=bool)
     bad, low, high = 0, math.inf, -math.inf
     for start in range(0, n, rows):
         block = np.asarray(array[start : start + rows]).reshape(-1, row)
@@ -229,7 +230,7 @@ def zero_feature_warnings(
     result: ExplainerResult, scan: AttributionScan, data: DataSummary
 ) -> list[HealthWarning]:
     """Tabular features that vary over the slice but get exactly 0 on every sample."""
-    if data.modality != "tabular" or not scan.zero_features.any():
+    if not modality_of(data.modality).fixed_features or not scan.zero_features.any():
         return []
     summary = data.feature_summary or []
     names = data.feature_names or [f"x{i}" for i in range(len(scan.zero_features))]

@@ -225,12 +225,13 @@ def save_layers(
     model: nn.Module,
     gallery_inputs: np.ndarray,
     names: list[str],
-    modality: str,
+    spatial: bool,
 ) -> None:
     """``layers.npz``: ``layers`` (names), ``maps_i``/``channels_i`` per layer with feature
-    maps, and ``filters`` with ``filters_layer`` (image models with a convolution)."""
+    maps, and ``filters`` with ``filters_layer`` (image models with a convolution); feature
+    maps only for ``spatial`` inputs (images)."""
     arrays: dict[str, np.ndarray] = {}
-    if modality == "image" and not contains_torchscript(model):
+    if spatial and not contains_torchscript(model):
         maps = feature_maps(model, torch.from_numpy(gallery_inputs), names)
         arrays["layers"] = np.asarray(list(maps), dtype=str)
         for i, (m, channels) in enumerate(maps.values()):

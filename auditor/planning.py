@@ -24,19 +24,17 @@ What is checked, each issue at the spec path of the value at fault:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from pydantic import BaseModel
 
 from auditor import registries
-from auditor.errors import Loc, SpecError, SpecIssue
+from auditor.errors import Loc, SpecIssue
 from auditor.explainers.base import Explainer
-from auditor.explainers.grid import Grid
 from auditor.explainers.passes import contains_torchscript
-from auditor.explainers.regions import image_feature_names
 from auditor.layer_stats import activation_issues
+from auditor.modalities import modality_of
 from auditor.spec.model import AuditSpec, RankingCheck
 from auditor.suggest import did_you_mean, join_names
 
@@ -107,14 +105,9 @@ def ranked_features(
     Tabular data: the data set's feature names, or ``x0, x1, ...`` when it has none (as the
     explain stage names them). Images: pixels ``r{row}c{col}`` up to 32x32, regions
     ``rows 0-7, cols 8-15`` above (``auditor.explainers.regions``), from the shape alone.
+    Text: the vocabulary (passed as ``feature_names``).
     """
-    if modality == "image":
-        return None if input_shape is None else image_feature_names(tuple(input_shape))
-    if feature_names is not None:
-        return [str(name) for name in feature_names]
-    if input_shape is not None:
-        return [f"x{i}" for i in range(math.prod(int(side) for side in input_shape))]
-    return None
+    return modality_of(modality).ranked_features(input_shape, feature_names)
 
 
 def explainer_features(
@@ -127,14 +120,9 @@ def explainer_features(
     """The names of the features ``cls`` ranks with ``params`` on this data, or None when
     they cannot be known: a global explainer of images ranks the cells of its own grid
     (``Grid.feature_names``), every other explainer what ``ranked_features`` says."""
-    if cls.scope == "global" and modality == "image":
+    if cls.scope == "global":
         grid = getattr(params, "grid", None)
-        if grid is None or input_shape is None:
-            return None
-        try:
-            return Grid.for_shape(tuple(input_shape), grid).feature_names()
-        except (SpecError, ValueError):  # a grid that does not fit is reported with its params
-            return None
+        return modality_of(modality).global_features(grid, input_shape, feature_names)
     return ranked_features(modality, input_shape, feature_names)
 
 

@@ -21,7 +21,7 @@ from auditor import __version__, gallery, health, registries
 from auditor.checks import evaluate, failing, stored_rankings
 from auditor.data.base import AuditDataset
 from auditor.data.slicing import iter_batches, select_indices
-from auditor.errors import SpecError, UsageError
+from auditor.errors import SpecError, SpecIssue, UsageError
 from auditor.explain import ExplainJob, ExplainStage, feature_names, plan
 from auditor.explainers.base import ExplainContext, Predictions
 from auditor.hashing import sha256_file
@@ -31,6 +31,8 @@ from auditor.junit import junit_xml
 from auditor.layer_stats import NOT_AVAILABLE, layer_stats, map_layers, save_layers
 from auditor.measure import MeasureStage, explainer_runs, metric_jobs
 from auditor.metrics.base import SliceAccess
+from auditor.modalities import modality_of
+from auditor.modalities.text import save_tokens
 from auditor.models.base import LoadedModel
 from auditor.models.graph import model_graph
 from auditor.models.info import describe_model
@@ -111,6 +113,8 @@ class Audit:
     predictions: Predictions | None = None
     context: ExplainContext | None = None
     data_sha256: str = ""
+    #: What the modality adds for this model (``Modality.prepare``; text: ``TextInputs``).
+    inputs: Any = None
 
     @property
     def spec(self) -> AuditSpec:
@@ -200,13 +204,26 @@ def load_data(validated: ValidatedSpec) -> tuple[AuditDataset, np.ndarray]:
 
 def plan_explainers(audit: Audit) -> list[ExplainJob]:
     """Explainer jobs, checked against the model and data before anything is written:
-    modality, shape-dependent params, layer names, TorchScript, features in checks."""
+    modality, shape-dependent params, layer names, TorchScript, features in checks; and
+    what the modality needs of the model (text: its embedding layer), after which the run
+    calls the model as the modality feeds it (``Modality.prepare``)."""
+    issues: list[SpecIssue] = []
+    try:
+        audit.inputs = modality_of(audit.dataset.modality).prepare(
+            audit.dataset, audit.loaded.module
+        )
+    except SpecError as exc:
+        issues = list(exc.issues)
+    if audit.inputs is not None:
+        audit.loaded = replace(audit.loaded, module=audit.inputs.feed)
     return plan(
         audit.spec,
         audit.validated.explainer_params,
         audit.validated.metric_params,
         audit.loaded.module,
         audit.dataset,
+        issues=issues,
+        features=None if audit.inputs is None else audit.inputs.vocab,
     )
 
 
@@ -237,8 +254,10 @@ def predict_slice(audit: Audit) -> PredictionSummary:
     targets = resolve_targets(spec.targets, logits, labels, dataset.class_names)
     predictions = Predictions(logits=logits, labels=labels, targets=targets)
     audit.predictions = predictions
-    audit.context = explain_context(dataset, indices, spec.seed)
-    if spec.precision == "float32":
+    audit.context = explain_context(dataset, indices, spec.seed, audit.inputs)
+    if audit.inputs is not None:
+        save_tokens(folder, dataset, indices, audit.inputs)
+    elif spec.precision == "float32":
         audit.context.inference = FastInference(audit.model, audit.context.background[:8])
     atomic_save_npy(folder.file("predictions.npy"), logits)
     chosen = gallery.choose(spec.report.gallery, predictions, spec.seed)
@@ -256,7 +275,7 @@ def layer_statistics(audit: Audit) -> dict[str, Any]:
     with np.load(folder.file("gallery.npz"), allow_pickle=False) as chosen:
         inputs = np.asarray(chosen["inputs"])
     names = map_layers(spec.report.model.activations, spec.explainers)
-    save_layers(folder, model, inputs, names, audit.dataset.modality)
+    save_layers(folder, model, inputs, names, modality_of(audit.dataset.modality).spatial)
     rows = None if stats is None else [LayerStat(**row).model_dump() for row in stats]
     return {"layer_stats": rows, "layer_stats_note": None if stats is not None else NOT_AVAILABLE}
 
@@ -320,6 +339,7 @@ def store(
         cross_metrics=measured.cross_metrics,
         problems=problems,
         warnings=warnings,
+        report_options=spec.report.model_dump(mode="json"),
     )
     folder.write_json("results.json", results.model_dump(mode="json"))
     folder.write_text("junit.xml", junit_xml(results, audit.options.fail_on))
@@ -417,6 +437,7 @@ def explain_all(audit: Audit, jobs: list[ExplainJob], finite: bool) -> dict[str,
         inputs_key=inputs_key,
         resume=options.resume is not None,
         reuse=RunFolder.open(options.reuse) if options.reuse else None,
+        inputs=audit.inputs,
     )
     stage.share_gradients(jobs)
     results: dict[str, ExplainerResult] = {}
@@ -455,14 +476,20 @@ def weight_histograms(module: nn.Module, bins: int = 40) -> dict[str, dict[str, 
     return out
 
 
-def explain_context(dataset: AuditDataset, indices: np.ndarray, seed: int) -> ExplainContext:
+def explain_context(
+    dataset: AuditDataset, indices: np.ndarray, seed: int, inputs: Any = None
+) -> ExplainContext:
+    """What explainers and metrics may know of the run; ``inputs`` is what the modality
+    prepared (text: the vocabulary is the features, gradients run at the embedding)."""
     return ExplainContext(
         modality=dataset.modality,
         input_shape=tuple(dataset.input_shape),
         seed=seed,
         background=background_samples(dataset, indices, seed),
-        feature_names=dataset.feature_names,
+        feature_names=dataset.feature_names if inputs is None else inputs.vocab,
         class_names=dataset.class_names,
+        embedding=None if inputs is None else inputs.space,
+        removed=None if inputs is None else inputs.removed,
     )
 
 
@@ -557,6 +584,9 @@ def data_summary(
         batch_size=validated.spec.data.batch_size,
         class_counts={name: int(counts[i]) for i, name in enumerate(dataset.class_names)},
         feature_summary=feature_summary(dataset, indices, validated.spec.data.batch_size),
+        ranked_features=modality_of(dataset.modality).ranked_features(
+            tuple(dataset.input_shape), dataset.feature_names
+        ),
     )
 
 
@@ -565,7 +595,7 @@ def feature_summary(
 ) -> list[dict[str, Any]] | None:
     """Mean, std, min and max of each tabular feature over the slice (streamed), in the
     data's own units (``AuditDataset.raw_values``) where the source standardized them."""
-    if dataset.modality != "tabular":
+    if not modality_of(dataset.modality).fixed_features:
         return None
     n_features = int(np.prod(dataset.input_shape))
     count, mean, m2 = 0, np.zeros(n_features), np.zeros(n_features)

@@ -106,9 +106,12 @@ class TextParams(Params):
         min_length=1,
         description="The module whose output is attributed (default the first nn.Embedding).",
     )
-    remove_with: Literal["pad", "mask", "unk"] = Field(
-        default="pad",
-        description="The token that removes a token in perturbations and baselines.",
+    remove_with: Literal["pad", "mask", "unk"] | None = Field(
+        default=None,
+        description="The token that removes a token in perturbations and baselines (default: "
+        "mask if the vocabulary has one, else unk, else pad). With pad a removed token is also "
+        "masked out; with mask or unk the attention mask keeps it, as Integrated Gradients' "
+        "baseline does.",
     )
 
     _numbers_as_names = field_validator("classes", mode="before")(names_as_text)
@@ -176,7 +179,7 @@ class TextDataset(AuditDataset):
     """Token ids of every text, right-padded to ``max_length``, with what the report needs:
     the texts, each token's character span and word, and which texts were truncated."""
 
-    modality = "text"  # type: ignore[assignment]  # base.Modality does not list it yet
+    modality = "text"
 
     def __init__(
         self,

@@ -268,7 +268,7 @@ def load_tokenizer(
     vocab: Path | None,
     lowercase: bool,
     specials: Mapping[Special, str | None],
-    remove_with: Special,
+    remove_with: Special | None,
 ) -> TextTokenizer:
     """The tokenizer of ``tokenizer:`` (a tokenizer.json) or ``vocab:`` (one token a line).
 
@@ -384,10 +384,12 @@ def _specials(
 def _vocabulary(
     by_id: tuple[str, ...],
     found: Mapping[Special, int | None],
-    remove_with: Special,
+    remove_with: Special | None,
     source: Path,
     added: set[int],
 ) -> Vocabulary:
+    if remove_with is None:  # the default: a token the model saw, kept in the mask
+        remove_with = next(s for s in ("mask", "unk", "pad") if found.get(s) is not None)
     remove_id = found[remove_with]
     if remove_id is None:
         usual = " or ".join(DEFAULT_SPECIALS[remove_with])

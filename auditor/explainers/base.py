@@ -43,6 +43,12 @@ class ExplainContext:
     gradients: SharedGradients | None = None
     #: A faster copy of the run's model for forward passes without gradients.
     inference: FastInference | None = None
+    #: Text: where gradient methods run (the embedding layer's output), else None.
+    embedding: Any = None
+    #: Where removing a feature is not one constant (text: the remove token, padding kept):
+    #: ``removed(inputs)`` is ``inputs`` with every feature removed; perturbation methods and
+    #: metrics use it instead of their ``baseline`` value. None: they use their params.
+    removed: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 @dataclass
@@ -84,7 +90,7 @@ class Explainer(Plugin):
 
     kind: ClassVar[str] = "explainer"
     scope: ClassVar[Literal["local", "global"]] = "local"
-    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular"})
+    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "text"})
     #: Per-sample diagnostics it records (``self.record``), which checks may name.
     stats: ClassVar[tuple[str, ...]] = ()
     #: Fidelity numbers a global explainer reports, which checks may name.
@@ -100,6 +106,9 @@ class Explainer(Plugin):
     #: torch.fx rewrite of it): they cannot run on a TorchScript model, whose compiled code
     #: calls its submodules without Python, so planning refuses them there.
     needs_hooks: ClassVar[bool] = False
+    #: True for methods that differentiate the model with respect to its input: on text they
+    #: run at the embedding layer's output (``auditor.modalities.text.EmbeddingSpace``).
+    differentiable: ClassVar[bool] = False
 
     @classmethod
     def input_issues(
@@ -148,6 +157,12 @@ class Explainer(Plugin):
             raise NotImplementedError(f"{self.name} is a global explainer")
         if len(inputs) == 0:
             return torch.zeros(inputs.shape, dtype=torch.float32)
+        if self.differentiable and self.context.embedding is not None:
+            return self.context.embedding.explain(self, inputs, torch.as_tensor(targets))
+        return self.explain_dense(inputs, targets)
+
+    def explain_dense(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``explain`` on inputs taken as float32 values (the explainer's own input space)."""
         x = inputs.detach().clone().to(torch.float32)
         t = torch.as_tensor(targets, dtype=torch.long).detach().clone()
         # Gradient methods need autograd even when the caller runs without it (Captum's
@@ -159,6 +174,9 @@ class Explainer(Plugin):
                 f"explainer '{self.name}' returned shape {tuple(result.shape)} "
                 f"for inputs of shape {tuple(inputs.shape)}"
             )
+        if self.context.removed is not None:
+            # A feature whose removal changes nothing (padding) is given nothing.
+            result = result.masked_fill(self.context.removed(inputs) == inputs, 0.0)
         return result
 
     def _seeded_attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,9 @@ class DeepShap(Explainer):
     """DeepLIFT averaged over background samples (Lundberg and Lee 2017)."""
 
     name: ClassVar[str] = "deep_shap"
+    differentiable = True
+    #: Text would need the rewritten graph to start at the embedding output: not yet.
+    modalities = frozenset({"image", "tabular"})
     needs_hooks = True  # torch.fx rewrite, then Captum's module hooks
     stats = ("convergence_delta",)
     Params = DeepShapParams

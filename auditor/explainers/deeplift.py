@@ -44,6 +44,9 @@ class DeepLift(Explainer):
     """DeepLIFT rescale rule from a baseline (Shrikumar et al. 2017)."""
 
     name: ClassVar[str] = "deeplift"
+    differentiable = True
+    #: Text would need the rewritten graph to start at the embedding output: not yet.
+    modalities = frozenset({"image", "tabular"})
     needs_hooks = True  # torch.fx rewrite, then Captum's module hooks
     stats = ("convergence_delta",)
     Params = DeepLiftParams

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from auditor.errors import SpecIssue
 from auditor.explainers.base import Explainer, issues_of
 from auditor.explainers.grid import check_square
+from auditor.modalities import modality_of
 from auditor.plugin import Params
 
 
@@ -56,19 +57,15 @@ class FeatureAblation(Explainer):
         from captum.attr import FeatureAblation as CaptumFeatureAblation
 
         p = self.params
-        mask = None
-        if self.context.modality == "image":
-            mask = feature_mask(tuple(inputs.shape[1:]), "image", p.cell).unsqueeze(0)
+        mask = modality_of(self.context.modality).feature_mask(tuple(inputs.shape[1:]), p.cell)
+        removed = self.context.removed
         return CaptumFeatureAblation(self.forward_model).attribute(
             inputs,
-            baselines=p.baseline,
+            baselines=p.baseline if removed is None else removed(inputs),
             target=targets,
-            feature_mask=mask,
+            feature_mask=None if mask is None else mask.unsqueeze(0),
             perturbations_per_eval=p.perturbations_per_eval,
         )
-
-
-GRID_CELLS = 8  # cells per side of the default image grid
 
 
 def feature_mask(shape: tuple[int, ...], modality: str, cell: int | None) -> torch.Tensor:
@@ -78,13 +75,5 @@ def feature_mask(shape: tuple[int, ...], modality: str, cell: int | None) -> tor
     grid cell of side ``cell`` (default: ``ceil(max(H, W) / 8)``, an 8x8 grid) that holds
     the pixel, numbered row by row, the same over every channel.
     """
-    if modality != "image":
-        return torch.arange(math.prod(shape)).reshape(shape)
-    channels, height, width = shape
-    if cell is None:
-        cell = -(-max(height, width) // GRID_CELLS)
-    rows = torch.arange(height) // cell
-    cols = torch.arange(width) // cell
-    per_row = (width + cell - 1) // cell
-    grid = rows[:, None] * per_row + cols[None, :]
-    return grid.unsqueeze(0).expand(channels, height, width).contiguous()
+    mask = modality_of(modality).feature_mask(shape, cell)
+    return torch.arange(math.prod(shape)).reshape(shape) if mask is None else mask

@@ -24,6 +24,7 @@ from pydantic import Field
 from auditor.errors import RunError, SpecError, SpecIssue
 from auditor.explainers.base import ExplainContext, Explainer, issues_of
 from auditor.explainers.regions import cell_names, uses_regions
+from auditor.modalities import modality_of
 
 #: One side of the pooling grid in a plugin's Params.
 GridSide = Annotated[int, Field(ge=1, le=1024)]
@@ -135,15 +136,9 @@ def slice_features(
     feature_names: list[str] | None,
     grid: tuple[int, int],
 ) -> SliceFeatures:
-    """Tabular columns as they are, images pooled on ``grid``; names for every column."""
-    if modality == "image":
-        layout = Grid.for_shape(tuple(inputs.shape[1:]), grid)
-        return SliceFeatures(
-            layout.pool(inputs), layout.feature_names(), layout.element_features(), layout
-        )
-    table = inputs.detach().to("cpu", torch.float64).reshape(len(inputs), -1).numpy()
-    names = tabular_names(table.shape[1], feature_names)
-    return SliceFeatures(table, names, np.arange(table.shape[1]), None)
+    """Tabular columns as they are, images pooled on ``grid``, texts as a bag of words;
+    names for every column (``Modality.slice_features``)."""
+    return modality_of(modality).slice_features(inputs, feature_names, grid)
 
 
 def tabular_names(n_features: int, feature_names: list[str] | None) -> list[str]:
@@ -175,8 +170,7 @@ def holdout_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, 
 
 def check_grid(modality: str, input_shape: tuple[int, ...], grid: tuple[int, int]) -> None:
     """A SpecError now, before any work, if ``grid`` does not fit the images."""
-    if modality == "image":
-        Grid.for_shape(tuple(input_shape), grid)
+    modality_of(modality).check_grid(tuple(input_shape), grid)
 
 
 def check_square(name: str, side: int | None, modality: str, input_shape: tuple[int, ...]) -> None:
@@ -186,15 +180,7 @@ def check_square(name: str, side: int | None, modality: str, input_shape: tuple[
     ``cell``, ``deletion`` and ``insertion`` ``patch``): a square larger than the image
     would make the whole image one feature. None (the default size) and tabular data pass.
     """
-    if side is None or modality != "image" or len(input_shape) != 3:
-        return
-    height, width = (int(s) for s in input_shape[1:])
-    if side > max(height, width):
-        raise SpecError.at(
-            ("params", name),
-            f"{name} {side} is larger than the images' {height}x{width} pixels: "
-            f"expected at most {max(height, width)}",
-        )
+    modality_of(modality).check_square(name, side, tuple(input_shape))
 
 
 class GridExplainer(Explainer):

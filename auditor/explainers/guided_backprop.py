@@ -29,6 +29,7 @@ class GuidedBackprop(Explainer):
     """Gradient with ReLU backward passes clamped to positive values (Springenberg 2015)."""
 
     name: ClassVar[str] = "guided_backprop"
+    differentiable = True
     needs_hooks = True  # Captum hooks every nn.ReLU's backward pass
     Params = GuidedBackpropParams
 

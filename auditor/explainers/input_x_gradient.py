@@ -25,6 +25,7 @@ class InputXGradient(Explainer):
     """The input times the gradient of the target output (Shrikumar et al. 2016)."""
 
     name: ClassVar[str] = "input_x_gradient"
+    differentiable = True
     Params = InputXGradientParams
     reads_input_gradient = True
 

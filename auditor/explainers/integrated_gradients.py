@@ -81,6 +81,7 @@ class IntegratedGradients(Explainer):
     """Integrated Gradients from a baseline (Sundararajan et al. 2017)."""
 
     name: ClassVar[str] = "integrated_gradients"
+    differentiable = True
     Params = IntegratedGradientsParams
     stats = ("convergence_delta",)
 

@@ -70,7 +70,7 @@ class KernelShap(Explainer):
     name: ClassVar[str] = "kernel_shap"
     stats = ("convergence_delta",)
     Params = KernelShapParams
-    modalities = frozenset({"tabular"})
+    modalities = frozenset({"tabular", "text"})
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         import shap
@@ -78,7 +78,10 @@ class KernelShap(Explainer):
         p = self.params
         shape = tuple(inputs.shape[1:])
         rows = inputs.reshape(len(inputs), -1).numpy().astype(np.float64)
-        summary = self.background_summary(shape)
+        removed = self.context.removed
+        # Text: a token is integrated out over the one text with it removed (shap's Text
+        # masker), not over other texts' tokens at the same position.
+        summary = self.background_summary(shape) if removed is None else None
         out = np.zeros_like(rows)
         expected = torch.zeros(len(inputs))
         options: dict[str, Any] = {"silent": True, "l1_reg": False}
@@ -88,8 +91,11 @@ class KernelShap(Explainer):
             options["l1_reg"] = f"num_features({p.max_features})"
         for target, indices in by_target(targets):
             function = TargetFunction(self.model, target, shape, p.batch_size)
-            explainer = shap.KernelExplainer(function, summary)
+            explainer = shap.KernelExplainer(function, summary) if removed is None else None
             for i in indices.tolist():
+                if removed is not None:
+                    reference = removed(inputs[i : i + 1]).reshape(1, -1).numpy()
+                    explainer = shap.KernelExplainer(function, reference.astype(np.float64))
                 with numpy_seed(self.context.seed):
                     values = explainer.shap_values(rows[i : i + 1], **options)
                 out[i] = np.asarray(values).reshape(-1)

@@ -108,8 +108,10 @@ class Lime(Explainer):
         """The target's output on each perturbed copy (``keep`` has the sample's shape)."""
         p = self.params
         values = []
+        removed = self.context.removed
+        absent = torch.full_like(sample, p.baseline) if removed is None else removed(sample)
         for chunk in keep.split(p.batch_size or rows_per_pass(self.model, sample.unsqueeze(0))):
-            perturbed = torch.where(chunk, sample, torch.full_like(sample, p.baseline))
+            perturbed = torch.where(chunk, sample, absent)
             out = self.forward_model(perturbed)
             if p.output == "probability":
                 out = out.softmax(dim=1)

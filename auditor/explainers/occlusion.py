@@ -19,10 +19,10 @@ from torch import nn
 
 from auditor.errors import SpecError, SpecIssue
 from auditor.explainers.base import ExplainContext, Explainer, issues_of
+from auditor.modalities import modality_of
 from auditor.plugin import Params
 
 Size = Annotated[int, Field(ge=1, le=100_000)]
-GRID_CELLS = 8  # the default image window is an eighth of each side, as feature_ablation's grid
 
 
 class OcclusionParams(Params):
@@ -65,11 +65,12 @@ class Occlusion(Explainer):
         from captum.attr import Occlusion as CaptumOcclusion
 
         p = self.params
+        removed = self.context.removed
         return CaptumOcclusion(self.forward_model).attribute(
             inputs,
             sliding_window_shapes=self.window,
             strides=self.stride,
-            baselines=p.baseline,
+            baselines=p.baseline if removed is None else removed(inputs),
             target=targets,
             perturbations_per_eval=p.perturbations_per_eval,
         )
@@ -83,15 +84,12 @@ def window_and_stride(
     A window or stride that does not fit the input is a ``SpecError`` naming both.
     """
     shape = tuple(input_shape)
-    spatial = shape[1:] if modality == "image" else shape
+    kind = modality_of(modality)
+    spatial = kind.window_dims(shape)
     issues: list[SpecIssue] = []
     window = stride = None
     if params.window is None:
-        window = (
-            tuple(-(-s // GRID_CELLS) for s in spatial)
-            if modality == "image"
-            else (1,) * len(spatial)
-        )
+        window = kind.default_window(spatial)
     else:
         window = _sizes("window", params.window, spatial, modality, issues)
     if params.stride is None:
@@ -100,10 +98,7 @@ def window_and_stride(
         stride = _sizes("stride", params.stride, spatial, modality, issues)
     if issues or window is None or stride is None:
         raise SpecError(issues)
-    if modality == "image":
-        # The window spans every channel; the channel stride then has one position.
-        return (shape[0], *window), (shape[0], *stride)
-    return window, stride
+    return kind.full_window(shape, window, stride)
 
 
 def _sizes(
@@ -120,7 +115,7 @@ def _sizes(
         issues.extend(exc.issues)
         return None
     if any(s > limit for s, limit in zip(sizes, spatial, strict=True)):
-        what = "image size" if modality == "image" else "feature count"
+        what = modality_of(modality).size_word
         issues.append(
             SpecIssue(
                 f"{name} {list(sizes)} is larger than the input's {what} {list(spatial)}",

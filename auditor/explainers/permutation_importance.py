@@ -44,6 +44,8 @@ class PermutationImportance(GridExplainer):
     """Drop in the model's score when a feature (or image cell) is shuffled across samples."""
 
     name: ClassVar[str] = "permutation_importance"
+    #: Permuting a token position across texts means nothing: tables and images only.
+    modalities = frozenset({"image", "tabular"})
     Params = PermutationImportanceParams
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from auditor.explainers.grid import tabular_names
-from auditor.explainers.regions import image_feature_names, image_regions
+from auditor.modalities import modality_of
 
 #: Importances this close, relative to the largest, are a tie (float32 storage rounds). No
 #: absolute tolerance: a random-init network's attributions can all be around 1e-12.
@@ -27,14 +27,7 @@ TIE_RTOL = 1e-6
 
 def per_sample_magnitude(attributions: np.ndarray, modality: str) -> np.ndarray:
     """``(N, pixels or columns)`` float64: absolute attribution (images: channel mean)."""
-    a = np.abs(np.asarray(attributions, dtype=np.float64))
-    if modality == "image":
-        if a.ndim != 4:
-            raise ValueError(f"image attributions must be (N, C, H, W), got shape {a.shape}")
-        return a.mean(axis=1).reshape(len(a), -1)
-    if a.ndim != 2:
-        raise ValueError(f"tabular attributions must be (N, F), got shape {a.shape}")
-    return a
+    return modality_of(modality).magnitude(attributions)
 
 
 def slice_ranking(
@@ -48,12 +41,10 @@ def slice_ranking(
     magnitude = per_sample_magnitude(attributions, modality)
     if len(magnitude) == 0:
         raise ValueError("no attributions to rank: the slice is empty")
-    if modality != "image":
+    kind = modality_of(modality)
+    if kind.fixed_features:
         tabular_names(magnitude.shape[1], feature_names)  # the count must match
-    else:
-        regions = image_regions(np.shape(attributions)[1:])
-        if regions is not None:
-            magnitude = regions.pool(magnitude.reshape(len(magnitude), *np.shape(attributions)[2:]))
+    magnitude = kind.pool_units(magnitude, tuple(np.shape(attributions)[1:]))
     return magnitude.mean(axis=0), magnitude.std(axis=0)
 
 
@@ -62,9 +53,10 @@ def ranking_names(
 ) -> list[str]:
     """Names of the ranked features: tabular names (or ``x0, ...``), pixels ``r{row}c{col}``,
     or regions ``rows 0-7, cols 8-15`` of images larger than 32x32."""
-    if modality == "image":
-        return image_feature_names(tuple(input_shape))
-    return tabular_names(int(np.prod(input_shape)), feature_names)
+    kind = modality_of(modality)
+    if kind.fixed_features:
+        return tabular_names(int(np.prod(input_shape)), feature_names)
+    return kind.ranked_features(tuple(input_shape), feature_names) or []
 
 
 def tie_groups(importance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,5 +100,5 @@ def class_maps(
     if len(classes) != len(a):
         raise ValueError(f"{len(classes)} classes for {len(a)} attributions")
     magnitude = per_sample_magnitude(a, modality)
-    shape = a.shape[2:] if modality == "image" else a.shape[1:]
+    shape = modality_of(modality).unit_shape(tuple(a.shape[1:]))
     return {int(k): magnitude[classes == k].mean(axis=0).reshape(shape) for k in np.unique(classes)}

@@ -24,6 +24,7 @@ class Saliency(Explainer):
     """Gradient of the target output with respect to the input (Simonyan et al. 2014)."""
 
     name: ClassVar[str] = "saliency"
+    differentiable = True
     Params = SaliencyParams
     reads_input_gradient = True
 

@@ -44,6 +44,9 @@ class ShapDeep(Explainer):
     """shap's DeepExplainer on the target output (Lundberg and Lee 2017)."""
 
     name: ClassVar[str] = "shap_deep"
+    differentiable = True
+    #: Text would need the rewritten graph to start at the embedding output: not yet.
+    modalities = frozenset({"image", "tabular"})
     needs_hooks = True  # torch.fx rewrite, then shap's module hooks
     stats = ("convergence_delta",)
     Params = ShapDeepParams

@@ -65,6 +65,7 @@ class SmoothGrad(Explainer):
     """Saliency or Integrated Gradients averaged over noisy inputs (Smilkov et al. 2017)."""
 
     name: ClassVar[str] = "smoothgrad"
+    differentiable = True
     Params = SmoothGradParams
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

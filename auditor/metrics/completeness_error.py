@@ -81,7 +81,8 @@ class CompletenessError(Metric):
             errors.append((gap / f_x.abs().clamp_min(1e-12)).numpy())
         error = np.concatenate(errors)
         values = {"max": float(error.max())}
-        note = f"{len(error)} samples; reference: {reference_words(run)}."
+        words = reference_words(run, ctx.context.removed is not None)
+        note = f"{len(error)} samples; reference: {words}."
         if run.type in SAMPLED_TYPES:
             note += " Expected gradients are complete in expectation only: more draws, less error."
         if run.type == "integrated_gradients":
@@ -98,6 +99,9 @@ def reference_outputs(
     """``f_t(reference)`` per sample, float64 ``(B,)``, as the explainer defined it."""
     p, context, model = run.params, ctx.context, ctx.model
     rows = torch.arange(len(inputs))
+    if context.removed is not None:
+        # Text: every reference is the sample with its tokens removed (padding kept).
+        return model(context.removed(inputs))[rows, targets].to(torch.float64)
     if run.type in BASELINE_TYPES:
         baseline = make_baseline(p.baseline, inputs, context.background, seed=context.seed)
         return model(baseline)[rows, targets].to(torch.float64)
@@ -119,8 +123,10 @@ def reference_outputs(
     raise ValueError(f"completeness_error has no reference for explainer type '{run.type}'")
 
 
-def reference_words(run: ExplainerRun) -> str:
+def reference_words(run: ExplainerRun, removed: bool = False) -> str:
     p = run.params
+    if removed:
+        return "the text with every token removed"
     if run.type in BASELINE_TYPES:
         return f"the '{p.baseline}' baseline"
     if run.type == "shap_partition":

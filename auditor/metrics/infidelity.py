@@ -43,6 +43,8 @@ class Infidelity(Metric):
     """Expected squared error of attributions as predictors of output changes (Yeh 2019)."""
 
     name: ClassVar[str] = "infidelity"
+    #: Noise on token ids is not a small change of a text: images and tables only.
+    modalities = frozenset({"image", "tabular"})
     Params = InfidelityParams
     direction: ClassVar[Literal["higher", "lower"]] = "lower"
     value_range: ClassVar[tuple[float, float] | None] = (0.0, float("inf"))  # a mean squared error

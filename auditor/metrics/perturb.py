@@ -14,7 +14,6 @@ inputs of many (sample, step) pairs are built and run through the model together
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -29,6 +28,7 @@ from auditor.explainers.base import issues_of
 from auditor.explainers.baselines import BaselineKind, make_baseline
 from auditor.explainers.grid import check_square
 from auditor.metrics.base import Metric, MetricContext, MetricOutput
+from auditor.modalities import modality_of
 from auditor.plugin import Params
 
 
@@ -57,14 +57,6 @@ def explained_batches(ctx: MetricContext, limit: int | None) -> Iterator[Explain
 
 
 #: Image patches per shorter side by default: 16 x 16 patches, 1 pixel on 8x8 digits.
-PATCHES_PER_SIDE = 16
-
-
-def default_patch(input_shape: tuple[int, ...]) -> int:
-    """Patch side in pixels when the spec gives none: ``ceil(shorter side / 16)``."""
-    return max(1, math.ceil(min(input_shape[-2:]) / PATCHES_PER_SIDE))
-
-
 def feature_groups(
     input_shape: tuple[int, ...], modality: str, patch: int | None
 ) -> tuple[torch.Tensor, int]:
@@ -73,15 +65,7 @@ def feature_groups(
     Images ``(C, H, W)``: patches of ``patch`` x ``patch`` pixels over all channels,
     numbered row by row (edge patches may be smaller). Tabular: one group per element.
     """
-    if modality == "image" and len(input_shape) == 3:
-        channels, height, width = input_shape
-        side = patch or default_patch(input_shape)
-        cols = math.ceil(width / side)
-        rows = torch.arange(height) // side
-        grid = rows[:, None] * cols + (torch.arange(width) // side)[None, :]
-        return grid.expand(channels, height, width).clone(), math.ceil(height / side) * cols
-    n = math.prod(input_shape)
-    return torch.arange(n).reshape(input_shape), n
+    return modality_of(modality).perturbation_groups(tuple(input_shape), patch)
 
 
 def group_scores(attributions: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
@@ -199,7 +183,7 @@ class PerturbationCurve(Metric):
         p = self.params
         modality = ctx.context.modality
         check_square("patch", p.patch, modality, ctx.context.input_shape)
-        kind = p.baseline or self.default_baseline[modality]
+        kind = p.baseline or self.default_baseline.get(modality, "zeros")
         groups, n_groups = feature_groups(ctx.context.input_shape, modality, p.patch)
         steps = min(p.steps, n_groups)
         fast = ctx.context.inference
@@ -207,12 +191,17 @@ class PerturbationCurve(Metric):
         ranked, rand = [], []
         for batch in explained_batches(ctx, p.samples):
             scores = group_scores(batch.attributions, groups, n_groups)
-            baseline = make_baseline(
-                kind,
-                batch.inputs,
-                ctx.context.background,
-                seed=ctx.context.seed,
-                blur_sigma=p.blur_sigma,
+            removed = ctx.context.removed
+            baseline = (
+                removed(batch.inputs)
+                if removed is not None
+                else make_baseline(
+                    kind,
+                    batch.inputs,
+                    ctx.context.background,
+                    seed=ctx.context.seed,
+                    blur_sigma=p.blur_sigma,
+                )
             )
             start, end = (baseline, batch.inputs) if self.reveal else (batch.inputs, baseline)
             for store, ranks in (
@@ -226,7 +215,7 @@ class PerturbationCurve(Metric):
         curve, random_curve = np.concatenate(ranked), np.concatenate(rand)
         auc, random_auc = area_under(curve), area_under(random_curve)
         gain = auc - random_auc if self.reveal else random_auc - auc
-        unit = _unit(ctx.context.input_shape, p.patch) if modality == "image" else "features"
+        unit = modality_of(modality).group_label(tuple(ctx.context.input_shape), p.patch)
         return MetricOutput(
             per_sample=auc,
             values={
@@ -246,8 +235,3 @@ class PerturbationCurve(Metric):
                 f"with {ctx.context.seed}; AUC of the target's softmax probability."
             ),
         )
-
-
-def _unit(input_shape: tuple[int, ...], patch: int | None) -> str:
-    side = patch or default_patch(input_shape)
-    return f"patches of {side}x{side} pixels"

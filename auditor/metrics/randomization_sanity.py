@@ -41,6 +41,7 @@ from auditor.explainers.baselines import make_baseline
 from auditor.metrics.base import ExplainerRun, Metric, MetricContext, MetricOutput
 from auditor.metrics.perturb import explained_batches
 from auditor.metrics.similarity import feature_map, nanmean, normalize_map, spearman, ssim_pairs
+from auditor.modalities import modality_of
 from auditor.plugin import Params
 
 #: Explainers whose attribution is (x - reference) times something: zero where x == reference.
@@ -92,9 +93,11 @@ class RandomizationSanity(Metric):
         run = ctx.explainer
         if run is None:
             raise ValueError("randomization_sanity measures one explainer; none was given")
-        image = ctx.context.modality == "image" and len(ctx.context.input_shape) == 3
+        image = modality_of(ctx.context.modality).spatial and len(ctx.context.input_shape) == 3
         if p.criterion != "spearman" and not image:
-            raise ValueError(f"criterion '{p.criterion}' needs images; this data is tabular")
+            raise ValueError(
+                f"criterion '{p.criterion}' needs images; this data is {ctx.context.modality}"
+            )
         steps = cascade(ctx.model, p.max_steps)
         if not steps:
             raise ValueError("the model has no layer with parameters to randomize")

@@ -45,6 +45,8 @@ class SensitivityMax(Metric):
     """Largest relative change of the explanation in a small ball (Yeh et al. 2019)."""
 
     name: ClassVar[str] = "sensitivity_max"
+    #: Noise on token ids is not a small change of a text: images and tables only.
+    modalities = frozenset({"image", "tabular"})
     Params = SensitivityMaxParams
     direction: ClassVar[Literal["higher", "lower"]] = "lower"
     value_range: ClassVar[tuple[float, float] | None] = (0.0, float("inf"))  # a ratio of norms

@@ -20,10 +20,9 @@ def feature_map(attributions: np.ndarray, modality: str) -> np.ndarray:
 
     ``(C, H, W) -> (H, W)`` for images, ``(F,) -> (F,)`` (flattened) for tabular rows.
     """
-    a = np.abs(np.asarray(attributions, dtype=np.float64))
-    if modality == "image" and a.ndim == 3:
-        return a.mean(axis=0)
-    return a.reshape(-1)
+    from auditor.modalities import modality_of
+
+    return modality_of(modality).sample_map(attributions)
 
 
 def _constant(a: np.ndarray) -> bool:

@@ -64,6 +64,8 @@ class Stability(Metric):
     """Similarity of attributions under small input noise and across seeds (higher is better)."""
 
     name: ClassVar[str] = "stability"
+    #: Noise on token ids is not a small change of a text: images and tables only.
+    modalities = frozenset({"image", "tabular"})
     Params = StabilityParams
     direction: ClassVar[Literal["higher", "lower"]] = "higher"
     value_range: ClassVar[tuple[float, float] | None] = (-1.0, 1.0)  # Spearman or cosine

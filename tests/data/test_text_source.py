@@ -181,7 +181,7 @@ def test_word_pieces_keep_cls_sep_and_join_into_words(tmp_path: Path) -> None:
     assert data.embedding_layer == "encoder.embed"
     vocab = data.vocab
     assert (vocab.size, vocab.pad_id, vocab.unk_id, vocab.mask_id) == (10, 0, 1, 4)
-    assert vocab.remove_id == 0
+    assert vocab.remove_id == 4  # the default: the mask token, when there is one
     assert vocab.source == tmp_path / "bert.json"
     assert vocab.special_ids == frozenset({0, 1, 2, 3, 4})
     assert vocab.token(6) == "##s"

@@ -1,0 +1,400 @@
+"""Text: a sample is a row of token ids ``(L,)``; its features are its tokens.
+
+How a text model is called and explained:
+
+- The run calls the model through ``TextFeed``: token ids in (right-padded with the pad id),
+  the arguments the spec's ``inputs`` names out (ids, an attention mask ``ids != pad``), so
+  that every stage sees one function of one tensor as for images and tables.
+- Removing a token (occlusion, feature ablation, LIME, KernelSHAP, deletion, insertion and
+  the references of completeness) replaces its id with the ``remove_with`` token and leaves
+  padding alone (``removed``): the attention mask does not change unless ``remove_with`` is
+  the pad token, in which case a removed token is also masked out.
+- Gradient methods run in the output space of the embedding layer (``EmbeddingSpace``), as
+  Captum's ``LayerIntegratedGradients`` does: the embedding of the sample is the input, the
+  baseline is the embedding of the removed sample, and a token's attribution is the sum over
+  the embedding dimension (so Integrated Gradients' attributions still sum to
+  ``f(x) - f(baseline)``; Sundararajan et al. 2017). Samples are explained in groups with
+  the same padding, each group's model call carrying that padding.
+- Padded positions get attribution 0. A local ranking is over tokens (the vocabulary): a
+  token's score over the slice is its shrunk mean |attribution| ``sum / (count + 5)``, so a
+  rare token with one large value is not ranked above a frequent consistent one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from auditor.errors import SpecError
+from auditor.modalities.base import Modality, register
+from auditor.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from auditor.explainers.base import Explainer
+    from auditor.explainers.grid import SliceFeatures
+
+#: Pseudo-count of the shrunk mean a token's slice score is (``sum / (count + PRIOR)``).
+PRIOR = 5.0
+#: Tokens kept in ``rankings/<id>.tokens.json``: overall and per class.
+TOP_OVERALL, TOP_PER_CLASS = 30, 15
+
+
+class TextModality(Modality):
+    """Stateless decisions for text; ``feature_names`` of text data is its vocabulary."""
+
+    name: ClassVar[str] = "text"
+    size_word: ClassVar[str] = "token count"
+
+    def ranked_features(
+        self, input_shape: tuple[int, ...] | None, feature_names: list[str] | None
+    ) -> list[str] | None:
+        return None if feature_names is None else list(feature_names)
+
+    def slice_features(
+        self, inputs: torch.Tensor, feature_names: list[str] | None, grid: tuple[int, int]
+    ) -> SliceFeatures:
+        """A bag of words: how often each token of the vocabulary occurs in each text,
+        for the tokens that occur in the slice (pad and other special tokens left out)."""
+        from auditor.explainers.grid import SliceFeatures
+
+        ids = inputs.detach().round().to(torch.long).cpu().numpy()
+        vocab = feature_names or []
+        size = max(len(vocab), int(ids.max()) + 1 if ids.size else 0)
+        counts = np.zeros((len(ids), size))
+        rows = np.repeat(np.arange(len(ids)), ids.shape[1])
+        np.add.at(counts, (rows, ids.reshape(-1)), 1.0)
+        keep = [i for i in np.flatnonzero(counts.any(axis=0)) if not _special(_token(vocab, i))]
+        names = [_token(vocab, i) for i in keep]
+        return SliceFeatures(counts[:, keep], names, np.arange(ids.shape[1]), None)
+
+    def prepare(self, dataset: Any, module: nn.Module) -> TextInputs:
+        return TextInputs.build(dataset, module)
+
+
+def _token(vocab: list[str], i: int) -> str:
+    return vocab[i] if i < len(vocab) else f"#{i}"
+
+
+def _special(token: str) -> bool:
+    return len(token) > 2 and token[0] + token[-1] in ("[]", "<>")
+
+
+TEXT = register(TextModality())
+
+
+# -- calling the model --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Feed:
+    """How the model takes a batch: positional tensors, then keyword tensors, by name
+    (``input_ids`` or ``attention_mask``)."""
+
+    positional: tuple[str, ...] = ("input_ids",)
+    keywords: tuple[tuple[str, str], ...] = ()
+
+
+def removed(ids: torch.Tensor, pad_id: int, remove_id: int) -> torch.Tensor:
+    """``ids`` with every token replaced by ``remove_id`` and padding left as it is."""
+    out = torch.full_like(ids, remove_id)
+    return torch.where(
+        ids.round() == pad_id if ids.is_floating_point() else ids == pad_id, ids, out
+    )
+
+
+def embedding_layers(module: nn.Module) -> list[str]:
+    return [name for name, m in module.named_modules() if isinstance(m, nn.Embedding) and name]
+
+
+def resolve_embedding(module: nn.Module, name: str | None) -> str:
+    """The path of the embedding layer to attribute at: ``name``, or the first
+    ``nn.Embedding``; a SpecError at ``data.embedding_layer`` with a close match if none."""
+    layers = embedding_layers(module)
+    if name is None:
+        if not layers:
+            raise SpecError.at(
+                ("data", "embedding_layer"),
+                "the model has no nn.Embedding layer; name the layer whose output the "
+                "gradient methods attribute at with data.embedding_layer",
+            )
+        return layers[0]
+    modules = dict(module.named_modules())
+    if name not in modules or not name:
+        names = [n for n in modules if n]
+        raise SpecError.at(
+            ("data", "embedding_layer"),
+            f"the model has no layer '{name}'{did_you_mean(name, names)}"
+            + (f"; its embeddings: {', '.join(layers)}" if layers else ""),
+        )
+    return name
+
+
+def vocabulary_issues(module: nn.Module, layer: str, vocab_size: int) -> list[str]:
+    """A tokenizer with more ids than the embedding table has rows gives out-of-range ids."""
+    embedding = dict(module.named_modules())[layer]
+    rows = getattr(embedding, "num_embeddings", None)
+    if isinstance(rows, int) and vocab_size > rows:
+        return [
+            f"the tokenizer has {vocab_size} tokens but the model's embedding '{layer}' has "
+            f"{rows} rows: ids {rows} and above would be out of range; use the tokenizer "
+            "the model was trained with"
+        ]
+    return []
+
+
+# -- gradient methods in embedding space ----------------------------------------------------
+class _Replaced(nn.Module):
+    """The model as a function of the embedding layer's output ``(B, L, D)``: ``ids`` (one
+    row, giving the padding) is fed for every row and the layer's output replaced."""
+
+    def __init__(self, feed: TextFeed, layer: nn.Module, ids: torch.Tensor) -> None:
+        super().__init__()
+        self.feed = feed
+        self.layer = layer
+        self.ids = ids
+
+    def forward(self, embedded: torch.Tensor) -> torch.Tensor:
+        handle = self.layer.register_forward_hook(lambda _m, _i, _o: embedded)
+        try:
+            return self.feed(self.ids.expand(len(embedded), -1))
+        finally:
+            handle.remove()
+
+
+@dataclass(frozen=True)
+class EmbeddingSpace:
+    """Runs a gradient explainer on the embedding output of text samples (module docstring).
+
+    ``explain(explainer, ids, targets)`` returns ``(N, L)`` float32 token attributions.
+    """
+
+    layer: str
+    pad_id: int
+    remove_id: int
+
+    def explain(
+        self, explainer: Explainer, ids: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        feed = explainer.model
+        if not isinstance(feed, TextFeed):
+            raise TypeError("a text explainer's model must be a TextFeed")
+        layer = dict(feed.named_modules())[self.layer]
+        ids = ids.round().to(torch.long) if ids.is_floating_point() else ids.to(torch.long)
+        pads = ids == self.pad_id
+        reference = removed(ids, self.pad_id, self.remove_id)
+        out = torch.zeros(ids.shape, dtype=torch.float32)
+        for rows in _same_padding(pads):
+            with torch.no_grad():
+                embedded = layer(ids[rows]).detach().to(torch.float32)
+                base = layer(reference[rows[:1]]).detach().to(torch.float32)
+            model = _Replaced(feed, layer, ids[rows[:1]])
+            with _in_space(explainer, model, base):
+                attr = explainer.explain_dense(embedded, targets[rows])
+            out[rows] = attr.sum(dim=-1).masked_fill(pads[rows], 0.0)
+        return out
+
+
+def _same_padding(pads: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Row indices of the samples with the same padding pattern, group by group."""
+    patterns: dict[bytes, list[int]] = {}
+    for i, row in enumerate(pads.numpy()):
+        patterns.setdefault(row.tobytes(), []).append(i)
+    for rows in patterns.values():
+        yield torch.as_tensor(rows, dtype=torch.long)
+
+
+@contextmanager
+def _in_space(explainer: Explainer, model: nn.Module, base: torch.Tensor) -> Iterator[None]:
+    """The explainer with ``model`` and, as its only baseline and background, ``base``."""
+    saved = explainer.model, explainer.context, explainer.params
+    explainer.model = model
+    explainer.context = replace(
+        explainer.context,
+        input_shape=tuple(base.shape[1:]),
+        background=base,
+        gradients=None,
+        inference=None,
+        embedding=None,
+        removed=None,
+    )
+    if isinstance(getattr(explainer.params, "baseline", None), str):
+        # "mean" of a one-sample background is that sample: the embedded removed text
+        explainer.params = explainer.params.model_copy(update={"baseline": "mean"})
+    try:
+        yield
+    finally:
+        explainer.model, explainer.context, explainer.params = saved
+
+
+# -- rankings over tokens -------------------------------------------------------------------
+def token_scores(
+    attributions: np.ndarray, ids: np.ndarray, pad_id: int, vocab_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per vocabulary id: the sum of |attribution|, the sum of signed attribution and the
+    number of occurrences over ``attributions`` ``(N, L)`` with ``ids`` ``(N, L)``."""
+    real = ids != pad_id
+    flat_ids = ids[real]
+    values = np.asarray(attributions, dtype=np.float64)[real]
+    size = max(vocab_size, int(flat_ids.max()) + 1 if flat_ids.size else 0)
+    magnitude = np.bincount(flat_ids, weights=np.abs(values), minlength=size)
+    signed = np.bincount(flat_ids, weights=values, minlength=size)
+    count = np.bincount(flat_ids, minlength=size).astype(np.float64)
+    return magnitude, signed, count
+
+
+def shrunk(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``total / (count + PRIOR)``: a mean that a few occurrences cannot make large."""
+    return total / (count + PRIOR)
+
+
+def top_tokens(
+    magnitude: np.ndarray,
+    signed: np.ndarray,
+    count: np.ndarray,
+    vocab: list[str],
+    k: int,
+    *,
+    by_signed: bool = False,
+) -> list[dict[str, Any]]:
+    """The ``k`` best tokens by shrunk mean (|attribution|, or signed towards the class)."""
+    score = shrunk(signed if by_signed else magnitude, count)
+    order = [i for i in np.argsort(-score, kind="stable") if count[i] > 0][:k]
+    return [
+        {
+            "token": _token(vocab, int(i)),
+            "mean": float(signed[i] / count[i]),
+            "mean_abs": float(magnitude[i] / count[i]),
+            "count": int(count[i]),
+            "score": float(score[i]),
+        }
+        for i in order
+    ]
+
+
+def rank_tokens(
+    path: Any,
+    ids: np.ndarray,
+    targets: np.ndarray,
+    vocab: list[str],
+    class_names: list[str],
+    pad_id: int,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """A local explainer's ranking over the vocabulary from its ``(N, L)`` attribution file:
+    (score per token id, mean |attribution| per token id, the ``tokens.json`` tables)."""
+    attributions = np.load(path, mmap_mode="r")
+    magnitude, signed, count = token_scores(np.asarray(attributions), ids, pad_id, len(vocab))
+    tables: dict[str, Any] = {
+        "overall": top_tokens(magnitude, signed, count, vocab, TOP_OVERALL),
+        "by_class": {},
+        "prior": PRIOR,
+    }
+    for k, name in enumerate(class_names):
+        rows = targets == k
+        if rows.any():
+            m, s, c = token_scores(np.asarray(attributions)[rows], ids[rows], pad_id, len(vocab))
+            tables["by_class"][name] = top_tokens(m, s, c, vocab, TOP_PER_CLASS, by_signed=True)
+    mean = np.divide(magnitude, count, out=np.zeros_like(magnitude), where=count > 0)
+    return shrunk(magnitude, count), mean, tables
+
+
+class TextFeed(nn.Module):
+    """The model as a function of token ids ``(N, L)`` (float ids are rounded).
+
+    Its modules have the model's own names (``fc1``, not ``module.fc1``), so layer names in
+    specs, model tables and randomization steps read as the user wrote them: the model is
+    kept unregistered and called, and its children, parameters and buffers are registered
+    here too (the same objects; a deep copy keeps them shared)."""
+
+    def __init__(self, module: nn.Module, feed: Any, pad_id: int) -> None:
+        super().__init__()
+        object.__setattr__(self, "inner", module)
+        for name, child in module.named_children():
+            self.add_module(name, child)
+        for name, param in module.named_parameters(recurse=False):
+            self.register_parameter(name, param)
+        for name, buffer in module.named_buffers(recurse=False):
+            self.register_buffer(name, buffer)
+        self.positional = tuple(feed.positional)
+        self.keywords = tuple(feed.keywords)
+        self.pad_id = int(pad_id)
+        self.training = module.training
+
+    def train(self, mode: bool = True) -> TextFeed:
+        super().train(mode)
+        self.inner.train(mode)
+        return self
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if ids.is_floating_point():
+            ids = ids.round().to(torch.long)
+        tensors = {"input_ids": ids, "attention_mask": (ids != self.pad_id).to(torch.long)}
+        args = [tensors[name] for name in self.positional]
+        kwargs = {key: tensors[name] for key, name in self.keywords}
+        return self.inner(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class TextInputs:
+    """What a text run needs besides its data: the model fed with ids, where gradient
+    methods run, what removing a token means, and the vocabulary."""
+
+    feed: TextFeed
+    space: EmbeddingSpace
+    vocab: list[str]
+    pad_id: int
+    remove_id: int
+
+    def removed(self, inputs: torch.Tensor) -> torch.Tensor:
+        return removed(inputs, self.pad_id, self.remove_id)
+
+    @classmethod
+    def build(cls, dataset: Any, module: nn.Module) -> TextInputs:
+        """From a text dataset and the loaded model; a SpecError for an unknown embedding
+        layer or a vocabulary larger than the embedding table."""
+        layer = resolve_embedding(module, getattr(dataset, "embedding_layer", None))
+        vocab = dataset.vocab
+        problems = vocabulary_issues(module, layer, int(vocab.size))
+        if problems:
+            where = (
+                "data",
+                "tokenizer" if getattr(dataset, "tokenizer_kind", "") != "vocab" else "vocab",
+            )
+            raise SpecError.at(where, problems[0])
+        tokens = [vocab.token(i) for i in range(int(vocab.size))]
+        return cls(
+            feed=TextFeed(module, dataset.feed, vocab.pad_id),
+            space=EmbeddingSpace(layer, int(vocab.pad_id), int(vocab.remove_id)),
+            vocab=tokens,
+            pad_id=int(vocab.pad_id),
+            remove_id=int(vocab.remove_id),
+        )
+
+
+def save_tokens(folder: Any, dataset: Any, indices: np.ndarray, inputs: TextInputs) -> None:
+    """``tokens.npz`` of the slice, in slice order, for the report: ``ids``, ``lengths``,
+    ``pieces`` (token strings, "" for pads), ``word_ids``, ``offsets``, ``truncated``,
+    ``texts``. All are data (no pickles)."""
+    import io
+
+    ids = dataset.get(indices).numpy().astype(np.int64)
+    vocab = np.asarray([*inputs.vocab, ""], dtype=str)
+    index = np.where((ids >= 0) & (ids < len(inputs.vocab)), ids, len(inputs.vocab))
+    lengths = np.asarray(dataset.lengths)[indices].astype(np.int64)
+    padding = np.arange(ids.shape[1])[None, :] >= lengths[:, None]
+    pieces = np.where(padding, "", vocab[index])
+    arrays = {
+        "ids": ids,
+        "lengths": lengths,
+        "pieces": pieces,
+        "word_ids": np.asarray(dataset.word_ids)[indices].astype(np.int32),
+        "offsets": np.asarray(dataset.offsets)[indices].astype(np.int32),
+        "truncated": np.asarray(dataset.truncated)[indices].astype(bool),
+        "texts": np.asarray([dataset.texts[int(i)] for i in indices], dtype=str),
+    }
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    folder.write_bytes("tokens.npz", buffer.getvalue())
