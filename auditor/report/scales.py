@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from auditor.report.modalities import view_for
+
 BINS = 1 << 16
 CHUNK_VALUES = 4_000_000  # values read per chunk (about 16 MB of float32)
 
@@ -52,18 +54,18 @@ class ColourScale:
 
 
 def reduce_channels(block: np.ndarray, modality: str) -> np.ndarray:
-    """(B, C, H, W) images -> (B, H, W) with channels averaged; tabular unchanged."""
-    if modality == "image" and block.ndim == 4:
-        return block.mean(axis=1)
-    return block
+    """(B, C, H, W) images -> (B, H, W) with channels averaged; others unchanged
+    (the modality's ``reduce``, ``auditor.report.modalities``)."""
+    return view_for(modality).reduce(block)
 
 
-def _chunks(array: np.ndarray, modality: str) -> Iterator[np.ndarray]:
+def _chunks(array: np.ndarray, modality: str, keep: np.ndarray | None) -> Iterator[np.ndarray]:
+    """The reduced values chunk by chunk; only those where ``keep`` (same shape) is True."""
     per_sample = max(1, int(np.prod(array.shape[1:])))
     rows = max(1, CHUNK_VALUES // per_sample)
     for start in range(0, len(array), rows):
-        block = np.asarray(array[start : start + rows], dtype=np.float64)
-        yield reduce_channels(block, modality).ravel()
+        block = reduce_channels(np.asarray(array[start : start + rows], dtype=np.float64), modality)
+        yield block[keep[start : start + rows]] if keep is not None else block.ravel()
 
 
 def _bins(values: np.ndarray, maximum: float) -> np.ndarray:
@@ -72,12 +74,22 @@ def _bins(values: np.ndarray, maximum: float) -> np.ndarray:
 
 
 def colour_scale(
-    explainer: str, path: Path, modality: str, percentile: float = 99.0
+    explainer: str,
+    path: Path,
+    modality: str,
+    percentile: float = 99.0,
+    keep: np.ndarray | None = None,
 ) -> ColourScale:
-    """The scale of ``attributions/<id>.npy`` (opened with ``mmap_mode="r"``)."""
+    """The scale of ``attributions/<id>.npy`` (opened with ``mmap_mode="r"``).
+
+    ``keep``: a boolean mask of the reduced values that count (text: real tokens, not pads
+    or special tokens); None counts every value.
+    """
     array = np.load(path, mmap_mode="r")
+    if keep is not None and keep.shape != array.shape:
+        raise ValueError(f"{path.name}: mask of shape {keep.shape}, attributions {array.shape}")
     maximum, minimum, n, bad = 0.0, 0.0, 0, 0
-    for values in _chunks(array, modality):
+    for values in _chunks(array, modality, keep):
         finite = np.isfinite(values)
         bad += int((~finite).sum())
         values = values[finite]
@@ -89,7 +101,7 @@ def colour_scale(
     if maximum == 0.0 or n == 0:
         return ColourScale(explainer, signed, 1.0, percentile, maximum, n, bad)
     counts = np.zeros(BINS, dtype=np.int64)
-    for values in _chunks(array, modality):
+    for values in _chunks(array, modality, keep):
         values = np.abs(values[np.isfinite(values)])
         counts += np.bincount(_bins(values, maximum), minlength=BINS)
     # numpy's linear method: the value at fractional rank q * (n - 1) of the sorted values
@@ -98,7 +110,7 @@ def colour_scale(
     cumulative = np.cumsum(counts)
     wanted = sorted({int(np.searchsorted(cumulative, r, side="right")) for r in (low, high)})
     inside: dict[int, list[np.ndarray]] = {b: [] for b in wanted}
-    for values in _chunks(array, modality):
+    for values in _chunks(array, modality, keep):
         values = np.abs(values[np.isfinite(values)])
         bins = _bins(values, maximum)
         for b in wanted:

@@ -1,8 +1,10 @@
 """What a report is made from: the run folder's files, read once (nothing is recomputed).
 
 ``ReportSource`` holds the validated results.json, the report options of the spec as run
-(``report.top_k``; ``--set`` overrides recorded in provenance applied), the gallery samples
-(gallery.npz) and lazy access to rankings and attribution memory maps.
+(``results.report_options``; for run folders from before it was stored, read again from
+the spec.yaml copy with the ``--set`` overrides recorded in provenance), the report's view
+of the modality (``auditor.report.modalities``), the gallery samples (gallery.npz), the
+tokens of a text slice (tokens.npz) and lazy access to rankings and attribution memory maps.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from auditor.report.modalities import ReportModality, view_for
 from auditor.report.scales import ColourScale, colour_scale
+from auditor.report.tokens import SliceTokens, TokenRankings
 from auditor.results import ExplainerResult, Results
 from auditor.run_folder import RunFolder
 from auditor.spec.model import ReportSpec
@@ -80,12 +84,40 @@ class ReportSource:
         raw = folder.read_json("results.json")
         results = Results.model_validate(raw)
         spec_text = folder.file("spec.yaml").read_text(encoding="utf-8", errors="replace")
-        options = report_options(spec_text, results.provenance.overrides)
+        if results.report_options is not None:
+            options = ReportSpec.model_validate(results.report_options)
+        else:  # a run folder from before results.json kept the report options
+            options = report_options(spec_text, results.provenance.overrides)
         return cls(folder, results, raw, options, spec_text)
 
     @property
     def modality(self) -> str:
         return self.results.data.modality
+
+    @cached_property
+    def view(self) -> ReportModality:
+        """What the report draws for this modality (chosen once, from results.json)."""
+        return view_for(self.modality)
+
+    @cached_property
+    def local_names(self) -> list[str] | None:
+        """Names of a local explainer's ranked features: ``data.ranked_features`` as stored
+        by the run, else as the modality names them (None for text: tokens per sample)."""
+        d = self.results.data
+        if d.ranked_features is not None:
+            return list(d.ranked_features)
+        return self.view.local_names(d.input_shape, d.feature_names)
+
+    @cached_property
+    def tokens(self) -> SliceTokens | None:
+        """The slice's tokens (text runs: tokens.npz), None where the run has none."""
+        path = self.folder.file("tokens.npz")
+        return SliceTokens.load(path) if path.is_file() else None
+
+    def token_rankings(self, explainer_id: str) -> TokenRankings | None:
+        """Top tokens overall and per class of a text explainer (rankings/<id>.tokens.json)."""
+        path = self.folder.file(f"rankings/{explainer_id}.tokens.json")
+        return TokenRankings.load(path) if path.is_file() else None
 
     @property
     def class_names(self) -> list[str]:
@@ -126,7 +158,9 @@ class ReportSource:
             path = self.folder.file(result.attribution_file)
             if not path.is_file():
                 return None
-            self._scales[result.id] = colour_scale(result.id, path, self.modality)
+            self._scales[result.id] = colour_scale(
+                result.id, path, self.modality, keep=self.view.scale_mask(self)
+            )
         return self._scales[result.id]
 
     def ranking_arrays(self, explainer_id: str) -> tuple[np.ndarray, np.ndarray] | None:

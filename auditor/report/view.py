@@ -1,32 +1,25 @@
 """The view model: everything the report shows, built from the run folder alone.
 
-``build_view`` makes plain data (strings, numbers, figure references) for each section in
-report order; templates only lay it out, and tests read it without rendering. ``draw``
-writes the figures the view refers to.
+``build_view`` makes plain data (strings, numbers, figure references) for each section of
+``auditor.report.sections.SECTIONS`` in report order, numbering the contents from that list;
+templates only lay it out (``v.<section id>``), and tests read it without rendering.
+``draw`` writes the figures the view refers to.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from auditor.report.canvas import Canvas
-from auditor.report.sections import (
-    appendix,
-    data,
-    failures,
-    gallery,
-    layers,
-    model,
-    quality,
-    rankings,
-    summary,
-    surrogates,
-)
+from auditor.report.modalities import view_for
+from auditor.report.sections import SECTIONS, Section, summary
+from auditor.report.sections.appendix import ATTACHMENTS
 from auditor.report.source import ReportSource
 from auditor.run_folder import RunFolder
 
-ATTACHMENTS = ("results.json", "spec.yaml")
+__all__ = ["ATTACHMENTS", "Meta", "NavItem", "View", "build_view", "draw", "open_view"]
 
 
 @dataclass(frozen=True)
@@ -52,18 +45,28 @@ class Meta:
 
 @dataclass
 class View:
+    """The report's data: ``meta``, the contents, and each shown section's view by id
+    (``view.gallery``, ``view.rankings``, ...)."""
+
     meta: Meta
     nav: list[NavItem]
-    summary: summary.Summary
-    model: model.ModelSection
-    layers: layers.LayersSection  # the Model section's second part
-    data: data.DataSection
-    rankings: rankings.RankingsSection
-    gallery: gallery.GallerySection
-    surrogates: surrogates.SurrogatesSection
-    quality: quality.QualitySection
-    failures: failures.FailuresSection
-    appendix: appendix.AppendixSection
+    sections: list[Section]  # shown, in report order (parts included)
+    parts: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        parts = self.__dict__.get("parts") or {}
+        if name in parts:
+            return parts[name]
+        raise AttributeError(f"the report has no section {name!r}")
+
+    def item(self, section_id: str) -> NavItem:
+        """The contents entry of a section (its number and title, for its heading)."""
+        return next(n for n in self.nav if n.id == section_id)
+
+    @property
+    def templates(self) -> list[str]:
+        """The templates the page includes in order (parts are included by their section)."""
+        return [s.template for s in self.sections if s.nav]
 
 
 def _date(iso: str) -> str:
@@ -71,6 +74,12 @@ def _date(iso: str) -> str:
         return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
     except ValueError:
         return iso
+
+
+def shown_sections(src: ReportSource) -> list[Section]:
+    """The registered sections this report shows (optional ones where the modality asks)."""
+    modality = view_for(src.modality)
+    return [s for s in SECTIONS if not s.optional or modality.shows(s.id)]
 
 
 def build_view(src: ReportSource) -> View:
@@ -88,42 +97,13 @@ def build_view(src: ReportSource) -> View:
         verdict_class=verdict_class,
         header=f"{r.name} · run {r.run_id} · {date}",
     )
-    s = summary.build(src)
-    f = failures.build(src)
-    g = gallery.build(src)
-    q = quality.build(src)
-    sur = surrogates.build(src)
-    nav = [
-        NavItem("summary", 1, "Summary", s.verdict, s.verdict_class),
-        NavItem("model", 2, "Model"),
-        NavItem("data", 3, "Data slice"),
-        NavItem("rankings", 4, "Importance rankings"),
-        NavItem("gallery", 5, "Saliency galleries", str(len(g.rows)) if g.rows else ""),
-        NavItem("surrogates", 6, "Global surrogates", str(len(sur.cards)) if sur.cards else ""),
-        NavItem("quality", 7, "Explanation quality", str(len(q.rows)) if q.rows else ""),
-        NavItem(
-            "failures",
-            8,
-            "Failures",
-            str(len(f.items)) if f.items else "",
-            "fail" if f.items else "",
-        ),
-        NavItem("appendix", 9, "Appendix"),
-    ]
-    return View(
-        meta=meta,
-        nav=nav,
-        summary=s,
-        model=model.build(src),
-        layers=layers.build(src),
-        data=data.build(src),
-        rankings=rankings.build(src),
-        gallery=g,
-        surrogates=sur,
-        quality=q,
-        failures=f,
-        appendix=appendix.build(src, list(ATTACHMENTS)),
-    )
+    sections = shown_sections(src)
+    parts = {s.id: s.build(src) for s in sections}
+    nav = []
+    for s in (s for s in sections if s.nav):
+        badge, badge_class = s.badge(parts[s.id])
+        nav.append(NavItem(s.id, len(nav) + 1, s.title, badge, badge_class))
+    return View(meta=meta, nav=nav, sections=sections, parts=parts)
 
 
 def open_view(folder: RunFolder) -> tuple[View, ReportSource]:
@@ -133,10 +113,6 @@ def open_view(folder: RunFolder) -> tuple[View, ReportSource]:
 
 def draw(view: View, src: ReportSource, canvas: Canvas) -> None:
     """Write every figure the view refers to into ``figures/``."""
-    model.draw(view.model, src, canvas)
-    layers.draw(view.layers, src, canvas)
-    data.draw(view.data, src, canvas)
-    rankings.draw(view.rankings, src, canvas)
-    gallery.draw(view.gallery, src, canvas)
-    surrogates.draw(view.surrogates, src, canvas)
-    quality.draw(view.quality, src, canvas)
+    for s in view.sections:
+        if s.draw is not None:
+            s.draw(view.parts[s.id], src, canvas)

@@ -1,10 +1,11 @@
-"""Section 9, Appendix: provenance (hashes, versions, seed, device, times) and the spec as run."""
+"""Section: Appendix: provenance (hashes, versions, seed, device, times) and the spec as run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from auditor.report.common import fmt_seconds
+from auditor.report.sections.base import Section
 from auditor.report.source import ReportSource
 
 
@@ -19,7 +20,11 @@ class AppendixSection:
     attachments: list[str]
 
 
-def build(src: ReportSource, attachments: list[str]) -> AppendixSection:
+#: Files attached to the PDF (the complete machine-readable record).
+ATTACHMENTS = ("results.json", "spec.yaml")
+
+
+def build(src: ReportSource, attachments: list[str] | None = None) -> AppendixSection:
     r = src.results
     p = r.provenance
     provenance = [
@@ -56,5 +61,8 @@ def build(src: ReportSource, attachments: list[str]) -> AppendixSection:
         explainers=explainers,
         overrides=list(p.overrides),
         spec_text=src.spec_text,
-        attachments=attachments,
+        attachments=list(ATTACHMENTS) if attachments is None else attachments,
     )
+
+
+SECTION = Section("appendix", "Appendix", build)

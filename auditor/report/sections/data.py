@@ -1,9 +1,9 @@
-"""Section 3, Data slice: selection, class distribution, confusion matrix, samples or features."""
+"""Section: Data slice: selection, class distribution, confusion matrix, samples or features."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,11 +12,14 @@ from auditor.report import figures
 from auditor.report.canvas import Canvas
 from auditor.report.common import Bar, FigureRef, bars, fmt_num
 from auditor.report.overlay import input_picture, picture_ext
+from auditor.report.sections.base import Section
 from auditor.report.source import ReportSource
 
 MAX_CLASSES_SHOWN = 30  # classes in charts and the confusion matrix (the most frequent)
 THUMBNAILS = 16
 MAX_FEATURE_ROWS = 60  # rows of the tabular feature summary
+TEXTS = 8  # sample texts listed (text runs)
+TEXT_CHARS = 240  # characters of each
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class DataSection:
     thumbnails: list[Thumbnail]
     features: list[FeatureRow]
     features_note: str
+    texts: list[tuple[str, str]] = field(default_factory=list)  # text: (caption, text)
 
 
 def describe_slice(text: str, n: int) -> str:
@@ -169,7 +173,7 @@ def build(src: ReportSource) -> DataSection:
         ),
     ]
     thumbnails = []
-    if d.modality == "image":
+    if src.view.pictures:
         g = src.gallery
         ext = picture_ext(d.input_shape)
         for i in range(min(THUMBNAILS, len(g))):
@@ -181,7 +185,7 @@ def build(src: ReportSource) -> DataSection:
                     position=pos,
                 )
             )
-    features, features_note = _feature_rows(src) if d.modality == "tabular" else ([], "")
+    features, features_note = _feature_rows(src) if src.view.feature_table else ([], "")
     if len(features) > MAX_FEATURE_ROWS:
         features_note += f"; the first {MAX_FEATURE_ROWS} of {len(features)} features are listed"
         features = features[:MAX_FEATURE_ROWS]
@@ -202,7 +206,25 @@ def build(src: ReportSource) -> DataSection:
         thumbnails=thumbnails,
         features=features,
         features_note=features_note,
+        texts=_texts(src),
     )
+
+
+def _texts(src: ReportSource) -> list[tuple[str, str]]:
+    """Text runs: the first gallery samples' texts (shortened) with their true labels."""
+    tokens, g = src.tokens, src.gallery
+    if tokens is None:
+        return []
+    out = []
+    for i in range(min(TEXTS, len(g))):
+        pos = int(g.positions[i])
+        text = str(tokens.texts[pos])
+        short = text[:TEXT_CHARS] + ("…" if len(text) > TEXT_CHARS else "")
+        more = f" · {int(tokens.lengths[pos])} tokens" + (
+            ", truncated" if bool(tokens.truncated[pos]) else ""
+        )
+        out.append((f"#{pos} · {src.class_name(int(g.labels[i]))}{more}", short))
+    return out
 
 
 def draw(view: DataSection, src: ReportSource, canvas: Canvas) -> None:
@@ -229,3 +251,6 @@ def draw(view: DataSection, src: ReportSource, canvas: Canvas) -> None:
         if t.figure.name not in canvas.images:
             i = int(np.flatnonzero(g.positions == t.position)[0])
             canvas.array(t.figure.name, input_picture(g.inputs[i]), display_width=96)
+
+
+SECTION = Section("data", "Data slice", build, draw)

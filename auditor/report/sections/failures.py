@@ -1,9 +1,10 @@
-"""Section 8, Failures: every explainer, metric and check that did not work, with its message."""
+"""Section: Failures: every explainer, metric and check that did not work, with its message."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from auditor.report.sections.base import Section
 from auditor.report.source import ReportSource
 
 
@@ -58,3 +59,10 @@ def build(src: ReportSource) -> FailuresSection:
         if c.status == "error":
             items.append(Failure("check", c.name, "error", c.reason, ""))
     return FailuresSection(items)
+
+
+def badge(view: FailuresSection) -> tuple[str, str]:
+    return (str(len(view.items)), "fail") if view.items else ("", "")
+
+
+SECTION = Section("failures", "Failures", build, badge=badge)

@@ -1,9 +1,12 @@
-"""Section 5, Saliency galleries: the chosen samples down, local explainers across.
+"""Section: Saliency galleries: the chosen samples down, local explainers across.
 
 Images: each cell is the explainer's attribution over the input, on that explainer's one
 colour scale for the whole slice (``auditor.report.scales``), never normalized per image.
 Tabular data: each cell lists the sample's top signed contributions as bars on the same
-per-explainer scale. Which samples are shown is the runner's choice (``report.gallery``:
+per-explainer scale. Text: each sample's words, one line per explainer, coloured by the
+summed attribution of their word pieces on the explainer's scale (inline spans with
+background colours, so the PDF shows them too), each piece's value in the word's tooltip
+and in a small table. Which samples are shown is the runner's choice (``report.gallery``:
 count, misclassified first, classes taking turns, at most ``per_class`` of a class; see
 ``auditor.gallery.choose``), stored in gallery.npz.
 """
@@ -15,13 +18,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from auditor.report.canvas import Canvas
-from auditor.report.colormaps import css_gradient
+from auditor.report.colormaps import css_gradient, is_dark, to_hex
 from auditor.report.common import FigureRef, fmt_num, slug
+from auditor.report.modalities import GalleryKind
 from auditor.report.overlay import input_picture, overlay_picture, picture_ext
 from auditor.report.scales import ColourScale, reduce_channels
+from auditor.report.sections.base import Section, count_badge
 from auditor.report.source import ReportSource
 
 TABULAR_TOP = 6  # contributions listed per sample and explainer
+TEXT_PIECES = 8  # token pieces in a text sample's table (the largest on any explainer)
+TEXT_REST = 300  # characters of a truncated text's unseen rest that are shown
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,28 @@ class Contribution:
     width: float  # percent of half the bar track (|a| / scale, clipped)
 
 
+@dataclass(frozen=True)
+class TextWord:
+    """A word of a text sample as drawn: its text, the original gap before it, its colour
+    and the tooltip with the value of each of its pieces."""
+
+    text: str
+    before: str
+    value: float
+    background: str  # "#rrggbb" on the explainer's scale
+    dark: bool  # white text on it
+    title: str  # "piece +0.12 · ##s −0.01"
+
+
+@dataclass(frozen=True)
+class PieceRow:
+    """A token piece of a text sample with its attribution per explainer (table)."""
+
+    position: int
+    piece: str
+    values: list[str]
+
+
 @dataclass
 class Cell:
     explainer: str
@@ -50,6 +79,7 @@ class Cell:
     anchor: str = ""  # id of the full-size view
     scale_text: str = ""  # the explainer's colour scale, for the full-size caption
     contributions: list[Contribution] = field(default_factory=list)  # tabular
+    words: list[TextWord] = field(default_factory=list)  # text
 
 
 @dataclass
@@ -63,11 +93,15 @@ class Row:
     correct: bool
     input_figure: FigureRef | None
     cells: list[Cell]
+    truncated: bool = False  # text cut at the model's max_length
+    rest: str = ""  # the unseen rest of a truncated text (shortened)
+    pieces: list[PieceRow] = field(default_factory=list)  # text
 
 
 @dataclass
 class GallerySection:
     modality: str
+    kind: GalleryKind  # pictures, bars or text (``auditor.report.modalities``)
     requested: str
     columns: list[Column]
     rows: list[Row]
@@ -112,18 +146,78 @@ def _contributions(
     ]
 
 
+def _text_cells(
+    src: ReportSource, columns: list[Column], row: int
+) -> tuple[list[Cell], list[PieceRow]]:
+    """One highlighted line per explainer for sample ``row`` of the slice, and the table of
+    its largest pieces (relative to each explainer's scale) in text order."""
+    tokens = src.tokens
+    if tokens is None:
+        return [Cell(col.id) for col in columns], []
+    values = []
+    for col in columns:
+        memmap = src.attributions(src.results.explainers[col.id])
+        values.append(np.asarray(memmap[row], dtype=np.float64))  # type: ignore[index]
+    cells = []
+    for col, v in zip(columns, values, strict=True):
+        words = []
+        for w in tokens.words(row, v):
+            colour = to_hex(w.value, col.scale.scale, signed=col.scale.signed)
+            words.append(
+                TextWord(
+                    text=w.text,
+                    before=w.before,
+                    value=w.value,
+                    background=colour,
+                    dark=is_dark(colour),
+                    title=" · ".join(f"{p.text} {_signed(p.value)}" for p in w.pieces),
+                )
+            )
+        cells.append(Cell(col.id, words=words))
+    real = np.flatnonzero(tokens.real[row])
+    if not len(values) or not len(real):
+        return cells, []
+    relative = np.max(
+        [np.abs(v[real]) / col.scale.scale for v, col in zip(values, columns, strict=True)], axis=0
+    )
+    chosen = np.sort(real[np.argsort(-relative, kind="stable")[:TEXT_PIECES]])
+    pieces = [
+        PieceRow(int(p), str(tokens.pieces[row, p]), [_signed(float(v[p])) for v in values])
+        for p in chosen
+    ]
+    return cells, pieces
+
+
+def _signed(value: float) -> str:
+    text = fmt_num(abs(value), 3)
+    return ("−" if value < 0 else "+") + text
+
+
+def _rest(src: ReportSource, row: int) -> tuple[bool, str]:
+    tokens = src.tokens
+    if tokens is None:
+        return False, ""
+    rest = tokens.rest(row)
+    return bool(tokens.truncated[row]), rest[:TEXT_REST] + ("…" if len(rest) > TEXT_REST else "")
+
+
 def build(src: ReportSource) -> GallerySection:
     g = src.gallery
     locals_ = [e for e in src.ok("local") if src.attributions(e) is not None]
     scales = {e.id: src.scale(e) for e in locals_}
     columns = [_column(src, e.id, s, e.type) for e in locals_ if (s := scales[e.id]) is not None]
-    image = src.modality == "image"
+    kind = src.view.gallery
+    image = kind == "pictures"
     ext = picture_ext(src.results.data.input_shape)
     rows = []
     for i in range(len(g)):
         pos = int(g.positions[i])
-        cells = []
-        for col in columns:
+        cells: list[Cell] = []
+        pieces: list[PieceRow] = []
+        truncated, rest = _rest(src, pos) if kind == "text" else (False, "")
+        if kind == "text":
+            cells, pieces = _text_cells(src, columns, pos)
+        for col in columns if kind != "text" else []:
             if image:
                 name = f"gallery/{pos}-{slug(col.id)}.{ext}"
                 cells.append(
@@ -153,6 +247,9 @@ def build(src: ReportSource) -> GallerySection:
                 if image
                 else None,
                 cells=cells,
+                truncated=truncated,
+                rest=rest,
+                pieces=pieces,
             )
         )
     wrong = sum(1 for r in rows if not r.correct)
@@ -160,16 +257,19 @@ def build(src: ReportSource) -> GallerySection:
         f"{len(rows)} samples ({wrong} misclassified), {len(columns)} local explainers. "
         "Each explainer has one colour scale for the whole slice: the 99th percentile of "
         "|attribution| (larger values saturate), so pictures of one explainer compare directly."
+        + src.view.gallery_note
     )
     if not columns:
         note = "No local explainer finished, so there are no per-sample attributions to show."
     elif not rows:
         note = "The spec asked for no gallery samples (report.gallery.samples: 0)."
-    return GallerySection(src.modality, _requested(src), columns, rows, note)
+    if kind == "text" and rows and src.tokens is None:
+        note = "The run folder has no tokens.npz, so the texts cannot be shown."
+    return GallerySection(src.modality, kind, _requested(src), columns, rows, note)
 
 
 def draw(view: GallerySection, src: ReportSource, canvas: Canvas) -> None:
-    if view.modality != "image" or not view.rows:
+    if view.kind != "pictures" or not view.rows:
         return
     g = src.gallery
     positions = [r.position for r in view.rows]
@@ -193,3 +293,6 @@ def draw(view: GallerySection, src: ReportSource, canvas: Canvas) -> None:
                 g.inputs[row_i], maps[row_i], col.scale.scale, signed=col.scale.signed
             )
             canvas.array(cell.figure.name, picture, display_width=96)
+
+
+SECTION = Section("gallery", "Saliency galleries", build, draw, count_badge(lambda g: g.rows))

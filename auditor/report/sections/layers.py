@@ -1,4 +1,4 @@
-"""Section 2, Model, second part: the layers on the audited data.
+"""Section: Model, second part: the layers on the audited data.
 
 From ``model.layer_stats`` (results.json) a table of every leaf layer's outputs on the
 slice; from ``layers.npz`` (image models) the gallery samples' most active feature maps of
@@ -21,6 +21,7 @@ from auditor.report.canvas import Canvas
 from auditor.report.colormaps import INK
 from auditor.report.common import FigureRef, fmt_num
 from auditor.report.overlay import input_picture, map_mosaic, map_picture
+from auditor.report.sections.base import Section
 from auditor.report.source import ReportSource
 
 MAX_SAMPLES = 6  # gallery samples whose feature maps are drawn (one page per layer)
@@ -196,3 +197,6 @@ def draw(view: LayersSection, src: ReportSource, canvas: Canvas) -> None:
         tiles = [(str(i), f[i]) for i in range(len(f))]
         picture = map_mosaic(tiles, scale, signed=True, cols=16, tile=40, title=12, gap=6)
         canvas.array(view.filters.name, picture, display_width=min(picture.shape[1] * 0.75, 640))
+
+
+SECTION = Section("layers", "Layers on the audited data", build, draw, nav=False)

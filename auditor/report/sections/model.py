@@ -1,4 +1,4 @@
-"""Section 2, Model: architecture diagram, architecture table, parameter counts, weight
+"""Section: Model: architecture diagram, architecture table, parameter counts, weight
 histograms, weights hash.
 
 The diagram (``auditor.report.diagram``) is drawn from the block graph results.json keeps
@@ -21,6 +21,7 @@ from auditor.models.info import LayerInfo, layer_table
 from auditor.report import diagram, figures
 from auditor.report.canvas import Canvas
 from auditor.report.common import FigureRef, fmt_num, fmt_shape
+from auditor.report.sections.base import Section
 from auditor.report.source import ReportSource
 
 PANELS_PER_FIGURE = 12  # weight histograms per figure: one figure fits a page
@@ -242,3 +243,6 @@ def draw(view: ModelSection, src: ReportSource, canvas: Canvas) -> None:
         part = view.histograms[i * PANELS_PER_FIGURE : (i + 1) * PANELS_PER_FIGURE]
         panels = [(h.name, h.edges, h.counts, h.mean, h.std) for h in part]
         canvas.figure(ref.name, figures.histograms(panels))
+
+
+SECTION = Section("model", "Model", build, draw)

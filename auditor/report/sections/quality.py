@@ -1,4 +1,4 @@
-"""Section 7, Explanation quality: every metric's mean, spread and interval with the
+"""Section: Explanation quality: every metric's mean, spread and interval with the
 direction that is better, deletion/insertion curves, and cross-explainer matrices."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 from auditor.report import figures
 from auditor.report.canvas import Canvas
 from auditor.report.common import STATUS_CLASS, FigureRef, fmt_num, slug
+from auditor.report.sections.base import Section, count_badge
 from auditor.report.source import ReportSource
 
 ARROWS = {"higher": "↑", "lower": "↓"}
@@ -329,3 +330,6 @@ def draw(view: QualitySection, src: ReportSource, canvas: Canvas) -> None:
     for c in view.curves:
         fig = figures.curves(c.metric, c.series, c.xlabel, c.ylabel, c.ticks)
         canvas.figure(c.figure.name, fig)
+
+
+SECTION = Section("quality", "Explanation quality", build, draw, count_badge(lambda q: q.rows))

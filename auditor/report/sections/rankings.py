@@ -1,4 +1,4 @@
-"""Section 4, Importance rankings: top-k bars per explainer, attribution maps, agreement.
+"""Section: Importance rankings: top-k bars per explainer, attribution maps, agreement.
 
 Drawn without matplotlib: the bars are HTML beside the numbers they show, each map is a
 small picture coloured with numpy (``overlay.map_picture``) under an HTML colour bar, and
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import spearmanr
 
-from auditor.explainers.ranking import ranking_names, tie_groups, tied_top
+from auditor.explainers.ranking import tie_groups, tied_top
 from auditor.explainers.regions import image_regions, layout_names
 from auditor.report.canvas import Canvas
 from auditor.report.colormaps import css_gradient, is_dark, to_hex
@@ -36,7 +36,9 @@ from auditor.report.common import (
     slug,
 )
 from auditor.report.overlay import map_mosaic, map_picture, picture_ext
+from auditor.report.sections.base import Section
 from auditor.report.source import ReportSource
+from auditor.report.tokens import slice_scores
 from auditor.results import ExplainerResult
 
 MAX_CLASS_MAPS = 20
@@ -90,6 +92,21 @@ class RankingCard:
     #: is empty), e.g. "all 500 features tie (value 0)".
     tie_message: str = ""
     has_ties: bool = False  # some shown features are marked as tied
+    #: Text: the top tokens over the slice (shown instead of the feature table).
+    tokens: list[TokenRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """A token of a text explainer's top list over the slice (``rankings/<id>.tokens.json``)."""
+
+    rank: int
+    token: str
+    score: str
+    mean: str  # signed mean attribution
+    mean_abs: str
+    count: int
+    bar: Bar
 
 
 @dataclass(frozen=True)
@@ -122,12 +139,8 @@ def pixel_shape(src: ReportSource) -> tuple[int, int]:
 
 
 def local_names(src: ReportSource) -> list[str]:
-    """Names of a local explainer's features (the runner's ``feature_names``)."""
-    d = src.results.data
-    if d.modality == "tabular":
-        n = int(np.prod(d.input_shape))
-        return list(d.feature_names) if d.feature_names else [f"x{i}" for i in range(n)]
-    return ranking_names("image", tuple(d.input_shape))
+    """Names of a local explainer's features (what the runner ranked; none for text)."""
+    return src.local_names or []
 
 
 def grid_names(layout: dict) -> list[str]:
@@ -332,11 +345,31 @@ def local_pixel_map(src: ReportSource, e: ExplainerResult, ranked: np.ndarray) -
     return regions.to_pixels(ranked)
 
 
+def token_rows(src: ReportSource, e: ExplainerResult, k: int) -> list[TokenRow]:
+    """Text: the top ``k`` tokens of a local explainer with their mean, count and score."""
+    ranked = src.token_rankings(e.id) if e.scope == "local" else None
+    if ranked is None:
+        return []
+    top = ranked.overall[:k]
+    return [
+        TokenRow(
+            rank=i + 1,
+            token=t.token,
+            score=fmt_num(t.score),
+            mean=fmt_num(t.mean),
+            mean_abs=fmt_num(t.mean_abs),
+            count=t.count,
+            bar=bar,
+        )
+        for i, (t, bar) in enumerate(zip(top, bars([t.score for t in top]), strict=True))
+    ]
+
+
 def _card(src: ReportSource, e: ExplainerResult, k: int) -> RankingCard:
     features, message = _top(src, e, k)
     if e.scope == "local":
         label = "mean |attribution| over the slice"
-        if src.modality == "image" and image_regions(tuple(src.results.data.input_shape)):
+        if src.view.ranks_regions(src.results.data.input_shape):
             label += ", per region of the image (the mean over its pixels)"
         if any(f.spread is not None for f in features):
             label += " (whiskers: standard deviation)"
@@ -354,21 +387,33 @@ def _card(src: ReportSource, e: ExplainerResult, k: int) -> RankingCard:
         tie_message=message,
         has_ties=any(f.tied for f in features),
     )
-    if src.modality == "image":
+    if src.view.pictures:
         _maps(src, e, card)
+    card.tokens = token_rows(src, e, k)
+    if card.tokens:
+        card.importance_label = (
+            "score of each token over the slice, the shrunk mean |attribution| "
+            "sum / (count + 5), so that a rare token with one large value does not outrank "
+            "a frequent, consistent one"
+        )
     return card
 
 
 def _vector(src: ReportSource, e: ExplainerResult) -> np.ndarray | None:
     """Importances over a common feature space: tabular columns, or image pixels."""
+    if src.tokens is not None:  # text: scores of every token of the slice
+        memmap = src.attributions(e) if e.scope == "local" else None
+        if memmap is None or memmap.shape != src.tokens.ids.shape:
+            return None
+        return slice_scores(src.tokens, memmap)[1]
     arrays = src.ranking_arrays(e.id)
     if arrays is None:
         return None
     values = arrays[0]
-    if src.modality == "image" and e.scope == "global":
+    if src.view.pictures and e.scope == "global":
         pixels = grid_to_pixels(values, e.extra.get("features") or {}, pixel_shape(src))
         return None if pixels is None else pixels.ravel()
-    if src.modality == "image":
+    if src.view.pictures:
         pixels = local_pixel_map(src, e, values)
         return None if pixels is None else pixels.ravel()
     return values
@@ -407,10 +452,16 @@ def agreement(src: ReportSource) -> Agreement | None:
         "Spearman rank correlation of the slice-level importances (mean |attribution| for "
         "local explainers) over every feature: 1 means the same order, 0 no relation."
     )
-    if src.modality == "image" and any(e.scope == "global" for e in src.ok() if e.id in vectors):
+    if src.view.pictures and any(e.scope == "global" for e in src.ok() if e.id in vectors):
         note += (
             " Global explainers rank grid cells; each pixel takes its cell's importance, so "
             "pixels of one cell are tied."
+        )
+    if src.tokens is not None:
+        note = (
+            "Spearman rank correlation of the explainers' scores of every distinct token of "
+            "the slice (shrunk mean |attribution|: sum / (count + 5)): 1 means the same "
+            "order, 0 no relation."
         )
     if excluded:
         note += f" Not comparable (other features or no stored ranking): {', '.join(excluded)}."
@@ -447,3 +498,6 @@ def draw(view: RankingsSection, src: ReportSource, canvas: Canvas) -> None:
             maps = [(t.title, t.values) for t in card.class_tiles]
             mosaic = map_mosaic(maps, bar.limit, signed=bar.signed, cols=CLASS_COLUMNS)
             canvas.array(card.class_figure.name, mosaic, mosaic.shape[1] / 2)
+
+
+SECTION = Section("rankings", "Importance rankings", build, draw)

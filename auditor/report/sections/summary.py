@@ -1,4 +1,4 @@
-"""Section 1, Summary: the verdict and why, the checks, the headline numbers."""
+"""Section: Summary: the verdict and why, the checks, the headline numbers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from auditor.report.common import (
     fmt_seconds,
     fmt_value,
 )
+from auditor.report.sections.base import Section
 from auditor.report.source import ReportSource
 from auditor.results import Results
 
@@ -165,3 +166,6 @@ def build(src: ReportSource) -> Summary:
         checks=checks,
         explainers=explainers,
     )
+
+
+SECTION = Section("summary", "Summary", build, badge=lambda s: (s.verdict, s.verdict_class))

@@ -1,4 +1,4 @@
-"""Section 6, Global surrogates: how faithfully a simple model mimics this one, and the
+"""Section: Global surrogates: how faithfully a simple model mimics this one, and the
 simple model itself (the decision tree drawn, the linear coefficients)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 from auditor.report import figures, treeplot
 from auditor.report.canvas import Canvas
 from auditor.report.common import FigureRef, fmt_num, slug
+from auditor.report.sections.base import Section, count_badge
 from auditor.report.sections.rankings import grid_names
 from auditor.report.source import ReportSource
 from auditor.results import ExplainerResult
@@ -156,3 +157,6 @@ def draw(view: SurrogatesSection, src: ReportSource, canvas: Canvas) -> None:
                 "standardized coefficient",
             )
             canvas.figure(card.coefficients_figure.name, fig)
+
+
+SECTION = Section("surrogates", "Global surrogates", build, draw, count_badge(lambda s: s.cards))
