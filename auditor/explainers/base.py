@@ -109,6 +109,8 @@ class Explainer(Plugin):
     #: True for methods that differentiate the model with respect to its input: on text they
     #: run at the embedding layer's output (``auditor.modalities.text.EmbeddingSpace``).
     differentiable: ClassVar[bool] = False
+    #: True for methods that draw references from ``context.background`` (SHAP family).
+    uses_background: ClassVar[bool] = False
 
     @classmethod
     def input_issues(

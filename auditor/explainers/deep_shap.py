@@ -40,6 +40,7 @@ class DeepShap(Explainer):
     """DeepLIFT averaged over background samples (Lundberg and Lee 2017)."""
 
     name: ClassVar[str] = "deep_shap"
+    uses_background = True
     differentiable = True
     #: Text would need the rewritten graph to start at the embedding output: not yet.
     modalities = frozenset({"image", "tabular"})

@@ -75,6 +75,7 @@ class GradientShap(Explainer):
     """Expected gradients over background samples (Lundberg and Lee 2017; Erion et al. 2021)."""
 
     name: ClassVar[str] = "gradient_shap"
+    uses_background = True
     differentiable = True
     stats = ("convergence_delta",)
     Params = GradientShapParams

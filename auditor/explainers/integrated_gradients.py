@@ -87,8 +87,11 @@ class IntegratedGradients(Explainer):
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         p = self.params
-        baseline = make_baseline(
-            p.baseline, inputs, self.context.background, seed=self.context.seed
+        removed = self.context.removed  # text: every token removed, padding kept
+        baseline = (
+            removed(inputs)
+            if removed is not None
+            else make_baseline(p.baseline, inputs, self.context.background, seed=self.context.seed)
         )
         attributions = integrated_gradients(
             self.model,

@@ -68,6 +68,7 @@ class KernelShap(Explainer):
     """shap's KernelExplainer on the target output, for tabular data (Lundberg and Lee 2017)."""
 
     name: ClassVar[str] = "kernel_shap"
+    uses_background = True
     stats = ("convergence_delta",)
     Params = KernelShapParams
     modalities = frozenset({"tabular", "text"})

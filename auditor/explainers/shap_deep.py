@@ -44,6 +44,7 @@ class ShapDeep(Explainer):
     """shap's DeepExplainer on the target output (Lundberg and Lee 2017)."""
 
     name: ClassVar[str] = "shap_deep"
+    uses_background = True
     differentiable = True
     #: Text would need the rewritten graph to start at the embedding output: not yet.
     modalities = frozenset({"image", "tabular"})

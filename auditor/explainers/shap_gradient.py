@@ -53,6 +53,7 @@ class ShapGradient(Explainer):
     """shap's GradientExplainer on the target output (Lundberg and Lee 2017)."""
 
     name: ClassVar[str] = "shap_gradient"
+    uses_background = True
     differentiable = True
     stats = ("convergence_delta",)
     Params = ShapGradientParams

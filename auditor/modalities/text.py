@@ -148,19 +148,34 @@ def vocabulary_issues(module: nn.Module, layer: str, vocab_size: int) -> list[st
 
 # -- gradient methods in embedding space ----------------------------------------------------
 class _Replaced(nn.Module):
-    """The model as a function of the embedding layer's output ``(B, L, D)``: ``ids`` (one
-    row, giving the padding) is fed for every row and the layer's output replaced."""
+    """The model as a function of the embedding layer's output with one more channel:
+    ``(B, L, D + 1)``, the embedding and, last, 1 where the position is padding.
 
-    def __init__(self, feed: TextFeed, layer: nn.Module, ids: torch.Tensor) -> None:
+    The ids fed to the model (whose embedding output is replaced) carry that padding, so the
+    attention mask is each row's own: ``ids`` (one row) when given, else the pad token where
+    the channel is above 1/2 and ``fill_id`` elsewhere. Path methods keep the channel exact
+    (the baseline has the same padding); noise methods get ``ids``, one sample at a time.
+    """
+
+    def __init__(
+        self, feed: TextFeed, layer: nn.Module, pad_id: int, fill_id: int, ids: Any = None
+    ) -> None:
         super().__init__()
         self.feed = feed
         self.layer = layer
+        self.pad_id, self.fill_id = pad_id, fill_id
         self.ids = ids
 
-    def forward(self, embedded: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        embedded = x[..., :-1]
+        if self.ids is not None:
+            ids = self.ids.expand(x.shape[0], -1)
+        else:
+            pads = x[..., -1].detach() > 0.5
+            ids = torch.where(pads, self.pad_id, self.fill_id)
         handle = self.layer.register_forward_hook(lambda _m, _i, _o: embedded)
         try:
-            return self.feed(self.ids.expand(len(embedded), -1))
+            return self.feed(ids)
         finally:
             handle.remove()
 
@@ -169,7 +184,10 @@ class _Replaced(nn.Module):
 class EmbeddingSpace:
     """Runs a gradient explainer on the embedding output of text samples (module docstring).
 
-    ``explain(explainer, ids, targets)`` returns ``(N, L)`` float32 token attributions.
+    ``explain(explainer, ids, targets)`` returns ``(N, L)`` float32 token attributions: the
+    explainer's attributions in ``(N, L, D)`` summed over ``D``, padding set to 0. A method
+    that draws random numbers runs one sample at a time (as it would anyway), with that
+    sample's ids; every other method gets the whole batch at once.
     """
 
     layer: str
@@ -185,43 +203,53 @@ class EmbeddingSpace:
         layer = dict(feed.named_modules())[self.layer]
         ids = ids.round().to(torch.long) if ids.is_floating_point() else ids.to(torch.long)
         pads = ids == self.pad_id
-        reference = removed(ids, self.pad_id, self.remove_id)
-        out = torch.zeros(ids.shape, dtype=torch.float32)
-        for rows in _same_padding(pads):
-            with torch.no_grad():
-                embedded = layer(ids[rows]).detach().to(torch.float32)
-                base = layer(reference[rows[:1]]).detach().to(torch.float32)
-            model = _Replaced(feed, layer, ids[rows[:1]])
-            with _in_space(explainer, model, base):
-                attr = explainer.explain_dense(embedded, targets[rows])
-            out[rows] = attr.sum(dim=-1).masked_fill(pads[rows], 0.0)
-        return out
+        with torch.no_grad():
+            embedded = _with_padding(layer(ids), pads)
+            hole = layer(torch.tensor([self.remove_id])).detach().to(torch.float32)[0]
+        hole = torch.cat([hole, torch.zeros(1)])
+
+        def reference(x: torch.Tensor) -> torch.Tensor:
+            """``x`` with every real token's embedding that of the remove token."""
+            return torch.where(x[..., -1:] > 0.5, x, hole.expand_as(x))
+
+        if explainer.stochastic or explainer.uses_background:
+            parts = []
+            for i in range(len(ids)):
+                model = _Replaced(feed, layer, self.pad_id, self.remove_id, ids[i : i + 1])
+                row = embedded[i : i + 1]
+                with _in_space(explainer, model, reference(row), None):
+                    parts.append(explainer.explain_dense(row, targets[i : i + 1]))
+            attr = torch.cat(parts)
+        else:
+            model = _Replaced(feed, layer, self.pad_id, self.remove_id)
+            with _in_space(explainer, model, None, reference):
+                attr = explainer.explain_dense(embedded, targets)
+        return attr[..., :-1].sum(dim=-1).masked_fill(pads, 0.0)
 
 
-def _same_padding(pads: torch.Tensor) -> Iterator[torch.Tensor]:
-    """Row indices of the samples with the same padding pattern, group by group."""
-    patterns: dict[bytes, list[int]] = {}
-    for i, row in enumerate(pads.numpy()):
-        patterns.setdefault(row.tobytes(), []).append(i)
-    for rows in patterns.values():
-        yield torch.as_tensor(rows, dtype=torch.long)
+def _with_padding(embedded: torch.Tensor, pads: torch.Tensor) -> torch.Tensor:
+    """``(N, L, D) -> (N, L, D + 1)`` float32: the padding as a last channel."""
+    return torch.cat([embedded.detach().to(torch.float32), pads.unsqueeze(-1).float()], -1)
 
 
 @contextmanager
-def _in_space(explainer: Explainer, model: nn.Module, base: torch.Tensor) -> Iterator[None]:
-    """The explainer with ``model`` and, as its only baseline and background, ``base``."""
+def _in_space(
+    explainer: Explainer, model: nn.Module, base: torch.Tensor | None, reference: Any
+) -> Iterator[None]:
+    """The explainer with ``model``, and as its baseline either ``base`` (one sample: its
+    background, and the ``mean`` baseline) or ``reference(inputs)`` (``removed``)."""
     saved = explainer.model, explainer.context, explainer.params
     explainer.model = model
     explainer.context = replace(
         explainer.context,
-        input_shape=tuple(base.shape[1:]),
+        input_shape=(),
         background=base,
         gradients=None,
         inference=None,
         embedding=None,
-        removed=None,
+        removed=reference,
     )
-    if isinstance(getattr(explainer.params, "baseline", None), str):
+    if base is not None and isinstance(getattr(explainer.params, "baseline", None), str):
         # "mean" of a one-sample background is that sample: the embedded removed text
         explainer.params = explainer.params.model_copy(update={"baseline": "mean"})
     try:
