@@ -7,7 +7,9 @@ background are not mutated. Global explainers: an importance per named feature, 
 fidelity, JSON-serializable ``extra``, deterministic, the model left as it was.
 
 Image explainers run on the trained digits CNN with 8 real digits; tabular ones on
-``tiny.Linear`` (6 features). The table ``CHEAP`` keeps the expensive methods quick; keys a
+``tiny.Linear`` (6 features); text ones on the planted-token classifier of
+``tests/text/tiny_text.py`` (8 texts of different lengths, token ids in, gradient methods at
+the embedding output). The table ``CHEAP`` keeps the expensive methods quick; keys a
 plugin's Params do not have are dropped, so it also fits explainers written later.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,16 +29,20 @@ from safetensors.torch import load_file
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "text"))
 
 from tiny import ROOT, Linear, digits_batch, make_explainer
+from tiny_text import PAD, SPECIALS, VOCAB, corpus, text_context, trained
 
 from auditor import registries
 from auditor.errors import PluginError
 from auditor.explainers.base import ExplainContext, Explainer, Predictions
+from auditor.modalities.text import Feed, TextFeed
 from examples.models import DigitsCNN
 
 BATCH = 8
-LAYER = {"image": "features.3", "tabular": "fc"}
+LAYER = {"image": "features.3", "tabular": "fc", "text": "token"}
+MODALITIES = ("image", "tabular", "text")
 #: Cheap values for knobs that many explainers share (dropped where a Params lacks them).
 CHEAP_COMMON: dict[str, Any] = {
     "n_steps": 8,
@@ -91,7 +97,25 @@ class CountingLinear(Linear):
         return super().forward(x)
 
 
+class CountingTextFeed(TextFeed):
+    """The trained text classifier fed token ids; ``fail_at`` makes its n-th forward raise."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        super().__init__(trained(), Feed(("input_ids", "attention_mask")), PAD)
+        self.eval()
+        self.calls = 0
+        self.fail_at = fail_at
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.fail_at is not None and self.calls >= self.fail_at:
+            raise RuntimeError("forced failure in forward")
+        return super().forward(ids)
+
+
 def make_model(modality: str, fail_at: int | None = None) -> nn.Module:
+    if modality == "text":
+        return CountingTextFeed(fail_at)
     return CountingDigitsCNN(fail_at) if modality == "image" else CountingLinear(fail_at)
 
 
@@ -101,6 +125,9 @@ def batch(modality: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     if modality == "image":
         inputs, _ = digits_batch(BATCH)
         background, _ = digits_batch(16, split="train")
+    elif modality == "text":
+        inputs, _, _ = corpus(BATCH, seed=3)
+        background, _, _ = corpus(16, seed=4)
     else:
         gen = torch.Generator().manual_seed(1)
         inputs = torch.randn(BATCH, 6, generator=gen)
@@ -193,7 +220,7 @@ def local_cases() -> list[Any]:
             continue  # an unloadable one fails test_every_registered_explainer_loads
         cases += [
             pytest.param(name, modality, id=f"{name}-{modality}")
-            for modality in ("image", "tabular")
+            for modality in MODALITIES
             if modality in cls.modalities
         ]
     return cases
@@ -205,7 +232,7 @@ def global_cases() -> list[Any]:
         pytest.param(name, modality, id=f"{name}-{modality}")
         for name in names
         if registries.explainers.get(name).scope == "global"
-        for modality in ("image", "tabular")
+        for modality in MODALITIES
         if modality in registries.explainers.get(name).modalities
     ]
 
@@ -213,6 +240,9 @@ def global_cases() -> list[Any]:
 def build(name: str, modality: str, model: nn.Module, seed: int = 0) -> Explainer:
     cls = registries.explainers.get(name)  # raises the import error of an unwritten module
     _, _, background = batch(modality)
+    if modality == "text":
+        context = replace(text_context(seed), background=background)
+        return cls(model, cls.Params.model_validate(params_for(name, cls, modality)), context)
     return make_explainer(
         name,
         model,
@@ -347,6 +377,8 @@ GLOBAL_N = 64
 def global_slice(modality: str) -> tuple[torch.Tensor, Predictions]:
     if modality == "image":
         inputs, labels = digits_batch(GLOBAL_N)
+    elif modality == "text":
+        inputs, labels, _ = corpus(GLOBAL_N, seed=5)
     else:
         inputs = torch.randn(GLOBAL_N, 6, generator=torch.Generator().manual_seed(2))
         labels = torch.zeros(GLOBAL_N, dtype=torch.long)
@@ -361,6 +393,9 @@ def global_slice(modality: str) -> tuple[torch.Tensor, Predictions]:
 def expected_names(modality: str) -> list[str]:
     if modality == "image":
         return [f"r{i}c{j}" for i in range(4) for j in range(4)]
+    if modality == "text":  # a bag of the words that occur, in vocabulary order
+        ids = sorted(set(global_slice("text")[0].flatten().tolist()) - {PAD})
+        return [VOCAB[i] for i in ids if i >= len(SPECIALS)]
     return ["age", "bmi", "bp", "s1", "s2", "s3"]
 
 

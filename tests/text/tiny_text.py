@@ -73,6 +73,7 @@ def trained() -> TokenMLP:
             loss = nn.functional.cross_entropy(model(ids, mask), labels)
             loss.backward()
             optimizer.step()
+    model.zero_grad(set_to_none=True)
     return model.eval()
 
 
