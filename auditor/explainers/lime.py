@@ -87,18 +87,45 @@ class Lime(Explainer):
         self, sample: torch.Tensor, target: int, mask: torch.Tensor
     ) -> tuple[np.ndarray, float]:
         """Coefficients per interpretable feature and the weighted R^2 of the fit."""
-        from sklearn.linear_model import LinearRegression, Ridge
-
         p = self.params
         n_features = int(mask.max()) + 1
         rng = np.random.default_rng(sample_seed(self.context.seed, sample))
-        keep = rng.random((p.n_samples, n_features)) < 0.5
+        if self.context.removed is None:
+            keep = rng.random((p.n_samples, n_features)) < 0.5
+            keep[0] = True
+            return self._fit(sample, target, mask, keep)
+        # Text: features whose removal changes nothing (padding) are not sampled; they stay
+        # present and get 0, so the coalitions and the kernel are over the real tokens.
+        changes = (self.context.removed(sample) != sample).reshape(-1)
+        live = np.zeros(n_features, dtype=bool)
+        live[np.unique(mask.reshape(-1)[changes].numpy())] = True
+        keep = np.ones((p.n_samples, n_features), dtype=bool)
+        keep[:, live] = rng.random((p.n_samples, int(live.sum()))) < 0.5
         keep[0] = True
+        coef, score = self._fit(sample, target, mask, keep, live)
+        full = np.zeros(n_features)
+        full[live] = coef
+        return full, score
+
+    def _fit(
+        self,
+        sample: torch.Tensor,
+        target: int,
+        mask: torch.Tensor,
+        keep: np.ndarray,
+        live: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, float]:
+        """A weighted linear fit of the outputs on the coalitions ``keep`` (over the
+        ``live`` features only, when given)."""
+        from sklearn.linear_model import LinearRegression, Ridge
+
+        p = self.params
         outputs = self._outputs(sample, target, torch.as_tensor(keep)[:, mask])
-        kept = keep.sum(axis=1)
-        distance = 1.0 - np.sqrt(kept / n_features)  # cosine distance to all-ones
+        design = keep if live is None else keep[:, live]
+        kept = design.sum(axis=1)
+        distance = 1.0 - np.sqrt(kept / max(design.shape[1], 1))  # cosine distance to all-ones
         weights = np.exp(-(distance**2) / (2 * p.kernel_width**2))
-        design = keep.astype(np.float64)
+        design = design.astype(np.float64)
         local = LinearRegression() if p.alpha == 0 else Ridge(alpha=p.alpha)
         local.fit(design, outputs, sample_weight=weights)
         return local.coef_, float(local.score(design, outputs, sample_weight=weights))

@@ -99,8 +99,11 @@ def reference_outputs(
     """``f_t(reference)`` per sample, float64 ``(B,)``, as the explainer defined it."""
     p, context, model = run.params, ctx.context, ctx.model
     rows = torch.arange(len(inputs))
+    if context.embedding is not None and run.cls.differentiable:
+        # Text, gradient methods: the removed text's embedding with the sample's own mask.
+        return context.embedding.reference_outputs(model, inputs)[rows, targets].double()
     if context.removed is not None:
-        # Text: every reference is the sample with its tokens removed (padding kept).
+        # Text, perturbation methods: the sample with its tokens removed (padding kept).
         return model(context.removed(inputs))[rows, targets].to(torch.float64)
     if run.type in BASELINE_TYPES:
         baseline = make_baseline(p.baseline, inputs, context.background, seed=context.seed)

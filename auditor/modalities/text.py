@@ -59,8 +59,9 @@ class TextModality(Modality):
     def slice_features(
         self, inputs: torch.Tensor, feature_names: list[str] | None, grid: tuple[int, int]
     ) -> SliceFeatures:
-        """A bag of words: how often each token of the vocabulary occurs in each text,
-        for the tokens that occur in the slice (pad and other special tokens left out)."""
+        """A bag of words: the share of each text's tokens that are each token of the
+        vocabulary (term frequency), for the tokens that occur in the slice (pad and other
+        special tokens left out). Shares, not counts: a long text is not a strong one."""
         from auditor.explainers.grid import SliceFeatures
 
         ids = inputs.detach().round().to(torch.long).cpu().numpy()
@@ -69,9 +70,19 @@ class TextModality(Modality):
         counts = np.zeros((len(ids), size))
         rows = np.repeat(np.arange(len(ids)), ids.shape[1])
         np.add.at(counts, (rows, ids.reshape(-1)), 1.0)
+        real = counts.sum(axis=1, keepdims=True) - counts[:, [self._pad(vocab)]]
+        counts = counts / np.maximum(real, 1.0)
         keep = [i for i in np.flatnonzero(counts.any(axis=0)) if not _special(_token(vocab, i))]
         names = [_token(vocab, i) for i in keep]
         return SliceFeatures(counts[:, keep], names, np.arange(ids.shape[1]), None)
+
+    @staticmethod
+    def _pad(vocab: list[str]) -> int:
+        """The pad id, by the names tokenizers give it (0 if none matches)."""
+        for name in ("[PAD]", "<pad>", "<PAD>"):
+            if name in vocab:
+                return vocab.index(name)
+        return 0
 
     def prepare(self, dataset: Any, module: nn.Module) -> TextInputs:
         return TextInputs.build(dataset, module)
@@ -127,8 +138,8 @@ def resolve_embedding(module: nn.Module, name: str | None) -> str:
         names = [n for n in modules if n]
         raise SpecError.at(
             ("data", "embedding_layer"),
-            f"the model has no layer '{name}'{did_you_mean(name, names)}"
-            + (f"; its embeddings: {', '.join(layers)}" if layers else ""),
+            f"the model has no layer '{name}'.{did_you_mean(name, names)}"
+            + (f" Its nn.Embedding layers: {', '.join(layers)}" if layers else ""),
         )
     return name
 
@@ -194,6 +205,13 @@ class EmbeddingSpace:
     pad_id: int
     remove_id: int
 
+    @property
+    def fill_id(self) -> int:
+        """An id that is not padding, fed where the embedding output is replaced anyway."""
+        if self.remove_id != self.pad_id:
+            return self.remove_id
+        return 1 if self.pad_id == 0 else 0
+
     def explain(
         self, explainer: Explainer, ids: torch.Tensor, targets: torch.Tensor
     ) -> torch.Tensor:
@@ -215,16 +233,28 @@ class EmbeddingSpace:
         if explainer.stochastic or explainer.uses_background:
             parts = []
             for i in range(len(ids)):
-                model = _Replaced(feed, layer, self.pad_id, self.remove_id, ids[i : i + 1])
+                model = _Replaced(feed, layer, self.pad_id, self.fill_id, ids[i : i + 1])
                 row = embedded[i : i + 1]
                 with _in_space(explainer, model, reference(row), None):
                     parts.append(explainer.explain_dense(row, targets[i : i + 1]))
             attr = torch.cat(parts)
         else:
-            model = _Replaced(feed, layer, self.pad_id, self.remove_id)
+            model = _Replaced(feed, layer, self.pad_id, self.fill_id)
             with _in_space(explainer, model, None, reference):
                 attr = explainer.explain_dense(embedded, targets)
         return attr[..., :-1].sum(dim=-1).masked_fill(pads, 0.0)
+
+    @torch.no_grad()
+    def reference_outputs(self, feed: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+        """The model's outputs at the gradient methods' baseline: every real token's
+        embedding that of the remove token, the padding (and so the mask) of ``ids``."""
+        if not isinstance(feed, TextFeed):
+            raise TypeError("a text explainer's model must be a TextFeed")
+        layer = dict(feed.named_modules())[self.layer]
+        ids = ids.round().to(torch.long) if ids.is_floating_point() else ids.to(torch.long)
+        pads = ids == self.pad_id
+        embedded = _with_padding(layer(removed(ids, self.pad_id, self.remove_id)), pads)
+        return _Replaced(feed, layer, self.pad_id, self.fill_id)(embedded)
 
 
 def _with_padding(embedded: torch.Tensor, pads: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,151 @@
+"""A text audit from the CLI on the example classifier (models/text_classifier.safetensors):
+planted words come out on top, files have the run-folder contract's shapes, and spec
+problems that need the model (embedding layer, vocabulary size, an image-only explainer)
+are exit 2 before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from conftest import read_results, run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+N = 40
+POSITIVE = {"excellent", "superb", "wonderful", "fantastic", "brilliant", "delightful"}
+NEGATIVE = {"awful", "terrible", "dreadful", "horrible", "abysmal", "atrocious"}
+
+
+def spec(**changes: str) -> str:
+    values = {
+        "embedding_layer": "embedding",
+        "remove_with": "pad",
+        "vocab_size": "147",
+        "weights": f"weights: {ROOT}/models/text_classifier.safetensors",
+        "explainers": """\
+  - type: saliency
+  - type: integrated_gradients
+    params: {n_steps: 32}
+  - type: occlusion
+    params: {window: 1}
+  - type: lime
+    params: {n_samples: 96}
+  - type: kernel_shap
+    params: {nsamples: 96}
+  - type: surrogate_linear""",
+    } | changes
+    return f"""\
+version: 1
+name: text
+model:
+  source: python
+  class: examples.text_models:TextClassifier
+  pythonpath: [{ROOT}]
+  init: {{vocab_size: {values["vocab_size"]}, dim: 32, hidden: 32, num_classes: 2}}
+  {values["weights"]}
+data:
+  source: text
+  path: {ROOT}/data/text_reviews.csv
+  classes: [negative, positive]
+  tokenizer: {ROOT}/models/text_tokenizer.json
+  max_length: 32
+  inputs: [input_ids, attention_mask]
+  embedding_layer: {values["embedding_layer"]}
+  remove_with: {values["remove_with"]}
+  slice: {{start: 0, stop: {N}}}
+explainers:
+{values["explainers"]}
+metrics:
+  - type: deletion
+  - type: randomization_sanity
+    explainers: [integrated_gradients]
+  - type: completeness_error
+    explainers: [integrated_gradients]
+checks:
+  - ranking: integrated_gradients
+    top_k: 12
+    must_include: [superb, awful]
+  - metric: integrated_gradients.completeness_error
+    max: 0.01
+report:
+  formats: [html]
+output: runs
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "text.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_text_audit_ranks_the_planted_words_first(tmp_path: Path) -> None:
+    done = run_cli("run", str(write(tmp_path, spec())), "--out", str(tmp_path / "runs"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = next((tmp_path / "runs" / "text").iterdir())
+    results = read_results(folder)
+    assert results["data"]["modality"] == "text"
+    assert results["data"]["ranked_features"] is None
+    assert all(e["status"] == "ok" for e in results["explainers"].values())
+    assert [c["status"] for c in results["checks"]] == ["pass", "pass"]
+    with np.load(folder / "tokens.npz", allow_pickle=False) as tokens:
+        ids, lengths, pieces = tokens["ids"], tokens["lengths"], tokens["pieces"]
+        texts = tokens["texts"]
+    assert ids.shape == (N, 32) and len(texts) == N
+    padding = np.arange(32)[None, :] >= lengths[:, None]
+    assert (ids[padding] == 0).all() and (pieces[padding] == "").all()
+    planted = POSITIVE | NEGATIVE
+    for name in ("integrated_gradients", "occlusion", "lime", "kernel_shap"):
+        attributions = np.load(folder / "attributions" / f"{name}.npy")
+        assert attributions.shape == (N, 32)
+        assert (attributions[padding] == 0).all()
+        top = np.abs(attributions).argmax(axis=1)
+        hits = np.mean([pieces[i, top[i]] in planted for i in range(N)])
+        assert hits >= 0.95, f"{name}: planted word first in {hits:.0%} of texts"
+        tables = json.loads((folder / "rankings" / f"{name}.tokens.json").read_text())
+        assert tables["overall"][0]["token"] in planted
+        assert tables["by_class"]["positive"][0]["token"] in POSITIVE
+        assert tables["by_class"]["negative"][0]["token"] in NEGATIVE
+        assert results["explainers"][name]["ranking"][0]["feature"] in planted
+    surrogate = results["explainers"]["surrogate_linear"]
+    top5 = [f["feature"] for f in surrogate["ranking"][:5]]
+    assert len(planted.intersection(top5)) >= 3, top5  # a bag of words fitted to 30 texts
+    assert np.isfinite(surrogate["fidelity"]["r2"])  # held out of 40 texts: not a quality bar
+    completeness = results["explainers"]["integrated_gradients"]["metrics"]
+    assert completeness["completeness_error"]["mean"] < 0.01
+
+
+def test_a_misspelled_embedding_layer_is_a_spec_error_before_the_run(tmp_path: Path) -> None:
+    path = write(tmp_path, spec(embedding_layer="embeding"))
+    done = run_cli("run", str(path), "--out", str(tmp_path / "runs"))
+    assert done.returncode == 2, done.stderr
+    line = spec().splitlines().index("  embedding_layer: embedding") + 1
+    assert f"{path}:{line}:" in done.stderr
+    assert "data.embedding_layer" in done.stderr
+    assert "the model has no layer 'embeding'" in done.stderr
+    assert "Did you mean: embedding?" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_tokenizer_larger_than_the_embedding_table_is_a_spec_error(tmp_path: Path) -> None:
+    path = write(tmp_path, spec(vocab_size="100", weights=""))
+    done = run_cli("run", str(path), "--out", str(tmp_path / "runs"))
+    assert done.returncode == 2, done.stderr
+    assert "data.tokenizer" in done.stderr
+    assert "the tokenizer has 147 tokens but the model's embedding 'embedding' has 100 rows" in (
+        done.stderr
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_image_only_explainer_on_text_lists_those_that_apply(tmp_path: Path) -> None:
+    explainers = "  - type: gradcam\n    params: {layer: embedding}\n  - type: integrated_gradients"
+    path = write(tmp_path, spec(explainers=explainers))
+    done = run_cli("validate", str(path))
+    assert done.returncode == 2, done.stderr
+    assert "explainer 'gradcam' works on image data; this data is text" in done.stderr
+    assert "Explainers for text data:" in done.stderr
+    assert "integrated_gradients" in done.stderr.split("Explainers for text data:")[1]
+    assert "deeplift" not in done.stderr.split("Explainers for text data:")[1]
