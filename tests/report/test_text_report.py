@@ -22,9 +22,11 @@ from text_run import CLASSES, HOSTILE, build_text_run, text_run_arrays
 from auditor.report import render
 from auditor.report.modalities import ImageView, TabularView, TextView, view_for
 from auditor.report.sections import SECTIONS
+from auditor.report.sections.rankings import global_names
 from auditor.report.source import ReportSource
 from auditor.report.tokens import SliceTokens, slice_scores
 from auditor.report.view import build_view
+from auditor.results import ExplainerResult
 from auditor.run_folder import RunFolder
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -233,3 +235,16 @@ def test_broken_tokens_file_is_a_clear_error(text_run: RunFolder, tmp_path: Path
     np.savez(tmp_path / "tokens.npz", **arrays)
     with pytest.raises(ValueError, match=r"tokens\.npz lacks texts"):
         SliceTokens.load(tmp_path / "tokens.npz")
+
+
+def test_a_global_explainer_names_its_own_features(text_run: RunFolder) -> None:
+    src = ReportSource.open(text_run)
+    words = ExplainerResult(
+        id="surrogate_linear",
+        type="surrogate_linear",
+        scope="global",
+        status="ok",
+        extra={"features": {"kind": "tokens", "names": ["good", "bad", "<b>"]}},
+    )
+    assert global_names(src, words, 3) == ["good", "bad", "<b>"]
+    assert global_names(src, words, 4) == ["x0", "x1", "x2", "x3"]  # names of another size

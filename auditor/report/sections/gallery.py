@@ -150,7 +150,7 @@ def _text_cells(
     src: ReportSource, columns: list[Column], row: int
 ) -> tuple[list[Cell], list[PieceRow]]:
     """One highlighted line per explainer for sample ``row`` of the slice, and the table of
-    its largest pieces (relative to each explainer's scale) in text order."""
+    its largest pieces (mean |attribution| relative to each explainer's scale) in text order."""
     tokens = src.tokens
     if tokens is None:
         return [Cell(col.id) for col in columns], []
@@ -177,7 +177,9 @@ def _text_cells(
     real = np.flatnonzero(tokens.real[row])
     if not len(values) or not len(real):
         return cells, []
-    relative = np.max(
+    # the mean over explainers of |a| / scale: an explainer that gives every piece the same
+    # value (saliency of a mean-pooling model) does not push the others' top pieces out
+    relative = np.mean(
         [np.abs(v[real]) / col.scale.scale for v, col in zip(values, columns, strict=True)], axis=0
     )
     chosen = np.sort(real[np.argsort(-relative, kind="stable")[:TEXT_PIECES]])

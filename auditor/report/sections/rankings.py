@@ -162,15 +162,21 @@ def grid_to_pixels(values: np.ndarray, layout: dict, shape: tuple[int, int]) -> 
     return cells[row_of[:, None], col_of[None, :]]
 
 
+def global_names(src: ReportSource, e: ExplainerResult, size: int) -> list[str]:
+    """A global explainer's feature names: its grid's cells, the names it stored with its
+    features (``extra.features.names``, e.g. the tokens of a bag-of-words surrogate), or
+    the data's feature names (``x0, x1, ...`` when there are none)."""
+    layout = e.extra.get("features") or {}
+    if layout.get("kind") == "grid":
+        return grid_names(layout)
+    stored = layout.get("names")
+    if isinstance(stored, list) and len(stored) == size:
+        return [str(name) for name in stored]
+    return list(src.results.data.feature_names or [f"x{i}" for i in range(size)])
+
+
 def _names(src: ReportSource, e: ExplainerResult, size: int) -> list[str] | None:
-    if e.scope == "local":
-        names = local_names(src)
-    else:
-        layout = e.extra.get("features") or {}
-        if layout.get("kind") == "grid":
-            names = grid_names(layout)
-        else:
-            names = list(src.results.data.feature_names or [f"x{i}" for i in range(size)])
+    names = local_names(src) if e.scope == "local" else global_names(src, e, size)
     return names if len(names) == size else None
 
 

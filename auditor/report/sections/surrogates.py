@@ -12,7 +12,7 @@ from auditor.report import figures, treeplot
 from auditor.report.canvas import Canvas
 from auditor.report.common import FigureRef, fmt_num, slug
 from auditor.report.sections.base import Section, count_badge
-from auditor.report.sections.rankings import grid_names
+from auditor.report.sections.rankings import global_names
 from auditor.report.source import ReportSource
 from auditor.results import ExplainerResult
 
@@ -55,11 +55,7 @@ class SurrogatesSection:
 
 
 def _feature_names(src: ReportSource, e: ExplainerResult, n: int) -> list[str]:
-    layout = e.extra.get("features") or {}
-    if layout.get("kind") == "grid":
-        names = grid_names(layout)
-    else:
-        names = list(src.results.data.feature_names or [])
+    names = global_names(src, e, n)
     return names if len(names) == n else [f"x{i}" for i in range(n)]
 
 
