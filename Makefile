@@ -38,6 +38,7 @@ bench-smoke: install
 # Retrain the committed example models (deterministic, CPU, under a minute).
 models: install
 	$(BIN)/python -m examples.train
+	$(BIN)/python -m examples.train_text
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

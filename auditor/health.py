@@ -49,6 +49,9 @@ class AttributionScan:
     low: float  # over the finite values
     high: float
     zero_features: np.ndarray  # (F,) bool: exactly 0 on every sample (tabular; else empty)
+    #: Samples whose nonzero values (two or more) are all equal, within ``UNIFORM_RTOL``:
+    #: the attribution ranks none of the sample's own features (text tokens) above another.
+    uniform_samples: int = 0
 
 
 def assess(
@@ -154,7 +157,7 @@ def scan_attributions(path: Path, modality: str) -> AttributionScan:
     row = int(np.prod(array.shape[1:]))
     rows = max(1, CHUNK_ELEMENTS // max(row, 1))
     nonzero = np.zeros(row if modality_of(modality).fixed_features else 0, dtype=bool)
-    bad, low, high = 0, math.inf, -math.inf
+    bad, low, high, uniform = 0, math.inf, -math.inf, 0
     for start in range(0, n, rows):
         block = np.asarray(array[start : start + rows]).reshape(-1, row)
         finite = np.isfinite(block)
@@ -169,7 +172,23 @@ def scan_attributions(path: Path, modality: str) -> AttributionScan:
             low, high = min(low, float(values.min())), max(high, float(values.max()))
         if nonzero.size:
             nonzero |= (block != 0).any(axis=0)
-    return AttributionScan(n, bad, low, high, ~nonzero)
+        if modality_of(modality).own_features:
+            uniform += _uniform_rows(block)
+    return AttributionScan(n, bad, low, high, ~nonzero, uniform)
+
+
+#: Values this close, relative to the largest of the sample, are one value.
+UNIFORM_RTOL = 1e-4
+
+
+def _uniform_rows(block: np.ndarray) -> int:
+    """Rows with two or more nonzero values, all equal within ``UNIFORM_RTOL``."""
+    live = block != 0
+    big = np.where(live, block, -np.inf).max(axis=1)
+    small = np.where(live, block, np.inf).min(axis=1)
+    scale = np.abs(block).max(axis=1)
+    flat = (big - small) <= UNIFORM_RTOL * scale
+    return int((flat & (live.sum(axis=1) >= 2)).sum())
 
 
 def attribution_warnings(
@@ -223,7 +242,30 @@ def attribution_warnings(
                 ),
             )
         ]
-    return zero_feature_warnings(result, scan, data)
+    return uniform_warnings(result, scan) + zero_feature_warnings(result, scan, data)
+
+
+def uniform_warnings(result: ExplainerResult, scan: AttributionScan) -> list[HealthWarning]:
+    """Most samples' features (a text's tokens) all get one value: no ranking within them."""
+    if scan.uniform_samples * 2 <= scan.n:
+        return []
+    who = result.id
+    share = scan.uniform_samples / scan.n
+    return [
+        HealthWarning(
+            code="attributions_uniform",
+            subject=who,
+            message=(
+                f"{who}: every token of a text gets the same attribution in {share:.0%} of the "
+                "samples; within those texts no token ranks above another"
+            ),
+            action=(
+                "a model that pools token embeddings (mean or sum) has the same gradient at "
+                "every token, so gradient magnitudes (saliency, smoothgrad) cannot tell tokens "
+                "apart; use integrated_gradients, input_x_gradient, occlusion or kernel_shap"
+            ),
+        )
+    ]
 
 
 def zero_feature_warnings(

@@ -126,6 +126,7 @@ class HealthWarning(Record):
         "attributions_nan",
         "attributions_zero",
         "attributions_constant",
+        "attributions_uniform",
         "zero_features",
         "ranking_tied",
         "low_fidelity",

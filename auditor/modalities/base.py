@@ -35,8 +35,9 @@ class Modality(ABC):
     #: Features keep one identity over the slice (a column): per-feature summaries and the
     #: health check for features that vary but are never attributed apply.
     fixed_features: ClassVar[bool] = False
-    #: The baseline deletion/insertion use when the spec names none.
-    deletion_baseline: ClassVar[str] = "zeros"
+    #: Each sample has its own features (a text's tokens): whether an attribution ranks a
+    #: sample's features at all is a health question of its own.
+    own_features: ClassVar[bool] = False
 
     # -- reduction of attributions to units ---------------------------------------------
     def magnitude(self, attributions: np.ndarray) -> np.ndarray:

@@ -24,7 +24,6 @@ PATCHES_PER_SIDE = 16
 class ImageModality(Modality):
     name: ClassVar[str] = "image"
     spatial: ClassVar[bool] = True
-    deletion_baseline: ClassVar[str] = "blur"
     size_word: ClassVar[str] = "image size"
 
     def magnitude(self, attributions: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 class TabularModality(Modality):
     name: ClassVar[str] = "tabular"
     fixed_features: ClassVar[bool] = True
-    deletion_baseline: ClassVar[str] = "mean"
 
     def magnitude(self, attributions: np.ndarray) -> np.ndarray:
         a = np.abs(np.asarray(attributions, dtype=np.float64))

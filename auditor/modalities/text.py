@@ -49,6 +49,7 @@ class TextModality(Modality):
     """Stateless decisions for text; ``feature_names`` of text data is its vocabulary."""
 
     name: ClassVar[str] = "text"
+    own_features: ClassVar[bool] = True
     size_word: ClassVar[str] = "token count"
 
     def ranked_features(
