@@ -35,6 +35,8 @@ class ReportModality:
     pictures: ClassVar[bool] = False
     #: The data section lists each feature's mean, std, min and max.
     feature_table: ClassVar[bool] = False
+    #: What a ranked feature is called in the rankings' lead ("features", "tokens").
+    features_word: ClassVar[str] = "features"
     #: Added to the gallery's note (how to read a sample of this modality).
     gallery_note: ClassVar[str] = ""
     #: Optional sections (by id) that only this modality shows.
@@ -100,6 +102,7 @@ class TextView(ReportModality):
 
     name: ClassVar[str] = "text"
     gallery: ClassVar[GalleryKind] = "text"
+    features_word: ClassVar[str] = "tokens"
     gallery_note: ClassVar[str] = (
         " Pads and special tokens are left out of the scale and the text. A word's colour "
         "is the sum of its pieces' attributions (on a signed scale red raises the explained "

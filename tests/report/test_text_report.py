@@ -85,6 +85,10 @@ def test_report_options_come_from_results_json(text_run: RunFolder) -> None:
     assert src.options.top_k == 5  # results.json says 5, the spec.yaml copy says 3
     view, _ = _view(text_run)
     assert all(len(card.tokens) == 5 for card in view.rankings.cards)
+    assert (
+        "The 5 most important tokens of each explainer"
+        in (text_run.path / "report.html").read_text()
+    )
 
 
 def test_old_run_folders_fall_back_to_the_spec_copy(tmp_path: Path) -> None:

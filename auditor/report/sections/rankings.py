@@ -131,6 +131,7 @@ class RankingsSection:
     top_k: int
     cards: list[RankingCard]
     agreement: Agreement | None
+    features_word: str = "features"  # what the ranked features are (tokens for text)
 
 
 def pixel_shape(src: ReportSource) -> tuple[int, int]:
@@ -489,7 +490,10 @@ def _heat(value: float | None) -> HeatCell:
 def build(src: ReportSource) -> RankingsSection:
     k = src.options.top_k
     return RankingsSection(
-        top_k=k, cards=[_card(src, e, k) for e in src.ok()], agreement=agreement(src)
+        top_k=k,
+        cards=[_card(src, e, k) for e in src.ok()],
+        agreement=agreement(src),
+        features_word=src.view.features_word,
     )
 
 
