@@ -121,10 +121,15 @@ class SliceFeatures:
     names: list[str]
     #: Feature number of every element of a flattened input (for permuting whole features).
     element_features: np.ndarray
-    grid: Grid | None  # None for tabular data
+    grid: Grid | None  # None for tabular data and texts
+    #: What the columns are when there is no grid: ``tabular`` columns, or ``tokens`` of a
+    #: bag of words (whose names the layout then carries: they depend on the slice).
+    kind: str = "tabular"
 
     def layout(self) -> dict[str, Any]:
         """JSON-serializable description of the features, for ``extra``."""
+        if self.grid is None and self.kind == "tokens":
+            return {"kind": "tokens", "names": list(self.names)}
         if self.grid is None:
             return {"kind": "tabular"}
         return {"kind": "grid", **self.grid.describe()}

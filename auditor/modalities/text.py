@@ -75,7 +75,7 @@ class TextModality(Modality):
         counts = counts / np.maximum(real, 1.0)
         keep = [i for i in np.flatnonzero(counts.any(axis=0)) if not _special(_token(vocab, i))]
         names = [_token(vocab, i) for i in keep]
-        return SliceFeatures(counts[:, keep], names, np.arange(ids.shape[1]), None)
+        return SliceFeatures(counts[:, keep], names, np.arange(ids.shape[1]), None, "tokens")
 
     @staticmethod
     def _pad(vocab: list[str]) -> int:
