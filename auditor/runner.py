@@ -98,27 +98,60 @@ class Stages:
             self.seconds[name] = round(time.perf_counter() - start, 4)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Planned:
+    """What the plan stage hands on: the model as the modality feeds it, the data, and the
+    explainer jobs. Frozen, as every stage's output: a later stage gets what an earlier one
+    returned, never state another stage filled in."""
+
+    loaded: LoadedModel  # its module is what the modality feeds (text: token ids in)
+    dataset: AuditDataset
+    indices: np.ndarray
+    jobs: list[ExplainJob]
+    #: What the modality adds for this model (``Modality.prepare``; text: ``TextInputs``).
+    inputs: Any = None
+
+
+@dataclass(frozen=True)
 class Audit:
-    """What the stages share once the model and data are loaded."""
+    """What every stage after planning reads: the spec, the plan and the run folder."""
 
     validated: ValidatedSpec
     options: RunOptions
     reporter: Reporter
-    loaded: LoadedModel
-    dataset: AuditDataset
-    indices: np.ndarray
-    folder: RunFolder | None = None
-    model: nn.Module | None = None  # the model as run (precision applied)
-    predictions: Predictions | None = None
-    context: ExplainContext | None = None
-    data_sha256: str = ""
-    #: What the modality adds for this model (``Modality.prepare``; text: ``TextInputs``).
-    inputs: Any = None
+    plan: Planned
+    folder: RunFolder
 
     @property
     def spec(self) -> AuditSpec:
         return self.validated.spec
+
+    @property
+    def loaded(self) -> LoadedModel:
+        return self.plan.loaded
+
+    @property
+    def dataset(self) -> AuditDataset:
+        return self.plan.dataset
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self.plan.indices
+
+    @property
+    def inputs(self) -> Any:
+        return self.plan.inputs
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """The predict stage's output, read by every later stage."""
+
+    model: nn.Module  # the model as run (precision applied)
+    predictions: Predictions
+    context: ExplainContext
+    data_sha256: str
+    summary: PredictionSummary
 
 
 def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome:
@@ -139,18 +172,18 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
         seed_everything(validated.spec.seed)
         loaded = stage("load model", load_model, validated)
         dataset, indices = stage("load data", load_data, validated)
-        audit = Audit(validated, options, reporter, loaded, dataset, indices)
-        jobs = stage("plan", plan_explainers, audit)
-        audit.folder = open_run_folder(validated, options, loaded)
-        with internal_errors(audit.folder.path):
+        planned = stage("plan", plan_run, validated, loaded, dataset, indices)
+        folder = open_run_folder(validated, options, loaded)
+        audit = Audit(validated, options, reporter, planned, folder)
+        with internal_errors(folder.path):
             model_info = stage("describe model", describe, audit)
-            summary = stage("predict", predict_slice, audit)
-            model_info |= stage("layer stats", layer_statistics, audit)
-            explained = stage("explain", explain_all, audit, jobs, summary.finite)
-            measured = stage("measure", measure_all, audit, jobs, explained)
-            checks = stage("check", check_all, audit, summary, explained, measured)
+            predicted = stage("predict", predict_slice, audit)
+            model_info |= stage("layer stats", layer_statistics, audit, predicted)
+            explained = stage("explain", explain_all, audit, predicted)
+            measured = stage("measure", measure_all, audit, predicted, explained)
+            checks = stage("check", check_all, audit, predicted, explained, measured)
             results = store(
-                audit, started, stage.seconds, model_info, summary, explained, measured, checks
+                audit, predicted, started, stage.seconds, model_info, explained, measured, checks
             )
             reports = stage("render", render_reports, audit, results)
         reporter.log(f"{results.status.upper()}: {audit.folder.path}")
@@ -202,29 +235,31 @@ def load_data(validated: ValidatedSpec) -> tuple[AuditDataset, np.ndarray]:
     return dataset, select_indices(validated.spec.data.slice, dataset)
 
 
-def plan_explainers(audit: Audit) -> list[ExplainJob]:
+def plan_run(
+    validated: ValidatedSpec, loaded: LoadedModel, dataset: AuditDataset, indices: np.ndarray
+) -> Planned:
     """Explainer jobs, checked against the model and data before anything is written:
     modality, shape-dependent params, layer names, TorchScript, features in checks; and
     what the modality needs of the model (text: its embedding layer), after which the run
     calls the model as the modality feeds it (``Modality.prepare``)."""
     issues: list[SpecIssue] = []
+    inputs = None
     try:
-        audit.inputs = modality_of(audit.dataset.modality).prepare(
-            audit.dataset, audit.loaded.module
-        )
+        inputs = modality_of(dataset.modality).prepare(dataset, loaded.module)
     except SpecError as exc:
         issues = list(exc.issues)
-    if audit.inputs is not None:
-        audit.loaded = replace(audit.loaded, module=audit.inputs.feed)
-    return plan(
-        audit.spec,
-        audit.validated.explainer_params,
-        audit.validated.metric_params,
-        audit.loaded.module,
-        audit.dataset,
+    if inputs is not None:
+        loaded = replace(loaded, module=inputs.feed)
+    jobs = plan(
+        validated.spec,
+        validated.explainer_params,
+        validated.metric_params,
+        loaded.module,
+        dataset,
         issues=issues,
-        features=None if audit.inputs is None else audit.inputs.vocab,
+        features=None if inputs is None else inputs.vocab,
     )
+    return Planned(loaded, dataset, indices, jobs, inputs)
 
 
 def describe(audit: Audit) -> dict[str, Any]:
@@ -240,37 +275,36 @@ def describe(audit: Audit) -> dict[str, Any]:
     }
 
 
-def predict_slice(audit: Audit) -> PredictionSummary:
-    """One pass over the slice: logits, targets, the gallery's samples, a summary."""
+def predict_slice(audit: Audit) -> Predicted:
+    """One pass over the slice: logits, targets, the gallery's samples, a summary; and the
+    context explainers and metrics get (background, names, the modality's parts)."""
     spec, dataset, indices, folder = audit.spec, audit.dataset, audit.indices, audit.folder
-    assert folder is not None
     example = dataset.get(indices[:2])
-    audit.model = with_precision(audit.loaded.module, spec.precision, example)
-    logits, audit.data_sha256 = predict(
-        audit.model, dataset, indices, spec.data.batch_size, audit.reporter
-    )
-    record_data(folder, audit.data_sha256, resuming=audit.options.resume is not None)
+    model = with_precision(audit.loaded.module, spec.precision, example)
+    logits, data_sha256 = predict(model, dataset, indices, spec.data.batch_size, audit.reporter)
+    record_data(folder, data_sha256, resuming=audit.options.resume is not None)
     labels = dataset.labels[indices]
     targets = resolve_targets(spec.targets, logits, labels, dataset.class_names)
     predictions = Predictions(logits=logits, labels=labels, targets=targets)
-    audit.predictions = predictions
-    audit.context = explain_context(dataset, indices, spec.seed, audit.inputs)
+    context = explain_context(dataset, indices, spec.seed, audit.inputs)
     if audit.inputs is not None:
         save_tokens(folder, dataset, indices, audit.inputs)
     elif spec.precision == "float32":
-        audit.context.inference = FastInference(audit.model, audit.context.background[:8])
+        context = replace(
+            context, inference=FastInference(model, context.background[:8])
+        )
     atomic_save_npy(folder.file("predictions.npy"), logits)
     chosen = gallery.choose(spec.report.gallery, predictions, spec.seed)
     gallery.save(folder, chosen, dataset, indices, predictions)
-    return summarize_predictions(predictions, dataset.class_names, spec.targets)
+    summary = summarize_predictions(predictions, dataset.class_names, spec.targets)
+    return Predicted(model, predictions, context, data_sha256, summary)
 
 
-def layer_statistics(audit: Audit) -> dict[str, Any]:
+def layer_statistics(audit: Audit, predicted: Predicted) -> dict[str, Any]:
     """How each layer behaves on the slice (``model.layer_stats``) and, for the report,
     the gallery samples' feature maps and the first convolution's filters (layers.npz)."""
     spec, folder = audit.spec, audit.folder
-    assert folder is not None
-    model = audit.model or audit.loaded.module
+    model = predicted.model
     stats = layer_stats(model, audit.dataset, audit.indices, spec.data.batch_size)
     with np.load(folder.file("gallery.npz"), allow_pickle=False) as chosen:
         inputs = np.asarray(chosen["inputs"])
@@ -282,30 +316,32 @@ def layer_statistics(audit: Audit) -> dict[str, Any]:
 
 def check_all(
     audit: Audit,
-    summary: PredictionSummary,
+    predicted: Predicted,
     explained: dict[str, ExplainerResult],
     measured: MeasureStage,
 ) -> list[CheckResult]:
     """The spec's checks; a ranking check against its own explainer's features (a local
-    explainer's columns, pixels or regions; a global one's grid cells) and full ranking."""
-    assert audit.folder is not None
-    ranked = stored_rankings(audit.folder, explained, feature_names(audit.dataset))
-    return evaluate(audit.spec.checks, summary, explained, ranked, measured.model_metrics)
+    explainer's columns, pixels, regions or tokens; a global one's grid cells) and full
+    ranking."""
+    vocab = None if audit.inputs is None else audit.inputs.vocab
+    ranked = stored_rankings(audit.folder, explained, feature_names(audit.dataset, vocab))
+    return evaluate(
+        audit.spec.checks, predicted.summary, explained, ranked, measured.model_metrics
+    )
 
 
 def store(
     audit: Audit,
+    predicted: Predicted,
     started: datetime,
     seconds: dict[str, float],
     model_info: dict[str, Any],
-    summary: PredictionSummary,
     explained: dict[str, ExplainerResult],
     measured: MeasureStage,
     checks: list[CheckResult],
 ) -> Results:
     """results.json and junit.xml, with the verdict."""
-    spec, folder = audit.spec, audit.folder
-    assert folder is not None
+    spec, folder, summary = audit.spec, audit.folder, predicted.summary
     problems = [] if summary.finite else ["the model's outputs contain NaN or inf on the slice"]
     if measured.failed:
         problems.append("a metric failed (see the explainers' metrics)")
@@ -329,7 +365,7 @@ def store(
         description=spec.description,
         status={0: "passed", 1: "failed"}.get(exit_code, "error"),
         exit_code=exit_code,
-        provenance=provenance(audit, started, seconds),
+        provenance=provenance(audit, predicted, started, seconds),
         model=model_info,
         data=data,
         predictions=summary,
@@ -417,20 +453,20 @@ def with_precision(
     return _Autocast(module, example).eval() if precision == "bfloat16" else module
 
 
-def explain_all(audit: Audit, jobs: list[ExplainJob], finite: bool) -> dict[str, ExplainerResult]:
+def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult]:
     """Every explainer in spec order; skipped when the model's outputs are not finite."""
-    spec, options = audit.spec, audit.options
-    assert audit.folder is not None and audit.predictions is not None and audit.context is not None
+    spec, options, jobs = audit.spec, audit.options, audit.plan.jobs
+    finite = predicted.summary.finite
     inputs_key = (
-        f"{audit.data_sha256}:{audit.loaded.weights_sha256}:{spec.seed}:{spec.precision}:"
-        f"{sha_targets(audit.predictions.targets)}"
+        f"{predicted.data_sha256}:{audit.loaded.weights_sha256}:{spec.seed}:{spec.precision}:"
+        f"{sha_targets(predicted.predictions.targets)}"
     )
     stage = ExplainStage(
-        model=audit.model or audit.loaded.module,
+        model=predicted.model,
         dataset=audit.dataset,
         indices=audit.indices,
-        predictions=audit.predictions,
-        context=audit.context,
+        predictions=predicted.predictions,
+        context=predicted.context,
         folder=audit.folder,
         batch_size=spec.data.batch_size,
         reporter=audit.reporter,
@@ -494,19 +530,18 @@ def explain_context(
 
 
 def measure_all(
-    audit: Audit, jobs: list[ExplainJob], explained: dict[str, ExplainerResult]
+    audit: Audit, predicted: Predicted, explained: dict[str, ExplainerResult]
 ) -> MeasureStage:
     """Every metric of the spec (and those its checks name) over the finished explanations."""
-    assert audit.folder is not None and audit.predictions is not None and audit.context is not None
     stage = MeasureStage(
-        model=audit.model or audit.loaded.module,
+        model=predicted.model,
         data=SliceAccess(audit.dataset, audit.indices, audit.spec.data.batch_size),
-        predictions=audit.predictions,
-        context=audit.context,
+        predictions=predicted.predictions,
+        context=predicted.context,
         folder=audit.folder,
         reporter=audit.reporter,
         explained=explained,
-        runs=explainer_runs(explained, jobs, audit.folder),
+        runs=explainer_runs(explained, audit.plan.jobs, audit.folder),
     )
     for job in metric_jobs(audit.spec, audit.validated.metric_params):
         stage.run(job)
@@ -541,19 +576,21 @@ def verdict(
     return 0
 
 
-def provenance(audit: Audit, started: datetime, seconds: dict[str, float]) -> Provenance:
+def provenance(
+    audit: Audit, predicted: Predicted, started: datetime, seconds: dict[str, float]
+) -> Provenance:
     finished = datetime.now(UTC)
     info = machine()
     spec = audit.spec
     return Provenance(
         spec_sha256=sha256_file(audit.folder.file("spec.yaml")),
         weights_sha256=audit.loaded.weights_sha256,
-        data_sha256=audit.data_sha256,
+        data_sha256=predicted.data_sha256,
         versions=package_versions(),
         seed=spec.seed,
         precision=spec.precision,
-        inference=audit.context.inference.describe()
-        if audit.context is not None and audit.context.inference is not None
+        inference=predicted.context.inference.describe()
+        if predicted.context.inference is not None
         else "eager",
         device=str(info["device"]),
         threads=int(info["threads"]),
@@ -634,7 +671,6 @@ def render_reports(audit: Audit, results: Results) -> list[Path]:
     from auditor.report import render
 
     folder = audit.folder
-    assert folder is not None
     try:
         return render(folder, audit.spec.report.formats)
     except Exception as exc:
