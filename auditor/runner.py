@@ -267,7 +267,12 @@ def describe(audit: Audit) -> dict[str, Any]:
     report's architecture diagram) of the model."""
     sample = audit.dataset.get(audit.indices[:1])
     info = describe_model(audit.loaded, sample)
-    graph = model_graph(audit.loaded.module, sample[:1], info.layers)
+    module, example = audit.loaded.module, sample[:1]
+    if audit.inputs is not None:  # the user's model with the arguments the feed gives it
+        args, kwargs = audit.inputs.feed.arguments(example)
+        if not kwargs:
+            module, example = audit.inputs.feed.inner, tuple(args)
+    graph = model_graph(module, example, info.layers)
     return {
         **info.to_dict(),
         "weight_histograms": weight_histograms(audit.loaded.module),

@@ -387,12 +387,17 @@ class TextFeed(nn.Module):
         self.inner.train(mode)
         return self
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def arguments(self, ids: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+        """The model's positional and keyword arguments for token ids ``(N, L)``."""
         if ids.is_floating_point():
             ids = ids.round().to(torch.long)
         tensors = {"input_ids": ids, "attention_mask": (ids != self.pad_id).to(torch.long)}
         args = [tensors[name] for name in self.positional]
         kwargs = {key: tensors[name] for key, name in self.keywords}
+        return args, kwargs
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        args, kwargs = self.arguments(ids)
         return self.inner(*args, **kwargs)
 
 

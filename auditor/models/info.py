@@ -62,7 +62,7 @@ def describe_model(loaded: LoadedModel, sample: torch.Tensor) -> ModelInfo:
         if name
     ]
     return ModelInfo(
-        class_name=_type_name(module),
+        class_name=_type_name(getattr(module, "inner", module)),  # a TextFeed's own model
         total_params=sum(p.numel() for p in module.parameters()),
         layers=layers,
         weights_sha256=loaded.weights_sha256,
