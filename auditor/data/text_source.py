@@ -273,7 +273,7 @@ class TextDataSource(DataSource):
 
     @classmethod
     def static_info(cls, params: TextParams) -> StaticInfo:  # type: ignore[override]
-        """Shape and class names; the tokenizer is read, and a file up to
+        """Shape, class names and the vocabulary; the tokenizer is read, and a file up to
         ``STATIC_READ_LIMIT`` is read and tokenized whole so that ``validate`` finds what
         ``run`` would (a larger one has its columns checked)."""
         tokenizer = make_tokenizer(params)
@@ -286,7 +286,9 @@ class TextDataSource(DataSource):
                 issues = tuple(exc.issues)
         else:
             _check_columns(params, _first_keys(params))
-        return StaticInfo("text", (params.max_length,), None, class_names, issues)
+        # A text's features are tokens: ranking checks are planned against the vocabulary.
+        vocab = [tokenizer.vocab.token(i) for i in range(tokenizer.vocab.size)]
+        return StaticInfo("text", (params.max_length,), vocab, class_names, issues)
 
 
 def make_tokenizer(params: TextParams) -> TextTokenizer:

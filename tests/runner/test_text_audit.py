@@ -149,3 +149,14 @@ def test_an_image_only_explainer_on_text_lists_those_that_apply(tmp_path: Path) 
     assert "Explainers for text data:" in done.stderr
     assert "integrated_gradients" in done.stderr.split("Explainers for text data:")[1]
     assert "deeplift" not in done.stderr.split("Explainers for text data:")[1]
+
+
+def test_a_misspelled_token_in_a_ranking_check_is_found_by_validate(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, spec().replace("must_include: [superb, awful]", "must_include: [superbb]")
+    )
+    done = run_cli("validate", str(path))
+    assert done.returncode == 2, done.stderr
+    assert "checks[0].must_include[0]: unknown feature 'superbb'. Did you mean: superb?" in (
+        done.stderr
+    )
