@@ -111,7 +111,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         BASE.replace("source: sklearn", "source: sklaern"),
         [
             "{f}:8:11 data.source: Unknown data source 'sklaern'. Did you mean: sklearn? "
-            "Known: csv, image_folder, sklearn, tensors, torchvision"
+            "Known: csv, image_folder, sklearn, tensors, text, torchvision"
         ],
     ),
     (
