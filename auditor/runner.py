@@ -199,8 +199,8 @@ def seed_everything(seed: int) -> None:
 
 @contextmanager
 def deterministic_algorithms() -> Iterator[None]:
-    """``torch.use_deterministic_algorithms(True, warn_only=True)`` for the run, then the
-    caller's setting again (``run`` may be called from a library user's process).
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` and no attention fast
+    path for the run, then the caller's settings again (``run`` may be called from a library user's process).
 
     Set through ``torch._C``: the public call imports ``torch._inductor`` only to set one
     flag there (1-2 s of a run's start-up); auditor never compiles, so that flag is set only
@@ -210,11 +210,18 @@ def deterministic_algorithms() -> Iterator[None]:
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
     )
+    fastpath = torch.backends.mha.get_fastpath_enabled()
     _set_deterministic(True, warn_only=True)
+    # The fused attention fast path (nn.TransformerEncoder and nn.MultiheadAttention in eval
+    # mode without gradients) turns padded batches into nested tensors, which the forward
+    # hooks of the model table and layer statistics cannot read, and gives forward-only
+    # passes other numbers than the gradient passes: every pass of a run takes the same path.
+    torch.backends.mha.set_fastpath_enabled(False)
     try:
         yield
     finally:
         _set_deterministic(*before)
+        torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 def _set_deterministic(enabled: bool, warn_only: bool) -> None:
