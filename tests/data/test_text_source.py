@@ -252,7 +252,7 @@ def test_static_info_reads_the_tokenizer_and_the_file(tmp_path: Path) -> None:
     info = TextDataSource.static_info(
         params(tmp_path, path="r.csv", tokenizer="bert.json", classes=["neg", "pos"], max_length=12)
     )
-    assert info == StaticInfo("text", (12,), None, ["neg", "pos"])
+    assert info == StaticInfo("text", (12,), PIECES, ["neg", "pos"])  # tokens: the features
     write(tmp_path, "r.csv", "text,label\n  ,neg\ngreat,pos\n")
     info = TextDataSource.static_info(params(tmp_path, path="r.csv", tokenizer="bert.json"))
     assert info.class_names is None
@@ -454,7 +454,7 @@ def test_static_info_of_a_large_file_checks_the_columns_only(
     word_level(tmp_path)
     write(tmp_path, "r.csv", "text,label\ngreat,1\n,0\n")  # the empty text is not read
     info = TextDataSource.static_info(params(tmp_path, path="r.csv", tokenizer="tok.json"))
-    assert info == StaticInfo("text", (64,), None, None)
+    assert info == StaticInfo("text", (64,), WORDS, None)
     write(tmp_path, "r.jsonl", '{"review": "great", "label": 1}\n')
     with pytest.raises(SpecError) as caught:
         TextDataSource.static_info(params(tmp_path, path="r.jsonl", tokenizer="tok.json"))
