@@ -1,4 +1,4 @@
-"""Command line: ``auditor run | validate | render | plugins | schema``.
+"""Command line: ``auditor run | validate | render | diff | plugins | schema``.
 
 Exit codes: 0 every check passed; 1 a check failed; 2 the spec or the command line is
 invalid; 3 the run failed. Only this module turns exceptions into messages and codes.
@@ -171,6 +171,35 @@ def render(run_dir: Path, formats: tuple[str, ...]) -> None:
         paths = render_report(folder, list(formats) or ["html", "pdf"])
     for path in paths:
         click.echo(f"report: {path}")
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("run_a", type=PATH)
+@click.argument("run_b", type=PATH)
+@click.option(
+    "--out", type=PATH, help="Folder for diff.json/html/pdf (default: RUN_B/../diff-<A>-<B>)."
+)
+@_user_errors
+def diff(run_a: Path, run_b: Path, out: Path | None) -> None:
+    """Compare two finished runs: checks, inputs, rankings and metrics (RUN_A -> RUN_B).
+
+    Writes diff.json, diff.html and diff.pdf (PDF/A-3b with both results.json attached);
+    exit 0 when written, 2 when a folder is not a finished run.
+    """
+    from auditor.diff import compare_runs, write_diff
+    from auditor.internal import internal_errors
+    from auditor.run_folder import RunFolder
+
+    first, second = RunFolder.open_finished(run_a), RunFolder.open_finished(run_b)
+    target = out or second.path.parent / f"diff-{first.run_id}-{second.run_id}"
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the diff folder {target}: {exc.strerror}") from None
+    with internal_errors(target):
+        paths = write_diff(compare_runs(first.path, second.path), target)
+    for path in paths:
+        click.echo(f"{path.suffix[1:]}: {path}")
 
 
 @cli.command()
