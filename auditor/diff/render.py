@@ -59,6 +59,13 @@ def _ci(ci: tuple[float | None, float | None]) -> str:
     return f"[{fmt_num(ci[0])}, {fmt_num(ci[1])}]"
 
 
+def _when(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return iso
+
+
 def _verdict(status: str) -> tuple[str, str]:
     return VERDICT_WORD.get(status, status.upper()), STATUS_CLASS.get(status, "muted")
 
@@ -69,6 +76,7 @@ def render_html(result: DiffResult, *, for_print: bool) -> str:
     env.filters["signed"] = _signed
     env.filters["ci"] = _ci
     env.filters["value"] = fmt_value
+    env.filters["when"] = _when
     extra = (TEMPLATES / "diff" / "diff.css").read_text(encoding="utf-8")
     changed_checks = [c for c in result.checks if c.change != "same"]
     real = [m for m in result.metrics if m.assessment in ("better", "worse", "changed")]
