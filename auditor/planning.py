@@ -67,7 +67,7 @@ def plan_issues(
         if modality not in cls.modalities:
             issues.append(SpecIssue(_modality_message(entry.type, cls, modality), (*at, "type")))
             continue
-        if scripted and cls.needs_hooks:
+        if scripted and _needs_hooks(cls, modality):
             issues.append(SpecIssue(_torchscript_message(entry.type, modality), (*at, "type")))
             continue
         params = explainer_params.get(entry.key)
@@ -78,6 +78,14 @@ def plan_issues(
         if model is not None:
             shape = None if input_shape is None else tuple(input_shape)
             issues += _within(at, cls.model_issues(params, model, shape))
+    for i, metric in enumerate(spec.metrics):
+        metric_cls = _plugin(registries.metrics, metric.type)
+        if metric_cls is not None and modality not in metric_cls.modalities:
+            issues.append(
+                SpecIssue(
+                    _metric_message(metric.type, metric_cls, modality), ("metrics", i, "type")
+                )
+            )
     if input_shape is not None:
         for i, metric in enumerate(spec.metrics):
             metric_cls = _plugin(registries.metrics, metric.type)
@@ -175,8 +183,30 @@ def _modality_message(name: str, cls: type[Explainer], modality: str) -> str:
     )
 
 
+def _metric_message(name: str, cls: type, modality: str) -> str:
+    works = " and ".join(sorted(cls.modalities))
+    fitting = [n for n in registries.metrics.names() if _fits(n, modality)]
+    return (
+        f"metric '{name}' works on {works} data; this data is {modality}. "
+        f"Metrics for {modality} data: {', '.join(fitting) or 'none'}"
+    )
+
+
+def _fits(name: str, modality: str) -> bool:
+    cls = _plugin(registries.metrics, name)
+    return cls is not None and modality in cls.modalities
+
+
+def _needs_hooks(cls: type[Explainer], modality: str) -> bool:
+    """Whether ``cls`` hooks the model on this data (text: every gradient method does, at
+    the embedding layer's output)."""
+    return cls.needs_hooks or (cls.differentiable and modality_of(modality).gradients_hook)
+
+
 def _torchscript_message(name: str, modality: str) -> str:
-    fitting = [n for n, c in _explainers() if modality in c.modalities and not c.needs_hooks]
+    fitting = [
+        n for n, c in _explainers() if modality in c.modalities and not _needs_hooks(c, modality)
+    ]
     return (
         f"explainer '{name}' needs hooks on the model's modules, which TorchScript models "
         f"do not support. Explainers that work on TorchScript models with {modality} data: "

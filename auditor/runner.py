@@ -200,7 +200,8 @@ def seed_everything(seed: int) -> None:
 @contextmanager
 def deterministic_algorithms() -> Iterator[None]:
     """``torch.use_deterministic_algorithms(True, warn_only=True)`` and no attention fast
-    path for the run, then the caller's settings again (``run`` may be called from a library user's process).
+    path for the run, then the caller's settings again (``run`` may be called from a
+    library user's process).
 
     Set through ``torch._C``: the public call imports ``torch._inductor`` only to set one
     flag there (1-2 s of a run's start-up); auditor never compiles, so that flag is set only
@@ -251,10 +252,19 @@ def plan_run(
     calls the model as the modality feeds it (``Modality.prepare``)."""
     issues: list[SpecIssue] = []
     inputs = None
+    kind = modality_of(dataset.modality)
+    if validated.spec.precision not in kind.precisions:
+        issues.append(
+            SpecIssue(
+                f"precision {validated.spec.precision} is not supported for {kind.name} data "
+                f"(yet); use {' or '.join(kind.precisions)}",
+                ("precision",),
+            )
+        )
     try:
-        inputs = modality_of(dataset.modality).prepare(dataset, loaded.module)
+        inputs = kind.prepare(dataset, loaded.module)
     except SpecError as exc:
-        issues = list(exc.issues)
+        issues += list(exc.issues)
     if inputs is not None:
         loaded = replace(loaded, module=inputs.feed)
     jobs = plan(
@@ -302,9 +312,7 @@ def predict_slice(audit: Audit) -> Predicted:
     if audit.inputs is not None:
         save_tokens(folder, dataset, indices, audit.inputs)
     elif spec.precision == "float32":
-        context = replace(
-            context, inference=FastInference(model, context.background[:8])
-        )
+        context = replace(context, inference=FastInference(model, context.background[:8]))
     atomic_save_npy(folder.file("predictions.npy"), logits)
     chosen = gallery.choose(spec.report.gallery, predictions, spec.seed)
     gallery.save(folder, chosen, dataset, indices, predictions)
@@ -337,9 +345,7 @@ def check_all(
     ranking."""
     vocab = None if audit.inputs is None else audit.inputs.vocab
     ranked = stored_rankings(audit.folder, explained, feature_names(audit.dataset, vocab))
-    return evaluate(
-        audit.spec.checks, predicted.summary, explained, ranked, measured.model_metrics
-    )
+    return evaluate(audit.spec.checks, predicted.summary, explained, ranked, measured.model_metrics)
 
 
 def store(

@@ -176,8 +176,9 @@ class Explainer(Plugin):
                 f"explainer '{self.name}' returned shape {tuple(result.shape)} "
                 f"for inputs of shape {tuple(inputs.shape)}"
             )
-        if self.context.removed is not None:
-            # A feature whose removal changes nothing (padding) is given nothing.
+        if self.context.removed is not None and self.context.embedding is not None:
+            # Text, token ids in: a token whose removal changes nothing (padding) gets 0.
+            # (Inside the embedding space the padding is zeroed after the sum over it.)
             result = result.masked_fill(self.context.removed(inputs) == inputs, 0.0)
         return result
 

@@ -140,10 +140,11 @@ def slice_features(
     modality: str,
     feature_names: list[str] | None,
     grid: tuple[int, int],
+    pad_id: int | None = None,
 ) -> SliceFeatures:
     """Tabular columns as they are, images pooled on ``grid``, texts as a bag of words;
     names for every column (``Modality.slice_features``)."""
-    return modality_of(modality).slice_features(inputs, feature_names, grid)
+    return modality_of(modality).slice_features(inputs, feature_names, grid, pad_id)
 
 
 def tabular_names(n_features: int, feature_names: list[str] | None) -> list[str]:
@@ -210,4 +211,5 @@ class GridExplainer(Explainer):
     def grid_features(self, inputs: torch.Tensor) -> Any:
         """The slice as a feature table (``slice_features``) for this explainer's grid."""
         ctx = self.context
-        return slice_features(inputs, ctx.modality, ctx.feature_names, self.params.grid)
+        pad_id = getattr(ctx.embedding, "pad_id", None)  # text: the vocabulary's pad
+        return slice_features(inputs, ctx.modality, ctx.feature_names, self.params.grid, pad_id)

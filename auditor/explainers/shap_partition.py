@@ -98,7 +98,8 @@ class ShapPartition(Explainer):
         ids = inputs.round().to(torch.long)
         out = torch.zeros_like(inputs)
         for i in range(len(ids)):
-            real = ids[i][ids[i] != space.pad_id].tolist()
+            where = torch.nonzero(ids[i] != space.pad_id).flatten()  # a pad id inside a text
+            real = ids[i][where].tolist()  # is not a token, wherever it stands
             if not real:
                 continue
             tokenizer = PiecesTokenizer(real, vocab)
@@ -113,7 +114,7 @@ class ShapPartition(Explainer):
             result = explainer(
                 [tokenizer.text], max_evals=p.max_evals, batch_size=p.batch_size, silent=True
             )
-            out[i, : len(real)] = torch.as_tensor(np.asarray(result.values[0], dtype=np.float32))
+            out[i, where] = torch.as_tensor(np.asarray(result.values[0], dtype=np.float32))
         reference = target_outputs(self.model, self.context.removed(inputs), targets)
         self.record(convergence_delta=completeness_gap(self.model, inputs, targets, out, reference))
         return out

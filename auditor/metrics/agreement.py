@@ -52,20 +52,28 @@ class Agreement(Metric):
         modality = ctx.context.modality
         n_features = feature_map(np.zeros(ctx.context.input_shape), modality).size
         k = self.params.top_k or max(1, math.ceil(n_features / 10))
+        removed = ctx.context.removed  # text: only each sample's own tokens are ranked
+        ks: list[int] = []
         pairs = list(combinations(range(len(runs)), 2))
         tau: dict[tuple[int, int], list[float]] = {pair: [] for pair in pairs}
         top: dict[tuple[int, int], list[float]] = {pair: [] for pair in pairs}
         per_sample: list[float] = []
-        for positions, _ in ctx.data.batches(limit=self.params.samples):
+        for positions, inputs in ctx.data.batches(limit=self.params.samples):
             maps = [
                 [feature_map(a, modality) for a in np.asarray(run.attributions[positions])]
                 for run in runs
             ]
+            live = None if removed is None else (removed(inputs) != inputs).numpy()
             for s in range(len(positions)):
                 sample = []
+                keep = slice(None) if live is None else live[s].reshape(-1)
+                size = maps[0][s].size if live is None else int(live[s].sum())
+                k_s = self.params.top_k or max(1, math.ceil(size / 10)) if live is not None else k
+                ks.append(k_s)
                 for i, j in pairs:
-                    tau[i, j].append(kendall(maps[i][s], maps[j][s]))
-                    top[i, j].append(top_k_overlap(maps[i][s], maps[j][s], k))
+                    a, b = maps[i][s].reshape(-1)[keep], maps[j][s].reshape(-1)[keep]
+                    tau[i, j].append(kendall(a, b))
+                    top[i, j].append(top_k_overlap(a, b, k_s))
                     sample.append(tau[i, j][-1])
                 per_sample.append(nanmean(sample))
         kendall_matrix = symmetric(len(runs), {pair: nanmean(v) for pair, v in tau.items()})
@@ -85,8 +93,13 @@ class Agreement(Metric):
             },
             note=(
                 f"{len(per_sample)} samples, {len(runs)} explainers; rankings of |attribution| "
-                f"over {n_features} features; top-{k} overlap. Per sample: the mean Kendall "
-                f"tau over the {len(pairs)} pairs."
+                + (
+                    f"over {n_features} features; top-{k} overlap."
+                    if removed is None
+                    else "over each text's own tokens (padding left out); top-k overlap with "
+                    "k a tenth of the text's tokens, rounded up."
+                )
+                + f" Per sample: the mean Kendall tau over the {len(pairs)} pairs."
             ),
         )
 

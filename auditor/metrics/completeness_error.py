@@ -128,8 +128,13 @@ def reference_outputs(
 
 def reference_words(run: ExplainerRun, removed: bool = False) -> str:
     p = run.params
+    if removed and run.cls.differentiable:
+        return (
+            "every token's embedding replaced by the remove_with token's, under the text's own "
+            "attention mask (LayerIntegratedGradients' baseline)"
+        )
     if removed:
-        return "the text with every token removed"
+        return "the text with every token replaced by the remove_with token"
     if run.type in BASELINE_TYPES:
         return f"the '{p.baseline}' baseline"
     if run.type == "shap_partition":

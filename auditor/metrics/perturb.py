@@ -88,13 +88,23 @@ def attribution_ranks(scores: torch.Tensor) -> torch.Tensor:
     return ranks_of(torch.argsort(-scores, dim=1, stable=True))
 
 
-def random_ranks(positions: np.ndarray, n_groups: int, seed: int) -> torch.Tensor:
+def random_ranks(
+    positions: np.ndarray, n_groups: int, seed: int, live: np.ndarray | None = None
+) -> torch.Tensor:
     """A random order per sample, seeded by the run's seed and the sample's slice position.
 
     The order of a sample does not depend on the batch it is in or on the explainer, so
-    every explainer is compared with the same random baseline.
+    every explainer is compared with the same random baseline. With ``live`` ``(B,
+    n_groups)`` (text: the sample's own tokens), only live groups are shuffled, first.
     """
-    rows = [np.random.default_rng([seed, int(p)]).permutation(n_groups) for p in positions]
+    if live is None:
+        rows = [np.random.default_rng([seed, int(p)]).permutation(n_groups) for p in positions]
+    else:
+        rows = []
+        for p, keep in zip(positions, live, strict=True):
+            own = np.flatnonzero(keep)
+            shuffled = own[np.random.default_rng([seed, int(p)]).permutation(len(own))]
+            rows.append(np.concatenate([shuffled, np.flatnonzero(~keep)]))
     return ranks_of(torch.as_tensor(np.stack(rows), dtype=torch.long))
 
 
@@ -108,23 +118,29 @@ def probability_curves(
     targets: torch.Tensor,
     steps: int,
     max_batch: int,
+    counts: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Target probability after switching the first ``k/steps`` of the groups to ``end``.
 
     ``start``, ``end``: ``(B, *shape)``; ``ranks``: ``(B, n_groups)``; returns ``(B, steps
     + 1)`` (step 0 is ``start`` itself, the last step is ``end``). At most ``max_batch``
-    perturbed inputs go through the model at once.
+    perturbed inputs go through the model at once. ``counts`` ``(B,)``: the groups each
+    sample has (text: its tokens, ranked first), so that a step is a share of them.
     """
     batch, shape = len(start), tuple(start.shape[1:])
     n_groups = ranks.shape[1]
-    switched = torch.round(torch.linspace(0, n_groups, steps + 1)).long()
+    fractions = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
+    if counts is None:
+        switched = torch.round(torch.linspace(0, n_groups, steps + 1)).long().expand(batch, -1)
+    else:
+        switched = torch.round(fractions[None, :] * counts[:, None].double()).long()
     element_ranks = ranks[:, groups.reshape(-1)].reshape(batch, *shape)
     total = batch * (steps + 1)
     out = torch.empty(total, dtype=torch.float64)
     for begin in range(0, total, max_batch):
         j = torch.arange(begin, min(begin + max_batch, total))
         sample, step = j // (steps + 1), j % (steps + 1)
-        limit = switched[step].view(-1, *([1] * len(shape)))
+        limit = switched[sample, step].view(-1, *([1] * len(shape)))
         x = torch.where(element_ranks[sample] < limit, end[sample], start[sample])
         probs = torch.softmax(model(x).to(torch.float64), dim=1)
         out[j] = probs[torch.arange(len(j)), targets[sample]]
@@ -204,18 +220,28 @@ class PerturbationCurve(Metric):
                 )
             )
             start, end = (baseline, batch.inputs) if self.reveal else (batch.inputs, baseline)
+            order = scores.abs() if p.order == "abs" else scores
+            live = counts = None
+            if removed is not None:  # text: each sample's own tokens, first, in its steps
+                live = group_scores((baseline != batch.inputs).double(), groups, n_groups) > 0
+                order = order.masked_fill(~live, -torch.inf)
+                counts = live.sum(dim=1)
+                live = live.numpy()
             for store, ranks in (
-                (ranked, attribution_ranks(scores.abs() if p.order == "abs" else scores)),
-                (rand, random_ranks(batch.positions, n_groups, ctx.context.seed)),
+                (ranked, attribution_ranks(order)),
+                (rand, random_ranks(batch.positions, n_groups, ctx.context.seed, live)),
             ):
                 curves = probability_curves(
-                    model, start, end, ranks, groups, batch.targets, steps, p.max_batch
+                    model, start, end, ranks, groups, batch.targets, steps, p.max_batch, counts
                 )
                 store.append(curves)
         curve, random_curve = np.concatenate(ranked), np.concatenate(rand)
         auc, random_auc = area_under(curve), area_under(random_curve)
         gain = auc - random_auc if self.reveal else random_auc - auc
         unit = modality_of(modality).group_label(tuple(ctx.context.input_shape), p.patch)
+        what = f"{n_groups} {unit}"
+        if ctx.context.removed is not None:  # text: steps are shares of each text's tokens
+            what, kind = "the tokens of each text (padding kept)", "remove_with token"
         return MetricOutput(
             per_sample=auc,
             values={
@@ -229,7 +255,7 @@ class PerturbationCurve(Metric):
                 "random": random_curve.mean(axis=0).round(6).tolist(),
             },
             note=(
-                f"{len(auc)} samples; {n_groups} {unit} "
+                f"{len(auc)} samples; {what} "
                 f"{'revealed on' if self.reveal else 'set to'} a '{kind}' baseline in "
                 f"{steps} steps, by attribution ({p.order}) and in a random order seeded "
                 f"with {ctx.context.seed}; AUC of the target's softmax probability."

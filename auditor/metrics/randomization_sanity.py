@@ -206,7 +206,9 @@ def input_region(
 ) -> list[np.ndarray]:
     """Per sample, a boolean map of the features that may be compared (before zeros)."""
     kind = reference_kind(run) if region == "baseline" else None
-    if kind is None:
+    if kind is not None and ctx.context.removed is not None:  # text: the removed tokens
+        differs = ctx.context.removed(inputs) != inputs
+    elif kind is None:
         differs = torch.ones_like(inputs, dtype=torch.bool)
     else:
         reference = make_baseline(kind, inputs, ctx.context.background, seed=ctx.context.seed)

@@ -37,15 +37,19 @@ class Sparseness(Metric):
     value_range: ClassVar[tuple[float, float] | None] = (0.0, 1.0)  # a Gini index
 
     def measure(self, ctx: MetricContext) -> MetricOutput:
-        values = np.asarray(
-            [
-                gini(a)
-                for batch in explained_batches(ctx, self.params.samples)
-                for a in batch.attributions.numpy()
-            ]
-        )
+        removed = ctx.context.removed  # text: over each sample's own tokens, not its padding
+        values = []
+        for batch in explained_batches(ctx, self.params.samples):
+            attributions = batch.attributions.numpy()
+            if removed is None:
+                values += [gini(a) for a in attributions]
+            else:
+                live = (removed(batch.inputs) != batch.inputs).numpy()
+                values += [gini(a[keep]) for a, keep in zip(attributions, live, strict=True)]
+        values = np.asarray(values)
         zero = int(np.isnan(values).sum())
-        note = f"{len(values)} samples; Gini index over every attribution element"
+        over = "every attribution element" if removed is None else "each text's own tokens"
+        note = f"{len(values)} samples; Gini index over {over}"
         if zero:
             note += f"; {zero} all-zero attributions have no index and are left out"
         return MetricOutput(per_sample=values, note=note + ".")

@@ -38,6 +38,11 @@ class Modality(ABC):
     #: Each sample has its own features (a text's tokens): whether an attribution ranks a
     #: sample's features at all is a health question of its own.
     own_features: ClassVar[bool] = False
+    #: Gradient methods hook the model (text: at the embedding output), so a TorchScript
+    #: model cannot run them.
+    gradients_hook: ClassVar[bool] = False
+    #: The spec's ``precision`` values a run of this modality supports.
+    precisions: ClassVar[tuple[str, ...]] = ("float32", "bfloat16")
 
     # -- reduction of attributions to units ---------------------------------------------
     def magnitude(self, attributions: np.ndarray) -> np.ndarray:
@@ -132,7 +137,11 @@ class Modality(ABC):
     # -- features of global explainers --------------------------------------------------
     @abstractmethod
     def slice_features(
-        self, inputs: torch.Tensor, feature_names: list[str] | None, grid: tuple[int, int]
+        self,
+        inputs: torch.Tensor,
+        feature_names: list[str] | None,
+        grid: tuple[int, int],
+        pad_id: int | None = None,
     ) -> SliceFeatures:
         """The slice as a table for scikit-learn (``auditor.explainers.grid``)."""
 

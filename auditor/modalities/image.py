@@ -139,7 +139,11 @@ class ImageModality(Modality):
         return (input_shape[0], *window), (input_shape[0], *stride)
 
     def slice_features(
-        self, inputs: torch.Tensor, feature_names: list[str] | None, grid: tuple[int, int]
+        self,
+        inputs: torch.Tensor,
+        feature_names: list[str] | None,
+        grid: tuple[int, int],
+        pad_id: int | None = None,
     ) -> SliceFeatures:
         """Images pooled on ``grid``: the mean of each cell and channel."""
         from auditor.explainers.grid import Grid, SliceFeatures

@@ -35,7 +35,11 @@ class TabularModality(Modality):
         return None
 
     def slice_features(
-        self, inputs: torch.Tensor, feature_names: list[str] | None, grid: tuple[int, int]
+        self,
+        inputs: torch.Tensor,
+        feature_names: list[str] | None,
+        grid: tuple[int, int],
+        pad_id: int | None = None,
     ) -> SliceFeatures:
         """The columns as they are, with a name for every column."""
         from auditor.explainers.grid import SliceFeatures, tabular_names

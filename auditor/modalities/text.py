@@ -11,10 +11,13 @@ How a text model is called and explained:
   the pad token, in which case a removed token is also masked out.
 - Gradient methods run in the output space of the embedding layer (``EmbeddingSpace``), as
   Captum's ``LayerIntegratedGradients`` does: the embedding of the sample is the input, the
-  baseline is the embedding of the removed sample, and a token's attribution is the sum over
-  the embedding dimension (so Integrated Gradients' attributions still sum to
-  ``f(x) - f(baseline)``; Sundararajan et al. 2017). Samples are explained in groups with
-  the same padding, each group's model call carrying that padding.
+  baseline is the embedding of the removed sample under the sample's own attention mask,
+  and a token's attribution is the sum over the embedding dimension (so Integrated
+  Gradients' attributions still sum to ``f(x) - f(baseline)``; Sundararajan et al. 2017).
+  The padding travels with the embedded batch as one more channel, so every row keeps its
+  own mask. With ``remove_with: pad`` the baseline is the pad embedding *attended* (the
+  mask is the sample's), while perturbation methods mask a removed token out: the two
+  agree for a model whose pad embedding is zero and that pools under its mask.
 - Padded positions get attribution 0. A local ranking is over tokens (the vocabulary): a
   token's score over the slice is its shrunk mean |attribution| ``sum / (count + 5)``, so a
   rare token with one large value is not ranked above a frequent consistent one.
@@ -50,6 +53,8 @@ class TextModality(Modality):
 
     name: ClassVar[str] = "text"
     own_features: ClassVar[bool] = True
+    gradients_hook: ClassVar[bool] = True
+    precisions: ClassVar[tuple[str, ...]] = ("float32",)
     size_word: ClassVar[str] = "token count"
 
     def ranked_features(
@@ -58,11 +63,16 @@ class TextModality(Modality):
         return None if feature_names is None else list(feature_names)
 
     def slice_features(
-        self, inputs: torch.Tensor, feature_names: list[str] | None, grid: tuple[int, int]
+        self,
+        inputs: torch.Tensor,
+        feature_names: list[str] | None,
+        grid: tuple[int, int],
+        pad_id: int | None = None,
     ) -> SliceFeatures:
         """A bag of words: the share of each text's tokens that are each token of the
-        vocabulary (term frequency), for the tokens that occur in the slice (pad and other
-        special tokens left out). Shares, not counts: a long text is not a strong one."""
+        vocabulary (term frequency), for the tokens that occur in the slice (padding, ``pad_id``
+        or by its usual names, and other bracketed special tokens left out). Shares, not
+        counts: a long text is not a strong one."""
         from auditor.explainers.grid import SliceFeatures
 
         ids = inputs.detach().round().to(torch.long).cpu().numpy()
@@ -71,9 +81,14 @@ class TextModality(Modality):
         counts = np.zeros((len(ids), size))
         rows = np.repeat(np.arange(len(ids)), ids.shape[1])
         np.add.at(counts, (rows, ids.reshape(-1)), 1.0)
-        real = counts.sum(axis=1, keepdims=True) - counts[:, [self._pad(vocab)]]
+        pad = self._pad(vocab) if pad_id is None else pad_id
+        real = counts.sum(axis=1, keepdims=True) - counts[:, [pad]]
         counts = counts / np.maximum(real, 1.0)
-        keep = [i for i in np.flatnonzero(counts.any(axis=0)) if not _special(_token(vocab, i))]
+        keep = [
+            i
+            for i in np.flatnonzero(counts.any(axis=0))
+            if i != pad and not _special(_token(vocab, i))
+        ]
         names = [_token(vocab, i) for i in keep]
         return SliceFeatures(counts[:, keep], names, np.arange(ids.shape[1]), None, "tokens")
 
@@ -141,6 +156,12 @@ def resolve_embedding(module: nn.Module, name: str | None) -> str:
             ("data", "embedding_layer"),
             f"the model has no layer '{name}'.{did_you_mean(name, names)}"
             + (f" Its nn.Embedding layers: {', '.join(layers)}" if layers else ""),
+        )
+    if not isinstance(getattr(modules[name], "num_embeddings", None), int):
+        raise SpecError.at(
+            ("data", "embedding_layer"),
+            f"layer '{name}' ({type(modules[name]).__name__}) is not an embedding of token "
+            f"ids; name an nn.Embedding" + (f": {', '.join(layers)}" if layers else ""),
         )
     return name
 

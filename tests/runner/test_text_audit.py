@@ -191,3 +191,46 @@ def test_a_transformer_encoder_called_with_keywords_is_audited(tmp_path: Path) -
     # sums to f(x) - f(baseline): layer norms make the path curved, so 256 steps (at 32 the
     # gap is up to 0.75 here, as with Captum's LayerIntegratedGradients, which it equals)
     assert max(abs(delta["min"]), abs(delta["max"])) < 0.05
+
+
+def test_text_problems_that_need_the_model_are_exit_2_before_the_run(tmp_path: Path) -> None:
+    """bfloat16, an embedding layer that is not an embedding, a metric that does not take
+    text: every one at once, nothing written."""
+    text = spec(embedding_layer="classifier.0").replace(
+        "output: runs", "precision: bfloat16\noutput: runs"
+    )
+    text = text.replace("  - type: deletion", "  - type: stability\n  - type: deletion")
+    done = run_cli("run", str(write(tmp_path, text)), "--out", str(tmp_path / "runs"))
+    assert done.returncode == 2, done.stderr
+    assert "precision bfloat16 is not supported for text data (yet); use float32" in done.stderr
+    assert "layer 'classifier.0' (Linear) is not an embedding of token ids" in done.stderr
+    assert "metric 'stability' works on image and tabular data; this data is text" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_torchscript_text_model_refuses_gradient_methods(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from examples.text_models import TextClassifier
+
+    model = TextClassifier(vocab_size=147)
+    model.load_state_dict(load_file(ROOT / "models" / "text_classifier.safetensors"))
+    ids = torch.ones(2, 32, dtype=torch.long)
+    torch.jit.save(torch.jit.trace(model.eval(), (ids, ids)), tmp_path / "text.pt")
+    text = (
+        spec()
+        .replace(
+            f"class: examples.text_models:TextClassifier\n  pythonpath: [{ROOT}]\n"
+            "  init: {vocab_size: 147, dim: 32, hidden: 32, num_classes: 2}\n"
+            f"  weights: {ROOT}/models/text_classifier.safetensors",
+            f"path: {tmp_path / 'text.pt'}",
+        )
+        .replace("source: python", "source: torchscript")
+    )
+    done = run_cli("run", str(write(tmp_path, text)), "--out", str(tmp_path / "runs"))
+    assert done.returncode == 2, done.stderr
+    assert "explainer 'saliency' needs hooks on the model's modules" in done.stderr
+    works = done.stderr.split("Explainers that work on TorchScript models with text data: ")[1]
+    assert "occlusion" in works and "integrated_gradients" not in works.splitlines()[0]
