@@ -60,7 +60,8 @@ class ShapGradient(Explainer):
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
         super().__init__(model, params, context)
-        self._engines: dict[int, Any] = {}  # shap.GradientExplainer per class
+        #: shap.GradientExplainer per class, with the model and background it was made for
+        self._engines: dict[int, tuple[Any, Any, Any]] = {}
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         import shap
@@ -70,14 +71,18 @@ class ShapGradient(Explainer):
         out = torch.empty_like(inputs)
         batch_size = p.batch_size or min(p.nsamples, rows_per_pass(self.model, inputs))
         for target, indices in by_target(targets):
-            explainer = self._engines.get(target)
-            if explainer is None:  # one per class, kept for the later batches
-                explainer = self._engines[target] = shap.GradientExplainer(
+            kept = self._engines.get(target)
+            if kept is not None and kept[0] is self.model and torch.equal(kept[1], background):
+                explainer = kept[2]
+            else:  # one per class, kept for the later batches of the same model and background
+                # (a text is explained in its own embedding space, with its own background)
+                explainer = shap.GradientExplainer(
                     TargetOutput(self.model, target),
                     background,
                     batch_size=batch_size,
                     local_smoothing=p.local_smoothing,
                 )
+                self._engines[target] = (self.model, background, explainer)
             for i in indices.tolist():
                 if p.local_smoothing > 0:
                     torch.manual_seed(self.context.seed)  # the noise

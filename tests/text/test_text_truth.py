@@ -31,6 +31,8 @@ LOCAL = {
     "input_x_gradient": {},
     "integrated_gradients": {"n_steps": 32},
     "gradient_shap": {"n_samples": 16},
+    "shap_gradient": {"nsamples": 16},
+    "shap_partition": {"max_evals": 100},
     "occlusion": {"window": 1},
     "feature_ablation": {},
     "lime": {"n_samples": 200},
@@ -161,3 +163,20 @@ def test_shap_partition_agrees_with_shap_on_the_texts() -> None:
         theirs = shap.PartitionExplainer(f, masker)([text], max_evals=200, silent=True).values[0]
         rho = spearmanr(ours[i, :n].numpy(), theirs).statistic
         assert rho >= 0.9, f"sample {i}: Spearman {rho:.3f}"
+
+
+def test_saliency_is_the_embedding_gradients_magnitude_as_captum_computes_it() -> None:
+    """Saliency is not in the planted-token table (module docstring); what it computes is
+    checked instead: the sum over the embedding of |d f / d embedding|, Captum's layer
+    gradient at the same layer."""
+    from captum.attr import LayerGradientXActivation
+
+    ids, _, _, predicted = samples()
+    ours = text_explainer("saliency", feed()).explain(ids, predicted)
+    model = trained()
+    gradient = LayerGradientXActivation(model, model.embedding, multiply_by_inputs=False)
+    theirs = gradient.attribute(
+        ids, target=predicted, additional_forward_args=((ids != PAD).long(),)
+    )
+    expected = theirs.abs().sum(-1).masked_fill(ids == PAD, 0.0).float()
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5)
