@@ -71,6 +71,9 @@ class SampleChange:
     ssim: float | None
     predicted_before: str | None
     predicted_after: str | None
+    #: Tabular runs: the most important features of the sample in each run (|attribution|).
+    top_before: list[str] = field(default_factory=list)
+    top_after: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class PerSample:
     median_spearman: float
     mean_ssim: float | None
     changed_most: list[SampleChange]
+    files: tuple[str, str] = ("", "")  # the two attribution files, relative to their runs
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,11 @@ class _Run:
         return out
 
 
+def _r(value: float) -> float:
+    """A similarity rounded to 12 decimals: identical runs read exactly 1, not 0.9999999."""
+    return round(value, 12) if math.isfinite(value) else value
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
@@ -364,10 +373,10 @@ def compare_ranking(
         explainer=eid,
         scope=str(rb.get("scope") or ra.get("scope") or "local"),
         shared_features=shared,
-        kendall_tau=tau,
+        kendall_tau=_r(tau),
         k=k,
         top_k_overlap=overlap,
-        rbo=rank_biased_overlap(order_a, order_b),
+        rbo=_r(rank_biased_overlap(order_a, order_b)),
         entered=[f for f in top_b if f not in top_a],
         left=[f for f in top_a if f not in top_b],
         top_before=top_a,
@@ -385,8 +394,9 @@ def _per_sample(
         return None, "a global explainer: no per-sample attributions to compare"
     if not same_data:
         return None, "per-sample comparison is not possible: the runs saw different data slices"
-    xa = a.array(ra.get("attribution_file") or f"attributions/{eid}.npy")
-    xb = b.array(rb.get("attribution_file") or f"attributions/{eid}.npy")
+    file_a = str(ra.get("attribution_file") or f"attributions/{eid}.npy")
+    file_b = str(rb.get("attribution_file") or f"attributions/{eid}.npy")
+    xa, xb = a.array(file_a), b.array(file_b)
     if xa is None or xb is None:
         return None, "per-sample comparison is not possible: an attribution file is missing"
     if xa.shape != xb.shape:
@@ -402,25 +412,29 @@ def _per_sample(
         : min(CHANGED_MOST, int(finite.sum()))
     ]
     pa, pb = predicted
+    names = b.data.get("feature_names") if b.modality == "tabular" else None
     changed = [
         SampleChange(
             position=int(i),
-            spearman=float(rho[i]),
-            ssim=None if structural is None else float(structural[i]),
+            spearman=_r(float(rho[i])),
+            ssim=None if structural is None else _r(float(structural[i])),
             predicted_before=pa[i] if pa is not None and i < len(pa) else None,
             predicted_after=pb[i] if pb is not None and i < len(pb) else None,
+            top_before=_top_features(xa[i], names),
+            top_after=_top_features(xb[i], names),
         )
         for i in order
     ]
     mean_ssim = None
     if structural is not None and np.isfinite(structural).any():
-        mean_ssim = float(np.nanmean(structural))
+        mean_ssim = _r(float(np.nanmean(structural)))
     summary = PerSample(
         n=len(rho),
-        mean_spearman=float(np.nanmean(rho)) if finite.any() else math.nan,
-        median_spearman=float(np.nanmedian(rho)) if finite.any() else math.nan,
+        mean_spearman=_r(float(np.nanmean(rho))) if finite.any() else math.nan,
+        median_spearman=_r(float(np.nanmedian(rho))) if finite.any() else math.nan,
         mean_ssim=mean_ssim,
         changed_most=changed,
+        files=(file_a, file_b),
     )
     note = f"{len(rho)} samples present in both runs (same data slice)"
     if not finite.all():
@@ -428,10 +442,20 @@ def _per_sample(
     return summary, note
 
 
+def _top_features(row: np.ndarray, names: Any, count: int = 3) -> list[str]:
+    """The ``count`` features of largest |attribution| of one tabular sample."""
+    values = np.abs(np.asarray(row, dtype=np.float64)).reshape(-1)
+    if not isinstance(names, list) or len(names) != values.size:
+        return []
+    return [str(names[j]) for j in np.argsort(-values, kind="stable")[:count]]
+
+
 # -- 4. metrics --------------------------------------------------------------------------
 def compare_metric(
     name: str, ma: dict[str, Any], mb: dict[str, Any], a: _Run, b: _Run, same_data: bool
 ) -> MetricDiff:
+    """Before, after, difference, and whether it is larger than the runs' noise (paired
+    test on shared samples where possible, else the 95% intervals; none across modalities)."""
     mean_a, mean_b = _float(ma.get("mean")), _float(mb.get("mean"))
     ci_a, ci_b = _ci(ma.get("ci95")), _ci(mb.get("ci95"))
     difference = None if mean_a is None or mean_b is None else mean_b - mean_a
@@ -442,6 +466,8 @@ def compare_metric(
             test = wilcoxon_paired(np.asarray(va), np.asarray(vb))
             if test.significant is None:
                 test = None
+    if test is None and a.modality != b.modality:
+        test = NoiseTest("none", None, note="different data modalities: not tested")
     if test is None:
         test = ci_test(ci_a, ci_b)
     direction = mb.get("direction") or ma.get("direction")
@@ -514,7 +540,11 @@ def compare_runs(run_a: Path, run_b: Path) -> DiffResult:
             not_compared.append(
                 f"explainer {eid}: type {ea[eid].get('type')} before, {eb[eid].get('type')} after"
             )
-        rankings.append(compare_ranking(eid, a, b, k, same_data, predicted))
+        diff = compare_ranking(eid, a, b, k, same_data, predicted)
+        if diff.shared_features == 0:
+            not_compared.append(f"explainer {eid}: the two rankings share no feature")
+            continue
+        rankings.append(diff)
 
     metrics = []
     ma, mb = a.metric_records(), b.metric_records()

@@ -19,6 +19,7 @@ from typing import Any
 from markupsafe import Markup
 
 from auditor.diff.compare import DiffResult
+from auditor.diff.figures import changed_pictures
 from auditor.report.common import STATUS_CLASS, VERDICT_WORD, fmt_num, fmt_value
 from auditor.report.render import TEMPLATES, environment, stylesheet
 from auditor.run_folder import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -95,6 +96,7 @@ def render_html(result: DiffResult, *, for_print: bool) -> str:
             i for i in result.inputs if i.field.startswith("version: ") and not i.changed
         ],
         attached=list(ATTACHED),
+        pictures=changed_pictures(result),
         rendered=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
 

@@ -2,7 +2,8 @@
 
 Four small runs (64 test patients, saliency and integrated gradients): the committed
 weights, an identical rerun, the first layer's weights perturbed, and another audit
-(other name, other slice, other explainers).
+(other name, other slice, other explainers); and two of the digits CNN (16 digits,
+saliency) with its committed and its perturbed weights.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from auditor.cli import cli
 from auditor.diff import compare_runs
+from auditor.diff.figures import changed_pictures
 from auditor.diff.noise import ci_test, wilcoxon_paired
 from auditor.diff.rankings import per_sample_similarity, rank_biased_overlap
 from auditor.metrics.similarity import spearman
@@ -98,6 +100,9 @@ def test_changed_weights_show_hash_rankings_and_metric_deltas(runs: Runs) -> Non
     b = np.load(runs.perturbed / "attributions" / "integrated_gradients.npy")
     row = worst[0].position
     assert worst[0].spearman == pytest.approx(spearman(np.abs(a[row]), np.abs(b[row])))
+    names = json.loads((runs.base / "results.json").read_text())["data"]["feature_names"]
+    assert worst[0].top_before == [names[j] for j in np.argsort(-np.abs(a[row]))[:3]]
+    assert worst[0].top_after == [names[j] for j in np.argsort(-np.abs(b[row]))[:3]]
     metrics = {m.name: m for m in d.metrics}
     assert {"saliency.deletion", "model.accuracy", "agreement"} <= set(metrics)
     ce = metrics["integrated_gradients.completeness_error"]
@@ -168,6 +173,65 @@ def test_a_folder_that_is_not_a_finished_run_is_a_usage_error(runs: Runs, tmp_pa
     assert code == 2 and "has no results.json: the run did not finish" in output
     code, output = _diff(runs.base, tmp_path)
     assert code == 2 and "is not a run folder" in output and "Traceback" not in output
+
+
+@pytest.fixture(scope="module")
+def digit_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The digits CNN on 16 test digits, with its committed and its perturbed weights."""
+    tmp = tmp_path_factory.mktemp("digits")
+    weights = load_file(str(ROOT / "models" / "digits_cnn.safetensors"))
+    layer = weights["features.0.weight"]
+    noise = torch.randn(layer.shape, generator=torch.Generator().manual_seed(0))
+    weights["features.0.weight"] = layer + 0.5 * float(layer.std()) * noise
+    save_file(weights, str(tmp / "perturbed.safetensors"))
+    small = (
+        "data.slice.stop=16",
+        "explainers=[{type: saliency}]",
+        "metrics=[{type: deletion}]",
+        "checks=[]",
+        "report.formats=[]",
+    )
+
+    def audit(run_id: str, *extra: str) -> Path:
+        options = RunOptions(
+            out=tmp / "runs", run_id=run_id, progress="quiet", overrides=(*small, *extra)
+        )
+        return run(ROOT / "audits" / "digits_cnn.yaml", options).folder.path
+
+    perturbed = f"model.weights={tmp / 'perturbed.safetensors'}"
+    return audit("base"), audit("perturbed", perturbed)
+
+
+def test_image_runs_compare_maps_by_ssim_and_draw_them(
+    digit_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    base, perturbed = digit_runs
+    d = compare_runs(base, perturbed)
+    (saliency,) = d.rankings
+    summary = saliency.per_sample
+    assert summary is not None and summary.n == 16
+    assert summary.mean_ssim is not None and 0 < summary.mean_ssim < 1
+    assert all(s.ssim is not None and s.top_before == [] for s in summary.changed_most)
+    assert "saliency" in changed_pictures(d)
+    code, output = _diff(base, perturbed, "--out", str(tmp_path))
+    assert code == 0, output
+    assert (
+        'alt="|attribution| of the samples that changed most'
+        in (tmp_path / "diff.html").read_text()
+    )
+
+
+def test_an_image_and_a_tabular_run_compare_without_a_traceback(
+    runs: Runs, digit_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    code, output = _diff(runs.base, digit_runs[0], "--out", str(tmp_path))
+    assert code == 0 and "Traceback" not in output, output
+    d = compare_runs(runs.base, digit_runs[0])
+    assert d.rankings == []
+    assert "explainer saliency: the two rankings share no feature" in d.not_compared
+    assert any("input shapes differ" in n for n in d.not_compared)
+    deletion = next(m for m in d.metrics if m.name == "saliency.deletion")
+    assert deletion.test.method == "none" and deletion.assessment == "undecided"
 
 
 def test_rank_biased_overlap_values() -> None:
