@@ -71,7 +71,7 @@ class SampleChange:
     ssim: float | None
     predicted_before: str | None
     predicted_after: str | None
-    #: Tabular runs: the most important features of the sample in each run (|attribution|).
+    #: Tabular and text runs: the sample's top features (tokens) in each run, by |attribution|.
     top_before: list[str] = field(default_factory=list)
     top_after: list[str] = field(default_factory=list)
 
@@ -198,6 +198,19 @@ class _Run:
             return np.load(path, mmap_mode="r", allow_pickle=False) if path.is_file() else None
         except (OSError, ValueError):
             return None
+
+    def tokens(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """A text run's token count and token strings per sample (tokens.npz), if stored."""
+        path = self.folder.path / "tokens.npz"
+        if not path.is_file():
+            return None, None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "lengths" not in data.files or "pieces" not in data.files:
+                    return None, None
+                return np.asarray(data["lengths"]), np.asarray(data["pieces"])
+        except (OSError, ValueError):
+            return None, None
 
     def top_k_option(self) -> int:
         options = _dict(self.raw.get("report_options"))
@@ -406,13 +419,22 @@ def _per_sample(
         )
     if a.modality != b.modality:
         return None, "per-sample comparison is not possible: the modalities differ"
-    rho, structural = per_sample_similarity(xa, xb, b.modality)
+    lengths, pieces = b.tokens() if b.modality == "text" else (None, None)
+    if lengths is not None and len(lengths) != len(xa):
+        lengths, pieces = None, None
+    rho, structural = per_sample_similarity(xa, xb, b.modality, lengths)
     finite = np.isfinite(rho)
     order = np.argsort(np.where(finite, rho, np.inf), kind="stable")[
         : min(CHANGED_MOST, int(finite.sum()))
     ]
     pa, pb = predicted
     names = b.data.get("feature_names") if b.modality == "tabular" else None
+
+    def top(row: np.ndarray, i: int) -> list[str]:
+        if pieces is not None and lengths is not None:
+            return _top_features(row[: int(lengths[i])], list(pieces[i][: int(lengths[i])]))
+        return _top_features(row, names)
+
     changed = [
         SampleChange(
             position=int(i),
@@ -420,8 +442,8 @@ def _per_sample(
             ssim=None if structural is None else _r(float(structural[i])),
             predicted_before=pa[i] if pa is not None and i < len(pa) else None,
             predicted_after=pb[i] if pb is not None and i < len(pb) else None,
-            top_before=_top_features(xa[i], names),
-            top_after=_top_features(xb[i], names),
+            top_before=top(xa[i], int(i)),
+            top_after=top(xb[i], int(i)),
         )
         for i in order
     ]

@@ -67,11 +67,13 @@ def top_k(order: Sequence[str], k: int) -> list[str]:
 
 
 def per_sample_similarity(
-    before: np.ndarray, after: np.ndarray, modality: str
+    before: np.ndarray, after: np.ndarray, modality: str, lengths: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Spearman of ``|attribution|`` per sample (rows of two ``(N, *shape)`` arrays of one
     shape), and SSIM of the max-normalized maps where the maps are 2-D (images), else None.
 
+    ``lengths`` (text): only each sample's first ``lengths[i]`` units (its tokens, not the
+    padding, whose attribution is 0 in both runs and would inflate the correlation) count.
     NaN where a map is constant (no ranks).
     """
     n = len(before)
@@ -82,6 +84,8 @@ def per_sample_similarity(
         maps_a = [feature_map(before[i], modality) for i in range(start, stop)]
         maps_b = [feature_map(after[i], modality) for i in range(start, stop)]
         for i, (x, y) in enumerate(zip(maps_a, maps_b, strict=True)):
+            if lengths is not None:
+                x, y = x[: int(lengths[start + i])], y[: int(lengths[start + i])]
             rho[start + i] = spearman(x, y)
         if maps_a and maps_a[0].ndim == 2 and min(maps_a[0].shape) >= 2:
             if structural is None:

@@ -234,6 +234,46 @@ def test_an_image_and_a_tabular_run_compare_without_a_traceback(
     assert deletion.test.method == "none" and deletion.assessment == "undecided"
 
 
+def test_text_runs_compare_token_rankings_and_each_texts_tokens(tmp_path: Path) -> None:
+    weights = load_file(str(ROOT / "models" / "text_classifier.safetensors"))
+    table = weights["embedding.weight"]
+    noise = torch.randn(table.shape, generator=torch.Generator().manual_seed(0))
+    weights["embedding.weight"] = table + 0.5 * float(table.std()) * noise
+    save_file(weights, str(tmp_path / "perturbed.safetensors"))
+    small = (
+        "data.slice.stop=32",
+        "explainers=[{type: integrated_gradients, params: {n_steps: 8}}]",
+        "metrics=[]",
+        "checks=[]",
+        "report.formats=[]",
+    )
+    spec = ROOT / "audits" / "text_classifier.yaml"
+    base = run(spec, RunOptions(out=tmp_path, run_id="a", progress="quiet", overrides=small))
+    perturbed = run(
+        spec,
+        RunOptions(
+            out=tmp_path,
+            run_id="b",
+            progress="quiet",
+            overrides=(*small, f"model.weights={tmp_path / 'perturbed.safetensors'}"),
+        ),
+    )
+    d = compare_runs(base.folder.path, perturbed.folder.path)
+    (ig,) = d.rankings
+    assert ig.shared_features > 12 and ig.kendall_tau < 1
+    assert ig.per_sample is not None and ig.per_sample.n == 32
+    worst = ig.per_sample.changed_most[0]
+    with np.load(base.folder.path / "tokens.npz") as tokens:
+        length = int(tokens["lengths"][worst.position])
+        pieces = list(tokens["pieces"][worst.position][:length])
+    a = np.load(base.folder.path / "attributions" / "integrated_gradients.npy")[worst.position]
+    b = np.load(perturbed.folder.path / "attributions" / "integrated_gradients.npy")
+    b = b[worst.position]
+    # over the text's own tokens, not its padding
+    assert worst.spearman == pytest.approx(spearman(np.abs(a[:length]), np.abs(b[:length])))
+    assert worst.top_before == [pieces[j] for j in np.argsort(-np.abs(a[:length]))[:3]]
+
+
 def test_rank_biased_overlap_values() -> None:
     assert rank_biased_overlap(["a", "b", "c"], ["a", "b", "c"]) == pytest.approx(1.0)
     assert rank_biased_overlap(["a", "b"], ["c", "d"]) == 0.0
