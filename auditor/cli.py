@@ -202,6 +202,25 @@ def diff(run_a: Path, run_b: Path, out: Path | None) -> None:
         click.echo(f"{path.suffix[1:]}: {path}")
 
 
+@cli.command(epilog=EXIT_CODES)
+@click.argument("audit_dir", type=PATH)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_user_errors
+def history(audit_dir: Path, as_json: bool) -> None:
+    """The runs of one audit (<output>/<name>), oldest first, from its index.jsonl.
+
+    Deleted or unfinished runs are skipped with a warning on stderr; exit 2 when the folder
+    holds no audit's runs.
+    """
+    from auditor.history import history_table
+
+    click.echo(
+        history_table(
+            audit_dir, as_json=as_json, warn=lambda m: click.echo(f"warning: {m}", err=True)
+        )
+    )
+
+
 @cli.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from auditor import __version__, gallery, health, registries
+from auditor import __version__, gallery, health, history, registries
 from auditor.checks import evaluate, failing, stored_rankings
 from auditor.data.base import AuditDataset
 from auditor.data.slicing import iter_batches, select_indices
@@ -186,6 +186,11 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
                 audit, predicted, started, stage.seconds, model_info, explained, measured, checks
             )
             reports = stage("render", render_reports, audit, results)
+            if results.exit_code in (
+                0,
+                1,
+            ):  # a finished run: one line in <output>/<name>/index.jsonl
+                history.record(folder.path, results.model_dump(mode="json"))
         reporter.log(f"{results.status.upper()}: {audit.folder.path}")
     return RunOutcome(audit.folder, results, results.exit_code, reports)
 
