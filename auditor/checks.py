@@ -233,24 +233,32 @@ def _straddling_tie(starts: np.ndarray, k: int) -> tuple[int, int]:
 
 
 def evaluate(
-    checks: list[MetricCheck | RankingCheck],
+    checks: list[Any],
     predictions: PredictionSummary,
     explainers: dict[str, ExplainerResult],
     ranked: dict[str, Ranked],
     model_metrics: dict[str, Any] | None = None,
+    baseline_reason: str = "no baseline run to compare with",
 ) -> list[CheckResult]:
     """Each check's result; a ranking check on the features of its own explainer
-    (``ranked``, by explainer id)."""
+    (``ranked``, by explainer id). A baseline check (``auditor.baseline``) is ``skipped``
+    here with ``baseline_reason``: the runner evaluates it once the run is compared with
+    its baseline run."""
     out = []
     for check in checks:
         if isinstance(check, MetricCheck):
             out.append(evaluate_metric(check, predictions, explainers, model_metrics))
-        else:
+        elif isinstance(check, RankingCheck):
             out.append(evaluate_ranking(check, explainers, ranked.get(check.ranking)))
+        else:
+            from auditor.baseline import skipped
+
+            out.append(skipped(check, baseline_reason))
     return out
 
 
 def failing(results: list[CheckResult], fail_on: str = "error") -> list[CheckResult]:
-    """Checks that make the run fail: error severity (and warnings with fail_on=warning)."""
+    """Checks that make the run fail: error severity (and warnings with fail_on=warning)
+    that failed or could not be evaluated; a skipped check never does."""
     severities = {"error"} if fail_on == "error" else {"error", "warning"}
-    return [r for r in results if r.status != "pass" and r.severity in severities]
+    return [r for r in results if r.status in ("fail", "error") and r.severity in severities]

@@ -9,7 +9,8 @@ from auditor.results import Results
 
 def junit_xml(results: Results, fail_on: str = "error") -> str:
     """A JUnit XML document for the run's checks (failed explainers as errors, health
-    warnings as test cases: failures with ``fail_on="warning"``, else a note)."""
+    warnings as test cases: failures with ``fail_on="warning"``, else a note; a skipped
+    baseline check as ``<skipped message=...>``)."""
     suite = ET.Element(
         "testsuite",
         name=results.name,
@@ -17,12 +18,15 @@ def junit_xml(results: Results, fail_on: str = "error") -> str:
         timestamp=results.provenance.started,
         time=f"{results.provenance.seconds:.3f}",
     )
-    failures = errors = 0
+    failures = errors = skipped = 0
     for check in results.checks:
         case = ET.SubElement(suite, "testcase", classname=results.name, name=check.name)
         blocking = check.severity == "error" or fail_on == "warning"
         message = f"{check.reason} (threshold: {check.threshold})"
-        if check.status == "fail" and blocking:
+        if check.status == "skipped":  # a baseline check without a baseline run
+            ET.SubElement(case, "skipped", message=check.reason)
+            skipped += 1
+        elif check.status == "fail" and blocking:
             ET.SubElement(case, "failure", message=message, type="check_failed").text = message
             failures += 1
         elif check.status == "error" and blocking:
@@ -59,4 +63,6 @@ def junit_xml(results: Results, fail_on: str = "error") -> str:
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
+    if skipped:
+        suite.set("skipped", str(skipped))
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

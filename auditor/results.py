@@ -110,9 +110,19 @@ class ExplainerResult(Record):
 
 class CheckResult(Record):
     name: str
-    kind: Literal["metric", "ranking"]
+    kind: Literal[
+        "metric",
+        "ranking",
+        "ranking_stability",
+        "metric_change",
+        "model_unchanged",
+        "data_unchanged",
+    ]
     severity: Literal["error", "warning"]
-    status: Literal["pass", "fail", "error"]
+    status: Literal["pass", "fail", "error", "skipped"] = Field(
+        description="skipped: a baseline check without a baseline run to compare with "
+        "(the reason says why); it does not change the exit code."
+    )
     value: Any = None
     threshold: str
     reason: str
@@ -158,6 +168,22 @@ class LayerStat(Record):
     )
 
 
+class BaselineInfo(Record):
+    """The run this run was compared with (the spec's ``baseline:``)."""
+
+    run_id: str
+    path: str = Field(description="The baseline's run folder (absolute).")
+    weights_sha256: str | None
+    data_sha256: str | None
+    spec_sha256: str | None
+    diff: str | None = Field(
+        description="The folder of the diff inside this run folder ('diff'), holding "
+        "diff.json (and diff.html, diff.pdf as report.formats asks); null when the diff "
+        "could not be made (see error)."
+    )
+    error: str | None = Field(None, description="Why the comparison failed, if it did.")
+
+
 class Results(Record):
     schema_version: int = SCHEMA_VERSION
     auditor_version: str
@@ -184,6 +210,9 @@ class Results(Record):
         None,
         description="The spec's report block as run (overrides applied, defaults filled in), "
         "so that rendering never re-reads spec.yaml; null in results of older runs.",
+    )
+    baseline: BaselineInfo | None = Field(
+        None, description="The baseline run this run was compared with; null without one."
     )
 
 

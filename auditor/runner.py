@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import sys
 import time
@@ -18,6 +19,15 @@ import torch
 from torch import nn
 
 from auditor import __version__, gallery, health, history, registries
+from auditor.baseline import (
+    DIFF_FOLDER,
+    NO_BASELINE,
+    Baseline,
+    evaluate_baseline,
+    is_baseline_check,
+    reference_issues,
+)
+from auditor.baseline import resolve as resolve_baseline
 from auditor.checks import evaluate, failing, stored_rankings
 from auditor.data.base import AuditDataset
 from auditor.data.slicing import iter_batches, select_indices
@@ -40,6 +50,7 @@ from auditor.predict import predict, resolve_targets, summarize_predictions
 from auditor.progress import Reporter
 from auditor.provenance import machine, package_versions
 from auditor.results import (
+    BaselineInfo,
     CheckResult,
     DataSummary,
     ExplainerResult,
@@ -121,6 +132,8 @@ class Audit:
     reporter: Reporter
     plan: Planned
     folder: RunFolder
+    #: The run this one is compared with (``baseline:``), resolved before the folder exists.
+    baseline: Baseline = NO_BASELINE
 
     @property
     def spec(self) -> AuditSpec:
@@ -173,8 +186,9 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
         loaded = stage("load model", load_model, validated)
         dataset, indices = stage("load data", load_data, validated)
         planned = stage("plan", plan_run, validated, loaded, dataset, indices)
+        baseline = find_baseline(validated.spec, options, reporter)
         folder = open_run_folder(validated, options, loaded)
-        audit = Audit(validated, options, reporter, planned, folder)
+        audit = Audit(validated, options, reporter, planned, folder, baseline)
         with internal_errors(folder.path):
             model_info = stage("describe model", describe, audit)
             predicted = stage("predict", predict_slice, audit)
@@ -185,6 +199,8 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
             results = store(
                 audit, predicted, started, stage.seconds, model_info, explained, measured, checks
             )
+            if baseline.path is not None:
+                results = stage("compare with baseline", compare_baseline, audit, results)
             reports = stage("render", render_reports, audit, results)
             if results.exit_code in (
                 0,
@@ -266,6 +282,7 @@ def plan_run(
                 ("precision",),
             )
         )
+    issues += reference_issues(validated.spec)  # baseline checks name what the spec runs
     try:
         inputs = kind.prepare(dataset, loaded.module)
     except SpecError as exc:
@@ -350,7 +367,93 @@ def check_all(
     ranking."""
     vocab = None if audit.inputs is None else audit.inputs.vocab
     ranked = stored_rankings(audit.folder, explained, feature_names(audit.dataset, vocab))
-    return evaluate(audit.spec.checks, predicted.summary, explained, ranked, measured.model_metrics)
+    baseline = audit.baseline
+    reason = (
+        baseline.why_none
+        if baseline.path is None
+        else f"not yet compared with the baseline run {baseline.path.name}"
+    )
+    results = evaluate(
+        audit.spec.checks,
+        predicted.summary,
+        explained,
+        ranked,
+        measured.model_metrics,
+        baseline_reason=reason,
+    )
+    if baseline.path is None:
+        for result in results:
+            if result.status == "skipped":
+                audit.reporter.log(f"check '{result.name}' skipped: {result.reason}")
+    return results
+
+
+def find_baseline(spec: AuditSpec, options: RunOptions, reporter: Reporter) -> Baseline:
+    """The run this run is compared with, found before its own folder exists (so that
+    ``previous`` cannot be this run; a resumed run leaves itself out by its id)."""
+    exclude = options.run_id or (None if options.resume is None else Path(options.resume).name)
+    found = resolve_baseline(spec, options.out or spec.output, exclude, reporter.log)
+    if found.path is not None:
+        reporter.log(f"baseline: {found.path}")
+    elif spec.baseline != "none":
+        reporter.log(f"baseline: none ({found.why_none})")
+    return found
+
+
+def compare_baseline(audit: Audit, results: Results) -> Results:
+    """Compare the baseline run with this one (results stored), write the diff into
+    ``<run folder>/diff/`` (diff.json and the report's formats), evaluate the baseline
+    checks from it and rewrite results.json and junit.xml with them and the verdict."""
+    from auditor.diff import compare_runs, write_diff
+
+    folder, path = audit.folder, audit.baseline.path
+    assert path is not None
+    before = json.loads((path / "results.json").read_text(encoding="utf-8"))
+    provenance = before.get("provenance") or {}
+    error, written, diff = None, None, None
+    try:
+        diff = compare_runs(path, folder.path)
+    except Exception as exc:  # the run's own results stand; the checks say why
+        error = f"the comparison with {path} failed: {exc}"
+    if diff is not None:
+        formats = ("json", *audit.spec.report.formats)
+        try:
+            write_diff(diff, folder.file(DIFF_FOLDER), formats)
+            written = DIFF_FOLDER
+        except Exception as exc:
+            error = f"the diff was not written: {exc}"
+    if error:
+        audit.reporter.log(f"baseline: {error}")
+    checks = []
+    for check, result in zip(audit.spec.checks, results.checks, strict=True):
+        if not is_baseline_check(check):
+            checks.append(result)
+        elif diff is None:
+            checks.append(result.model_copy(update={"status": "error", "reason": error}))
+        else:
+            checks.append(evaluate_baseline(check, diff, before, results))
+    exit_code = verdict(
+        results.explainers, checks, results.problems, audit.options.fail_on, results.warnings
+    )
+    updated = results.model_copy(
+        update={
+            "checks": checks,
+            "exit_code": exit_code,
+            "status": {0: "passed", 1: "failed"}.get(exit_code, "error"),
+            "baseline": BaselineInfo(
+                run_id=str(before.get("run_id") or path.name),
+                path=str(path),
+                weights_sha256=provenance.get("weights_sha256"),
+                data_sha256=provenance.get("data_sha256"),
+                spec_sha256=provenance.get("spec_sha256"),
+                diff=written,
+                error=error,
+            ),
+        }
+    )
+    folder.write_json("results.json", updated.model_dump(mode="json"))
+    folder.write_text("junit.xml", junit_xml(updated, audit.options.fail_on))
+    return updated
 
 
 def store(

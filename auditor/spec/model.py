@@ -16,6 +16,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -125,23 +126,102 @@ class RankingCheck(Strict):
         return self
 
 
+class RankingStabilityCheck(Strict):
+    """A bound on how much an explainer's slice-level ranking moved since the baseline run:
+    Kendall's tau over the features both runs rank, or the overlap of their top k."""
+
+    ranking_stability: str = Field(pattern=IDENT, description="Explainer id.")
+    min_kendall_tau: float | None = Field(None, ge=-1.0, le=1.0)
+    min_top_k_overlap: float | None = Field(
+        None, ge=0.0, le=1.0, description="Share of the top k (report.top_k) kept."
+    )
+    severity: Severity = "error"
+    name: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RankingStabilityCheck:
+        if self.min_kendall_tau is None and self.min_top_k_overlap is None:
+            raise ValueError(
+                "a ranking_stability check needs 'min_kendall_tau', 'min_top_k_overlap' or both"
+            )
+        return self
+
+
+class MetricChangeCheck(Strict):
+    """A bound on how much a metric moved since the baseline run (after - before)."""
+
+    metric_change: str = Field(
+        pattern=r"^[A-Za-z_][\w]*\.[A-Za-z_][\w.]*$",
+        description="<explainer_id>.<metric> or model.<metric>.",
+    )
+    max_increase: float | None = Field(None, ge=0.0)
+    max_decrease: float | None = Field(None, ge=0.0)
+    relative: bool = Field(
+        False, description="Bounds are shares of the baseline's value (0.1 = 10%)."
+    )
+    severity: Severity = "error"
+    name: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MetricChangeCheck:
+        if self.max_increase is None and self.max_decrease is None:
+            raise ValueError("a metric_change check needs 'max_increase', 'max_decrease' or both")
+        return self
+
+
+class ModelUnchangedCheck(Strict):
+    """Fails when the model's weights (sha256) differ from the baseline run's."""
+
+    model_unchanged: Literal[True]
+    severity: Severity = "error"
+    name: str | None = Field(None, max_length=200)
+
+
+class DataUnchangedCheck(Strict):
+    """Fails when the audited data slice (sha256) differs from the baseline run's."""
+
+    data_unchanged: Literal[True]
+    severity: Severity = "error"
+    name: str | None = Field(None, max_length=200)
+
+
+#: Checks that compare the run with its baseline run (``baseline:``).
+BaselineCheck = RankingStabilityCheck | MetricChangeCheck | ModelUnchangedCheck | DataUnchangedCheck
+
+#: The key that names each kind of check, and its discriminator tag.
+CHECK_KEYS: dict[str, tuple[str, type[BaseModel]]] = {
+    "metric": ("metric-check", MetricCheck),
+    "ranking": ("ranking-check", RankingCheck),
+    "ranking_stability": ("ranking-stability-check", RankingStabilityCheck),
+    "metric_change": ("metric-change-check", MetricChangeCheck),
+    "model_unchanged": ("model-unchanged-check", ModelUnchangedCheck),
+    "data_unchanged": ("data-unchanged-check", DataUnchangedCheck),
+}
+
+
 def _check_kind(value: Any) -> str | None:
     if isinstance(value, dict):
-        if "metric" in value:
-            return "metric-check"
-        if "ranking" in value:
-            return "ranking-check"
-    if isinstance(value, MetricCheck | RankingCheck):
-        return "metric-check" if isinstance(value, MetricCheck) else "ranking-check"
+        for key, (tag, _) in CHECK_KEYS.items():
+            if key in value:
+                return tag
+    for tag, cls in CHECK_KEYS.values():
+        if isinstance(value, cls):
+            return tag
     return None
 
 
 Check = Annotated[
-    Annotated[MetricCheck, Tag("metric-check")] | Annotated[RankingCheck, Tag("ranking-check")],
+    Annotated[MetricCheck, Tag("metric-check")]
+    | Annotated[RankingCheck, Tag("ranking-check")]
+    | Annotated[RankingStabilityCheck, Tag("ranking-stability-check")]
+    | Annotated[MetricChangeCheck, Tag("metric-change-check")]
+    | Annotated[ModelUnchangedCheck, Tag("model-unchanged-check")]
+    | Annotated[DataUnchangedCheck, Tag("data-unchanged-check")],
     Discriminator(
         _check_kind,
         custom_error_type="check_kind",
-        custom_error_message="a check needs a 'metric' or a 'ranking' key",
+        custom_error_message="a check needs one of the keys "
+        + ", ".join(f"'{key}'" for key in CHECK_KEYS),
     ),
 ]
 
@@ -181,6 +261,9 @@ class ReportSpec(Strict):
     model: ModelViewSpec = Field(default_factory=ModelViewSpec)
 
 
+#: ``baseline:`` values that are not a run folder.
+BASELINE_WORDS = ("previous", "none")
+
 Targets = Literal["predicted", "label"] | Annotated[int, Field(ge=0, le=1_000_000)] | str
 
 
@@ -200,6 +283,30 @@ class AuditSpec(Strict):
     checks: list[Check] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
     output: SpecPath = Field(Path("runs"), validate_default=True)
+    baseline: str = Field(
+        "none",
+        min_length=1,
+        description="The run this run is compared with: previous (the last finished run of "
+        "this audit under the output folder), none, or a finished run folder (relative to "
+        "the spec file). Its diff goes to <run folder>/diff/; baseline checks need it.",
+    )
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline(cls, value: str, info: ValidationInfo) -> str:
+        if value in BASELINE_WORDS:
+            return value
+        base = (info.context or {}).get("base_dir")
+        if base is None:
+            return value
+        from auditor.baseline import finished_run_folder
+
+        return str(finished_run_folder(Path(base), value))
+
+    @property
+    def baseline_path(self) -> Path | None:
+        """The baseline's run folder when the spec names one (not previous or none)."""
+        return None if self.baseline in BASELINE_WORDS else Path(self.baseline)
 
     @field_validator("targets", mode="before")
     @classmethod

@@ -62,9 +62,9 @@ CASES: list[tuple[str, str, list[str]]] = [
         "unknown-top-level-key",
         BASE + "seeds: 3\n",
         [
-            "{f}:15:1 seeds: unknown key 'seeds'. Did you mean: seed? Allowed: checks, data, "
-            "description, explainers, metrics, model, name, output, precision, report, seed, "
-            "targets, version"
+            "{f}:15:1 seeds: unknown key 'seeds'. Did you mean: seed? Allowed: baseline, "
+            "checks, data, description, explainers, metrics, model, name, output, precision, "
+            "report, seed, targets, version"
         ],
     ),
     (
@@ -245,7 +245,10 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "check-without-kind",
         BASE + "checks:\n  - max: 3\n",
-        ["{f}:16:5 checks[0]: a check needs a 'metric' or a 'ranking' key"],
+        [
+            "{f}:16:5 checks[0]: a check needs one of the keys 'metric', 'ranking', "
+            "'ranking_stability', 'metric_change', 'model_unchanged', 'data_unchanged'"
+        ],
     ),
     (
         "ranking-check-unknown-explainer",

@@ -131,9 +131,9 @@ CASES: list[tuple[str, str | bytes, list[str]]] = [
         "null-key",
         BASE + "model_: {~: x}\n",
         [
-            "{f}:11:1 model_: unknown key 'model_'. Did you mean: model? Allowed: checks, data, "
-            "description, explainers, metrics, model, name, output, precision, report, seed, "
-            "targets, version"
+            "{f}:11:1 model_: unknown key 'model_'. Did you mean: model? Allowed: baseline, "
+            "checks, data, description, explainers, metrics, model, name, output, precision, "
+            "report, seed, targets, version"
         ],
     ),
 ]
