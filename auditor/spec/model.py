@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from auditor.data.slicing import SliceSpec
 from auditor.paths import SpecPath
@@ -199,11 +200,27 @@ CHECK_KEYS: dict[str, tuple[str, type[BaseModel]]] = {
 }
 
 
+class UnknownCheck(BaseModel):
+    """A mapping in ``checks:`` without the key of any kind of check: refused with the kind
+    its keys come closest to (not part of the JSON Schema)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse(cls, value: Any) -> Any:
+        from auditor.suggest import closest
+
+        keys = ", ".join(f"'{key}'" for key in CHECK_KEYS)
+        close = [closest(str(k), list(CHECK_KEYS)) for k in value]
+        hint = next((f" Did you mean: {c}?" for c in close if c), "")
+        raise ValueError(f"a check needs one of the keys {keys}.{hint}")
+
+
 def _check_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         for key, (tag, _) in CHECK_KEYS.items():
             if key in value:
                 return tag
+        return "unknown-check"
     for tag, cls in CHECK_KEYS.values():
         if isinstance(value, cls):
             return tag
@@ -216,7 +233,8 @@ Check = Annotated[
     | Annotated[RankingStabilityCheck, Tag("ranking-stability-check")]
     | Annotated[MetricChangeCheck, Tag("metric-change-check")]
     | Annotated[ModelUnchangedCheck, Tag("model-unchanged-check")]
-    | Annotated[DataUnchangedCheck, Tag("data-unchanged-check")],
+    | Annotated[DataUnchangedCheck, Tag("data-unchanged-check")]
+    | SkipJsonSchema[Annotated[UnknownCheck, Tag("unknown-check")]],
     Discriminator(
         _check_kind,
         custom_error_type="check_kind",

@@ -237,7 +237,11 @@ def _spec(checks: str, baseline: str = "none") -> str:
         ("[{metric_change: model.accuracy}]", "none", "needs 'max_increase', 'max_decrease'"),
         ("[{model_unchanged: false}]", "none", "Input should be True"),
         ("[{data_unchanged: true, severity: fatal}]", "none", "'error' or 'warning'"),
-        ("[{ranking_stabilty: saliency}]", "none", "a check needs one of the keys"),
+        (
+            "[{ranking_stabilty: saliency, min_kendall_tau: 0.5}]",
+            "none",
+            "'model_unchanged', 'data_unchanged'. Did you mean: ranking_stability?",
+        ),
         ("[]", "previus", "use previous, none or a run folder. Did you mean: previous?"),
     ],
 )

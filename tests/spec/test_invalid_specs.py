@@ -247,7 +247,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         BASE + "checks:\n  - max: 3\n",
         [
             "{f}:16:5 checks[0]: a check needs one of the keys 'metric', 'ranking', "
-            "'ranking_stability', 'metric_change', 'model_unchanged', 'data_unchanged'"
+            "'ranking_stability', 'metric_change', 'model_unchanged', 'data_unchanged'."
         ],
     ),
     (
