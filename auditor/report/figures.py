@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
@@ -198,4 +199,57 @@ def curves(
     fig.legend(
         fontsize=6, frameon=False, loc="outside lower center", ncols=2 if len(series) > 3 else 1
     )
+    return fig
+
+
+#: Marker colours of a check's status in trend charts (colour-blind safe: Tol's bright).
+STATUS_COLOURS = {
+    "pass": "#228833",
+    "fail": "#EE6677",
+    "error": "#AA3377",
+    "skipped": "#BBBBBB",
+}
+
+
+def trend(
+    verdicts: Sequence[str],
+    panels: Sequence[tuple[str, Sequence[float | None], Sequence[str | None], float | None]],
+    labels: Sequence[str],
+) -> Figure:
+    """Small multiples over the last runs (oldest left): the verdicts, then one line
+    chart per metric (name, values, check status per run, threshold) with a marker per run
+    coloured by its check's status (green pass, red fail, purple error, grey none) and the
+    check's threshold dashed. ``labels`` name the runs on the x axis (a few are shown)."""
+    n = len(verdicts)
+    cols = 2 if panels else 1
+    rows = -(-(len(panels) + 1) // cols)
+    fig = new_figure(6.8, 0.3 + 1.45 * rows)
+    x = np.arange(n)
+    every = max(1, -(-n // 6))
+    ticks = sorted({*range(0, n, every), n - 1})
+    size = 16 if n <= 60 else 5
+
+    def axes(i: int, title: str) -> Axes:
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.set_title(shorten(title, 44), loc="left")
+        ax.set_xlim(-0.5, n - 0.5)
+        ax.set_xticks(ticks, [shorten(labels[t], 12) for t in ticks], fontsize=6)
+        return ax
+
+    strip = axes(0, "verdict (green pass, red fail, purple error)")
+    colours = [STATUS_COLOURS.get(v, MUTED) for v in verdicts]
+    passed = [1.0 if v == "pass" else 0.0 for v in verdicts]
+    strip.plot(x, passed, color=MUTED, linewidth=0.8, zorder=1)
+    strip.scatter(x, passed, c=colours, marker="s", s=size * 1.5, zorder=2, linewidths=0)
+    strip.set_ylim(-0.4, 1.4)
+    strip.set_yticks([0, 1], ["not passed", "passed"])
+    for i, (name, values, statuses, threshold) in enumerate(panels):
+        ax = axes(i + 1, name)
+        y = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        ax.plot(x, y, color=ACCENT, linewidth=1.2, zorder=2)
+        marker = [STATUS_COLOURS.get(s or "", MUTED) for s in statuses]
+        ax.scatter(x, y, c=marker, s=size, zorder=3, linewidths=0)
+        if threshold is not None:
+            ax.axhline(threshold, color=INK, linewidth=0.8, linestyle="--", zorder=1)
+        ax.grid(axis="y", color="#E5E7EB", zorder=0)
     return fig

@@ -4,7 +4,8 @@
 (``results.report_options``; for run folders from before it was stored, read again from
 the spec.yaml copy with the ``--set`` overrides recorded in provenance), the report's view
 of the modality (``auditor.report.modalities``), the gallery samples (gallery.npz), the
-tokens of a text slice (tokens.npz) and lazy access to rankings and attribution memory maps.
+tokens of a text slice (tokens.npz), lazy access to rankings and attribution memory maps,
+and the explainers' measured faithfulness (``trust``), which orders them everywhere.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from auditor.report.modalities import ReportModality, view_for
 from auditor.report.scales import ColourScale, colour_scale
 from auditor.report.tokens import SliceTokens, TokenRankings
+from auditor.report.trust import Assessment, assess
 from auditor.results import ExplainerResult, Results
 from auditor.run_folder import RunFolder
 from auditor.spec.model import ReportSpec
@@ -131,12 +133,19 @@ class ReportSource:
     def gallery(self) -> GallerySamples:
         return GallerySamples.load(self.folder.file("gallery.npz"), self.results.data.input_shape)
 
+    @cached_property
+    def trust(self) -> list[Assessment]:
+        """Every finished explainer's measured faithfulness and verdict, most faithful first
+        (``auditor.report.trust``)."""
+        return assess(self.results)
+
     def ok(self, scope: str | None = None) -> list[ExplainerResult]:
-        """Explainers that finished, in spec order (optionally of one scope)."""
+        """Explainers that finished (optionally of one scope), most faithful first: the
+        order of ``trust``, so that rankings and galleries lead with the explainer that
+        deserves most belief (spec order where nothing was measured)."""
+        explainers = self.results.explainers
         return [
-            e
-            for e in self.results.explainers.values()
-            if e.status == "ok" and (scope is None or e.scope == scope)
+            explainers[a.id] for a in self.trust if scope is None or explainers[a.id].scope == scope
         ]
 
     def attributions(self, result: ExplainerResult) -> np.ndarray | None:

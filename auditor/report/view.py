@@ -3,7 +3,8 @@
 ``build_view`` makes plain data (strings, numbers, figure references) for each section of
 ``auditor.report.sections.SECTIONS`` in report order, numbering the contents from that list;
 templates only lay it out (``v.<section id>``), and tests read it without rendering.
-``draw`` writes the figures the view refers to.
+``draw`` writes the figures the view refers to. A section whose ``build`` returns None has
+nothing to show for this run (the trend of an audit with one run) and is left out.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def build_view(src: ReportSource) -> View:
     )
     sections = shown_sections(src)
     parts = {s.id: s.build(src) for s in sections}
+    sections = [s for s in sections if parts[s.id] is not None]  # e.g. no trend: 1 run
     nav = []
     for s in (s for s in sections if s.nav):
         badge, badge_class = s.badge(parts[s.id])

@@ -77,7 +77,13 @@ def test_top_features_follow_the_stored_ranking(digits_run: RunFolder) -> None:
     view, src = view_of(digits_run)
     assert view.rankings.top_k == 5  # report.top_k of the spec
     cards = {c.id: c for c in view.rankings.cards}
-    assert list(cards) == ["saliency", "integrated_gradients", "gradcam", "surrogate_tree"]
+    # most faithful first (issue 15): the two with a deletion gain, larger first, then the
+    # unmeasured ones in spec order
+    assert list(cards) == ["integrated_gradients", "gradcam", "saliency", "surrogate_tree"]
+    gains = [
+        src.results.explainers[i].metrics["deletion"]["values"]["gain"] for i in list(cards)[:2]
+    ]
+    assert gains[0] > gains[1] > 0
     for explainer_id, card in cards.items():
         stored = src.results.explainers[explainer_id].ranking
         assert [f.name for f in card.features] == [r.feature for r in stored[:5]]
@@ -99,11 +105,11 @@ def test_agreement_matrix_is_spearman_of_the_importances(digits_run: RunFolder) 
     view, src = view_of(digits_run)
     a = view.rankings.agreement
     assert a is not None
-    assert a.labels == ["saliency", "integrated_gradients", "gradcam", "surrogate_tree"]
+    assert a.labels == ["integrated_gradients", "gradcam", "saliency", "surrogate_tree"]
     assert all(a.matrix[i][i] == 1.0 for i in range(4))
     sal, ig = (src.ranking_arrays(k)[0] for k in ("saliency", "integrated_gradients"))
-    assert abs(a.matrix[0][1] - spearmanr(sal, ig).statistic) < 1e-12
-    assert a.matrix[0][1] == a.matrix[1][0]
+    assert abs(a.matrix[2][0] - spearmanr(sal, ig).statistic) < 1e-12
+    assert a.matrix[0][2] == a.matrix[2][0]
 
 
 def test_gallery_follows_the_stored_choice(digits_run: RunFolder) -> None:
@@ -112,7 +118,8 @@ def test_gallery_follows_the_stored_choice(digits_run: RunFolder) -> None:
     stored = np.load(digits_run.path / "gallery.npz")
     assert len(g.rows) == 6 == len(stored["positions"])
     assert [r.position for r in g.rows] == stored["positions"].tolist()
-    assert [c.id for c in g.columns] == ["saliency", "integrated_gradients", "gradcam"]
+    # the most faithful explainer leads (deletion gain), then the unmeasured saliency
+    assert [c.id for c in g.columns] == ["integrated_gradients", "gradcam", "saliency"]
     assert all(len(r.cells) == 3 for r in g.rows)
     # misclassified samples come first and are marked
     correct = [r.correct for r in g.rows]
@@ -123,7 +130,7 @@ def test_gallery_follows_the_stored_choice(digits_run: RunFolder) -> None:
     # one colour scale per explainer: saliency is a magnitude, IG is signed
     scales = {c.id: c.scale for c in g.columns}
     assert not scales["saliency"].signed and scales["integrated_gradients"].signed
-    assert g.columns[1].range_text.endswith("(signed)")
+    assert g.columns[0].range_text.endswith("(signed)")  # integrated_gradients
 
 
 def test_colour_scale_is_the_99th_percentile_over_the_slice(digits_run: RunFolder) -> None:

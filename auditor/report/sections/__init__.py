@@ -20,11 +20,13 @@ from auditor.report.sections import (
     summary,
     surrogates,
     tokens,
+    trend,
 )
 from auditor.report.sections.base import Section
 
 SECTIONS: list[Section] = [
     summary.SECTION,
+    trend.SECTION,  # only with two or more runs of the audit in its index
     model.SECTION,
     layers.SECTION,  # the Model section's second part (included by model.html)
     data.SECTION,

@@ -176,7 +176,7 @@ def global_names(src: ReportSource, e: ExplainerResult, size: int) -> list[str]:
     return list(src.results.data.feature_names or [f"x{i}" for i in range(size)])
 
 
-def _names(src: ReportSource, e: ExplainerResult, size: int) -> list[str] | None:
+def feature_names_of(src: ReportSource, e: ExplainerResult, size: int) -> list[str] | None:
     names = local_names(src) if e.scope == "local" else global_names(src, e, size)
     return names if len(names) == size else None
 
@@ -184,7 +184,7 @@ def _names(src: ReportSource, e: ExplainerResult, size: int) -> list[str] | None
 def _top(src: ReportSource, e: ExplainerResult, k: int) -> tuple[list[FeatureBar], str]:
     """The top ``k`` features with ties marked, or none and the message for an all-tied top."""
     arrays = src.ranking_arrays(e.id)
-    names = _names(src, e, arrays[0].size) if arrays else None
+    names = feature_names_of(src, e, arrays[0].size) if arrays else None
     if arrays is not None and names is not None:
         importance, spread = arrays
         has_spread = bool(np.any(spread != 0))

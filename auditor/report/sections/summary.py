@@ -11,9 +11,19 @@ from auditor.report.common import (
     fmt_seconds,
     fmt_value,
 )
+from auditor.report.drivers import Drivers, drivers
 from auditor.report.sections.base import Section
 from auditor.report.source import ReportSource
+from auditor.report.trust import VERDICT_WORDS, Assessment, Perturbation, measured_any
 from auditor.results import Results
+from auditor.suggest import join_names
+
+#: What the summary tells a spec without faithfulness metrics to add.
+FAITHFULNESS_ADVICE = """metrics:
+  - type: deletion                # Petsiuk et al. 2018: most important first beats random?
+  - type: insertion
+  - type: randomization_sanity    # Adebayo et al. 2018: do the maps depend on the weights?
+    explainers: [{explainers}]"""
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,39 @@ class Fact:
 
 
 @dataclass(frozen=True)
+class TrustRow:
+    """One explainer in the trust-first table."""
+
+    rank: int
+    id: str
+    type: str
+    verdict: str  # "rely on" | "rely on with care" | "not measured" | "do not rely on"
+    verdict_class: str
+    deletion: str  # gain over a random order, "—" when not measured
+    deletion_detail: str  # "AUC 0.057 vs random 0.480"
+    insertion: str
+    insertion_detail: str
+    infidelity: str
+    sanity: str  # "passed", "failed", "not run", "error"
+    sanity_detail: str  # "Spearman 0.29 < 0.5"
+    sanity_class: str
+    reasons: str
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Which explainers deserve belief: a sentence, a table, what drives the model."""
+
+    measured: bool  # the run measured some faithfulness (else ``advice`` says what to add)
+    sentence: str
+    rows: list[TrustRow]
+    has_insertion: bool
+    has_infidelity: bool
+    advice: str  # a spec snippet when nothing was measured
+    drivers: Drivers | None
+
+
+@dataclass(frozen=True)
 class Summary:
     verdict: str  # PASS | FAIL | ERROR
     verdict_class: str  # pass | fail | error
@@ -67,6 +110,7 @@ class Summary:
     facts: list[Fact]
     checks: list[CheckRow]
     explainers: list[ExplainerRow]
+    trust: Trust
 
 
 def verdict_of(results: Results) -> tuple[str, str]:
@@ -165,6 +209,118 @@ def build(src: ReportSource) -> Summary:
         facts=facts,
         checks=checks,
         explainers=explainers,
+        trust=trust(src),
+    )
+
+
+def _gain(p: Perturbation | None) -> tuple[str, str]:
+    if p is None:
+        return "—", ""
+    return f"{p.gain:+.3f}", f"AUC {fmt_num(p.auc, 3)} vs random {fmt_num(p.random_auc, 3)}"
+
+
+def _row(rank: int, a: Assessment) -> TrustRow:
+    word, css = VERDICT_WORDS[a.verdict]
+    s = a.sanity
+    if s.status in ("passed", "failed") and s.similarity is not None:
+        sign = "<" if s.status == "passed" else "≥"
+        detail = f"Spearman {s.similarity:.2f}" + (f" {sign} {s.threshold}" if s.threshold else "")
+    else:
+        detail = s.error
+    deletion, deletion_detail = _gain(a.deletion)
+    insertion, insertion_detail = _gain(a.insertion)
+    return TrustRow(
+        rank=rank,
+        id=a.id,
+        type=a.type,
+        verdict=word,
+        verdict_class=css,
+        deletion=deletion,
+        deletion_detail=deletion_detail,
+        insertion=insertion,
+        insertion_detail=insertion_detail,
+        infidelity=fmt_num(a.infidelity, 3),
+        sanity=s.status,
+        sanity_detail=detail,
+        sanity_class={"passed": "pass", "failed": "fail", "error": "error"}.get(s.status, "muted"),
+        reasons="; ".join(a.reasons),
+    )
+
+
+def _why_best(a: Assessment) -> str:
+    if a.deletion is not None:
+        return (
+            f"removing the features it ranks first lowers the prediction fastest (deletion "
+            f"gain {a.deletion.gain:.3f} over a random order)"
+        )
+    if a.insertion is not None:
+        return f"insertion gain {a.insertion.gain:.3f} over a random order"
+    return f"the lowest infidelity ({fmt_num(a.infidelity, 3)})"
+
+
+def trust_sentence(assessments: list[Assessment]) -> str:
+    """The summary's sentence: whom to believe most, whom not at all, who was not measured."""
+    trusted = [a for a in assessments if a.trusted]
+    avoid = [a for a in assessments if a.verdict == "avoid"]
+    unmeasured = [a.id for a in assessments if a.verdict == "unmeasured"]
+    parts = []
+    if trusted:
+        best = trusted[0]
+        parts.append(f"On this model and slice, {best.id} deserves most belief: {_why_best(best)}.")
+        rest = [a.id + (" (with care)" if a.verdict == "care" else "") for a in trusted[1:]]
+        if rest:
+            parts.append(f"Then, in order: {join_names(rest, 8)}.")
+    else:
+        parts.append("On this model and slice, no explainer passed its faithfulness tests.")
+    passed = [a.id for a in assessments if a.sanity.status == "passed"]
+    failed = [a.id for a in assessments if a.sanity.status == "failed"]
+    if passed or failed:
+        said = []
+        if passed:
+            said.append(f"passed for {join_names(passed, 8)}")
+        if failed:
+            said.append(f"failed for {join_names(failed, 8)}")
+        untested = [a.id for a in trusted if a.sanity.status == "not run"]
+        tail = f" (not run for {join_names(untested, 8)})" if untested else ""
+        parts.append(f"The randomization sanity check {' and '.join(said)}{tail}.")
+    for a in avoid:
+        parts.append(f"Do not rely on {a.id}: it {'; '.join(a.reasons)}.")
+    if unmeasured:
+        many = len(unmeasured) > 1
+        parts.append(
+            f"{join_names(unmeasured, 8)} {'were' if many else 'was'} not measured for "
+            "faithfulness."
+        )
+    return " ".join(parts)
+
+
+def trust(src: ReportSource) -> Trust:
+    """The trust-first summary: the explainers ranked by measured faithfulness."""
+    assessments = src.trust
+    if not measured_any(assessments):
+        local = [a.id for a in assessments if a.scope == "local"] or ["<explainer ids>"]
+        return Trust(
+            measured=False,
+            sentence=(
+                "The run measured no faithfulness metric, so this report cannot say which "
+                "explainer deserves belief: their maps may be plausible-looking and still not "
+                "reflect the model. Add these metrics to the spec to rank them:"
+            ),
+            rows=[],
+            has_insertion=False,
+            has_infidelity=False,
+            advice=FAITHFULNESS_ADVICE.format(explainers=", ".join(local)),
+            drivers=None,
+        )
+    rows = [_row(i + 1, a) for i, a in enumerate(assessments)]
+    return Trust(
+        measured=True,
+        sentence=trust_sentence(assessments),
+        rows=rows,
+        has_insertion=any(a.insertion is not None for a in assessments),
+        has_infidelity=any(a.infidelity is not None for a in assessments),
+        advice="",
+        drivers=drivers(src, assessments) if any(a.trusted for a in assessments) else None,
     )
 
 
