@@ -283,6 +283,11 @@ def trust_sentence(assessments: list[Assessment]) -> str:
         untested = [a.id for a in trusted if a.sanity.status == "not run"]
         tail = f" (not run for {join_names(untested, 8)})" if untested else ""
         parts.append(f"The randomization sanity check {' and '.join(said)}{tail}.")
+    elif trusted:
+        parts.append(
+            "No randomization sanity check was run (add randomization_sanity to the spec's "
+            "metrics to test that the maps depend on the model's weights)."
+        )
     for a in avoid:
         parts.append(f"Do not rely on {a.id}: it {'; '.join(a.reasons)}.")
     if unmeasured:
