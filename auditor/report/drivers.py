@@ -82,7 +82,7 @@ def place(names: list[str], all_names: list[str]) -> str:
     """Where image cells lie, in words ("the centre", "the upper left"), or "" when the
     names are not image cells or spread over most of the image."""
     cells = [_CELL.match(n) for n in all_names]
-    if not names or not all(cells):
+    if not names or not cells or not all(cells):
         return ""
     rows = max(int(c.group(2)) for c in cells if c) + 1
     cols = max(int(c.group(3)) for c in cells if c) + 1

@@ -150,10 +150,16 @@ def assess_one(e: ExplainerResult) -> Assessment:
     check = sanity(_record(e, "randomization_sanity"))
     avoid: list[str] = []
     care: list[str] = []
-    if check.status == "failed":
-        sim = f"{check.similarity:.2f}" if check.similarity is not None else "?"
+    if check.status == "failed" and check.similarity is None:
         avoid.append(
-            f"fails the randomization sanity check: its maps stay similar (Spearman {sim}"
+            "fails the randomization sanity check: the Spearman correlation of its maps "
+            "before and after randomization is undefined (NaN: a map with no order to "
+            "compare), so it cannot show that the maps depend on the model"
+        )
+    elif check.status == "failed":
+        avoid.append(
+            f"fails the randomization sanity check: its maps stay similar (Spearman "
+            f"{check.similarity:.2f}"
             + (f", not below {check.threshold}" if check.threshold else "")
             + ") when the model's weights are randomized"
         )

@@ -209,3 +209,36 @@ def test_image_cells_in_words() -> None:
     assert place(["r7c3", "r6c4"], grid) == "in the lower middle of the image"
     assert place(["r0c0", "r7c7"], grid) == "spread over the whole image"
     assert place(["mean radius"], ["mean radius"]) == ""
+    assert place(["great"], []) == ""  # text: no names shared by every sample
+
+
+def test_text_run_ranks_explainers_and_names_agreed_tokens(tmp_path: Path) -> None:
+    """The text audit with three explainers: saliency's sanity Spearman is undefined there
+    (NaN), so it fails the check and is "do not rely on"; the others agree on tokens."""
+    folder = run_cli(
+        ROOT / "audits" / "text_classifier.yaml",
+        tmp_path,
+        "text",
+        "data.slice={start: 0, stop: 96}",
+        "explainers=[{type: saliency}, {type: integrated_gradients, params: {n_steps: 16}}, "
+        "{type: occlusion, params: {window: 1}}]",
+        "checks=[]",
+        "report.formats=[html]",
+    )
+    results = folder.read_json("results.json")
+    view, src = open_view(folder)
+    trust = view.summary.trust
+    rows = {r.id: r for r in trust.rows}
+    sal = results["explainers"]["saliency"]["metrics"]["randomization_sanity"]["values"]
+    assert sal["passed"] == 0.0 and sal["spearman_final"] is None
+    assert rows["saliency"].verdict == "do not rely on"
+    assert rows["saliency"].sanity_detail == "Spearman undefined (NaN)"
+    assert "Do not rely on saliency: it fails the randomization sanity check" in trust.sentence
+    assert [r.id for r in trust.rows][-1] == "saliency"
+    drivers = trust.drivers
+    assert drivers is not None and drivers.compared == [r.id for r in trust.rows[:2]]
+    tops = {i: {t.token for t in src.token_rankings(i).overall[:10]} for i in drivers.compared}
+    for d in drivers.features:
+        assert d.agree == sum(d.name in top for top in tops.values()) == 2
+    assert "tokens" in drivers.sentence and "counted from 0" not in drivers.sentence
+    assert view.gallery.columns[0].id == trust.rows[0].id

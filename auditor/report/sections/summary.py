@@ -225,6 +225,8 @@ def _row(rank: int, a: Assessment) -> TrustRow:
     if s.status in ("passed", "failed") and s.similarity is not None:
         sign = "<" if s.status == "passed" else "≥"
         detail = f"Spearman {s.similarity:.2f}" + (f" {sign} {s.threshold}" if s.threshold else "")
+    elif s.status == "failed":
+        detail = "Spearman undefined (NaN)"
     else:
         detail = s.error
     deletion, deletion_detail = _gain(a.deletion)
