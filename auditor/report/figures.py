@@ -225,8 +225,8 @@ def trend(
     rows = -(-(len(panels) + 1) // cols)
     fig = new_figure(6.8, 0.3 + 1.45 * rows)
     x = np.arange(n)
-    every = max(1, -(-n // 6))
-    ticks = sorted({*range(0, n, every), n - 1})
+    every = max(1, -(-n // 4))
+    ticks = [t for t in range(0, n, every) if n - 1 - t >= every / 2] + [n - 1]
     size = 16 if n <= 60 else 5
 
     def axes(i: int, title: str) -> Axes:

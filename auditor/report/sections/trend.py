@@ -204,8 +204,17 @@ def build(src: ReportSource) -> TrendSection | None:
 def draw(view: TrendSection, src: ReportSource, canvas: Canvas) -> None:
     verdicts = [STATUS_CLASS.get(r.verdict, "muted") for r in view.runs]
     panels = [(m.name, m.values, m.statuses, m.threshold) for m in view.metrics]
-    labels = [r.finished[5:] if len(r.finished) >= 16 else r.run_id for r in view.runs]
-    canvas.figure(view.figure.name, figures.trend(verdicts, panels, labels))
+    canvas.figure(view.figure.name, figures.trend(verdicts, panels, tick_labels(view.runs)))
+
+
+def tick_labels(runs: list[TrendRun]) -> list[str]:
+    """What names each run on the x axis: "21:05" when every run finished on one day,
+    "12-02" across days, the run id where the time is unknown."""
+    days = {r.finished[:10] for r in runs}
+    timed = all(len(r.finished) == 16 for r in runs)
+    if not timed:
+        return [r.run_id for r in runs]
+    return [r.finished[11:] if len(days) == 1 else r.finished[5:10] for r in runs]
 
 
 def _badge(view: TrendSection) -> tuple[str, str]:
