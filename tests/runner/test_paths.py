@@ -204,7 +204,7 @@ def test_relative_paths_inside_the_spec_from_other_working_directories(tmp_path:
 
     first = _auditor(tmp_path / "cwd_a", "run", "../project/spec.yaml", "--out", "runs", "-q")
     folder = tmp_path / "cwd_a" / "runs" / "beside"
-    [run_dir] = list(folder.iterdir())
+    [run_dir] = [p for p in folder.iterdir() if p.is_dir()]  # index.jsonl beside it
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[-2:] == [
         f"results: {run_dir / 'results.json'}",

@@ -83,7 +83,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_text_audit_ranks_the_planted_words_first(tmp_path: Path) -> None:
     done = run_cli("run", str(write(tmp_path, spec())), "--out", str(tmp_path / "runs"))
     assert done.returncode == 0, done.stderr[-3000:]
-    folder = next((tmp_path / "runs" / "text").iterdir())
+    folder = next(p for p in (tmp_path / "runs" / "text").iterdir() if p.is_dir())
     results = read_results(folder)
     assert results["data"]["modality"] == "text"
     assert results["data"]["ranked_features"] is None
@@ -183,7 +183,7 @@ def test_a_transformer_encoder_called_with_keywords_is_audited(tmp_path: Path) -
     )
     done = run_cli("run", str(write(tmp_path, text)), "--out", str(tmp_path / "runs"))
     assert done.returncode == 0, done.stderr[-3000:]
-    results = read_results(next((tmp_path / "runs" / "text").iterdir()))
+    results = read_results(next(p for p in (tmp_path / "runs" / "text").iterdir() if p.is_dir()))
     assert results["model"]["class_name"] == "TinyTransformer"
     layers = {layer["name"]: layer for layer in results["model"]["layers"]}
     assert layers["enc.layers.0.self_attn"]["output_shape"] is not None
