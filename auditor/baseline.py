@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from auditor.errors import SpecError, SpecIssue
+from auditor.errors import SpecIssue
 from auditor.results import CheckResult, ExplainerResult, PredictionSummary, Results
 from auditor.spec.model import (
     AuditSpec,
@@ -112,7 +112,7 @@ def resolve(
 def reference_issues(spec: AuditSpec) -> list[SpecIssue]:
     """Baseline checks that name an explainer the spec does not run, or a metric that is
     not measured for it (with a did-you-mean)."""
-    from auditor.spec.load import _measurable
+    from auditor.spec.load import metric_reference_issue
 
     ids = [e.key for e in spec.explainers]
     listed = ", ".join(ids) if ids else "none"
@@ -127,34 +127,10 @@ def reference_issues(spec: AuditSpec) -> list[SpecIssue]:
                 )
             )
         elif isinstance(check, MetricChangeCheck):
-            owner, _, name = check.metric_change.partition(".")
-            if owner != "model" and owner not in ids:
-                issues.append(
-                    SpecIssue(
-                        f"check names explainer '{owner}', which this spec does not run."
-                        f"{did_you_mean(owner, [*ids, 'model'])} Explainers: {listed}",
-                        ("checks", i, "metric_change"),
-                    )
-                )
-                continue
-            known = _measurable(spec, owner)
-            head = name.split(".", 1)[0]
-            if known is not None and head not in known:
-                what = "the model" if owner == "model" else f"explainer '{owner}'"
-                issues.append(
-                    SpecIssue(
-                        f"no metric '{head}' is measured for {what}."
-                        f"{did_you_mean(head, sorted(known))} Known: {', '.join(sorted(known))}",
-                        ("checks", i, "metric_change"),
-                    )
-                )
+            problem = metric_reference_issue(spec, check.metric_change)
+            if problem is not None:
+                issues.append(SpecIssue(problem, ("checks", i, "metric_change")))
     return issues
-
-
-def raise_reference_issues(spec: AuditSpec) -> None:
-    issues = reference_issues(spec)
-    if issues:
-        raise SpecError(issues)
 
 
 # -- the checks --------------------------------------------------------------------------

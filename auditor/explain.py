@@ -8,6 +8,7 @@ import json
 import time
 import traceback
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -345,6 +346,17 @@ class ExplainStage:
                 self.folder.file(f"rankings/{job.id}.pixels.npy"),
                 ranked.pixel_mean.astype(np.float32),
             )
+        return self._ok(job, final, stats, reused, top_features(mean, std, self.names))
+
+    def _ok(
+        self,
+        job: ExplainJob,
+        final: Path,
+        stats: dict[str, list[float]],
+        reused: str | None,
+        ranking: list[RankedFeature],
+    ) -> ExplainerResult:
+        """A finished local explainer's result record."""
         return ExplainerResult(
             id=job.id,
             type=job.entry.type,
@@ -353,8 +365,18 @@ class ExplainStage:
             reused=reused,
             attribution_file=str(final.relative_to(self.folder.path)),
             attribution_sha256=sha256_file(final),
-            ranking=top_features(mean, std, self.names),
+            ranking=ranking,
             stats={k: summarize(v) for k, v in stats.items() if v},
+        )
+
+    @cached_property
+    def slice_ids(self) -> np.ndarray:
+        """The slice's token ids (text), read once for every explainer's token ranking."""
+        return np.concatenate(
+            [
+                self.dataset.get(self.indices[p]).numpy()
+                for p in iter_batches(np.arange(len(self.indices)), 4096)
+            ]
         )
 
     def _token_result(
@@ -362,15 +384,9 @@ class ExplainStage:
     ) -> ExplainerResult:
         """A text explainer's result: ranked over the vocabulary by shrunk mean |attribution|,
         with the top tokens overall and per class in ``rankings/<id>.tokens.json``."""
-        ids = np.concatenate(
-            [
-                self.dataset.get(self.indices[p]).numpy()
-                for p in iter_batches(np.arange(len(self.indices)), 4096)
-            ]
-        )
         score, mean, tables = rank_tokens(
             final,
-            ids,
+            self.slice_ids,
             self.predictions.targets,
             self.inputs.vocab,
             self.dataset.class_names,
@@ -380,17 +396,7 @@ class ExplainStage:
             self.folder.file(f"rankings/{job.id}.npy"), np.stack([score, mean]).astype(np.float32)
         )
         self.folder.write_json(f"rankings/{job.id}.tokens.json", tables)
-        return ExplainerResult(
-            id=job.id,
-            type=job.entry.type,
-            scope="local",
-            status="ok",
-            reused=reused,
-            attribution_file=str(final.relative_to(self.folder.path)),
-            attribution_sha256=sha256_file(final),
-            ranking=top_features(score, None, self.names),
-            stats={k: summarize(v) for k, v in stats.items() if v},
-        )
+        return self._ok(job, final, stats, reused, top_features(score, None, self.names))
 
     # -- global ---------------------------------------------------------------------------
     def _run_global(self, job: ExplainJob) -> ExplainerResult:

@@ -93,6 +93,28 @@ def _unique_ids(doc: SpecDocument, entries: Any, what: str) -> tuple[list[str], 
     return ids, issues
 
 
+def metric_reference_issue(spec: AuditSpec, value: str) -> str | None:
+    """Why ``<explainer>.<metric>`` (or ``model.<metric>``) names nothing this spec
+    measures, with a close match; None when it names something it does."""
+    ids = [e.key for e in spec.explainers]
+    owner, _, name = value.partition(".")
+    if owner != "model" and owner not in ids:
+        listed = ", ".join(ids) if ids else "none"
+        return (
+            f"check names explainer '{owner}', which this spec does not run."
+            f"{did_you_mean(owner, [*ids, 'model'])} Explainers: {listed}"
+        )
+    known = _measurable(spec, owner)
+    head = name.split(".", 1)[0]
+    if known is not None and head not in known:
+        what = "the model" if owner == "model" else f"explainer '{owner}'"
+        return (
+            f"no metric '{head}' is measured for {what}."
+            f"{did_you_mean(head, sorted(known))} Known: {', '.join(sorted(known))}"
+        )
+    return None
+
+
 def _check_references(doc: SpecDocument, spec: AuditSpec) -> list[SpecIssue]:
     """Checks may only name explainers the spec runs (or ``model``)."""
     ids = [e.key for e in spec.explainers]
@@ -100,27 +122,9 @@ def _check_references(doc: SpecDocument, spec: AuditSpec) -> list[SpecIssue]:
     listed = ", ".join(ids) if ids else "none"
     for i, check in enumerate(spec.checks):
         if isinstance(check, MetricCheck):
-            owner, _, name = check.metric.partition(".")
-            if owner != "model" and owner not in ids:
-                issues.append(
-                    doc.issue(
-                        ("checks", i, "metric"),
-                        f"check names explainer '{owner}', which this spec does not run."
-                        f"{did_you_mean(owner, [*ids, 'model'])} Explainers: {listed}",
-                    )
-                )
-                continue
-            known = _measurable(spec, owner)
-            head = name.split(".", 1)[0]
-            if known is not None and head not in known:
-                what = "the model" if owner == "model" else f"explainer '{owner}'"
-                issues.append(
-                    doc.issue(
-                        ("checks", i, "metric"),
-                        f"no metric '{head}' is measured for {what}."
-                        f"{did_you_mean(head, sorted(known))} Known: {', '.join(sorted(known))}",
-                    )
-                )
+            problem = metric_reference_issue(spec, check.metric)
+            if problem is not None:
+                issues.append(doc.issue(("checks", i, "metric"), problem))
         elif isinstance(check, RankingCheck) and check.ranking not in ids:
             issues.append(
                 doc.issue(
