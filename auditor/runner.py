@@ -25,7 +25,6 @@ from auditor.baseline import (
     Baseline,
     evaluate_baseline,
     is_baseline_check,
-    reference_issues,
 )
 from auditor.baseline import resolve as resolve_baseline
 from auditor.checks import evaluate, failing, stored_rankings
@@ -282,7 +281,6 @@ def plan_run(
                 ("precision",),
             )
         )
-    issues += reference_issues(validated.spec)  # baseline checks name what the spec runs
     try:
         inputs = kind.prepare(dataset, loaded.module)
     except SpecError as exc:

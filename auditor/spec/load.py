@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from auditor import registries
+from auditor.baseline import reference_issues as baseline_reference_issues
 from auditor.errors import Loc, SpecError, SpecIssue
 from auditor.registry import Registry, UnknownPluginError
 from auditor.spec.document import SpecDocument, load_document, parse_document
@@ -157,6 +158,7 @@ _SETTINGS: dict[str, Any] = {
     "targets": "predicted",
     "report": {},
     "output": "runs",
+    "baseline": "none",
 }
 
 
@@ -349,6 +351,8 @@ def validate_document(doc: SpecDocument, *, plan: bool = True) -> ValidatedSpec:
 
     if planned is not None:
         issues.extend(_check_references(doc, planned))
+        # Baseline checks name explainers and metrics the spec runs.
+        issues.extend(doc.issue(i.loc, i.message) for i in baseline_reference_issues(planned))
         issues.extend(_impossible_bounds(doc, planned))
         # Without ``plan`` (auditor run) the plan stage checks the same with the model loaded;
         # a spec that fails here anyway still gets the static findings in the same list.

@@ -277,6 +277,14 @@ class ReportSpec(Strict):
     gallery: GallerySpec = Field(default_factory=GallerySpec)
     top_k: int = Field(10, ge=1, le=1000, description="Features shown per ranking.")
     model: ModelViewSpec = Field(default_factory=ModelViewSpec)
+    trend: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="Runs of this audit drawn in the report's Trend section (the last N "
+        "finished runs in <output>/<name>/index.jsonl, this one included); 0 leaves the "
+        "section out. It is shown from two runs on.",
+    )
 
 
 #: ``baseline:`` values that are not a run folder.

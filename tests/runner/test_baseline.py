@@ -268,3 +268,44 @@ def test_the_schemas_have_the_new_keys() -> None:
     results = json.loads(run_cli("schema", "--results").stdout)
     assert "skipped" in results["$defs"]["CheckResult"]["properties"]["status"]["enum"]
     assert "baseline" in results["properties"]
+
+
+def test_validate_names_the_line_of_a_baseline_check_on_an_unknown_explainer(
+    tmp_path: Path,
+) -> None:
+    """``auditor validate`` (not only ``run``) checks the names in baseline checks."""
+    spec = tmp_path / "audit.yaml"
+    text = _spec(
+        "[{ranking_stability: saliancy, min_kendall_tau: 0.5}, "
+        "{metric_change: saliency.delation, max_decrease: 0.1}]"
+    )
+    spec.write_text(text.replace("models/", str(ROOT / "models") + "/"))
+    proc = run_cli("validate", str(spec))
+    assert proc.returncode == 2, proc.stderr
+    line = text.splitlines().index(next(x for x in text.splitlines() if "saliancy" in x)) + 1
+    assert f"audit.yaml:{line}:" in proc.stderr
+    assert "checks[0].ranking_stability: check names explainer 'saliancy'" in proc.stderr
+    assert "checks[1].metric_change" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_bad_baseline_does_not_hide_the_other_errors() -> None:
+    """``baseline`` is a setting: with it wrong the rest of the spec is still checked."""
+    with pytest.raises(SpecError) as caught:
+        validate_text(
+            _spec("[{ranking_stability: saliancy, min_kendall_tau: 0.5}]", "previus"), SPEC
+        )
+    text = str(caught.value)
+    assert "Did you mean: previous?" in text
+    assert "check names explainer 'saliancy'" in text
+
+
+@pytest.mark.parametrize(("value", "ok"), [(0, True), (5, True), (-1, False), (1001, False)])
+def test_report_trend_is_a_spec_key(value: int, ok: bool) -> None:
+    text = SPEC.read_text().replace("report:", f"report:\n  trend: {value}", 1)
+    assert f"trend: {value}" in text
+    if ok:
+        assert validate_text(text, SPEC).spec.report.trend == value
+    else:
+        with pytest.raises(SpecError, match=r"report\.trend"):
+            validate_text(text, SPEC)
