@@ -8,8 +8,9 @@ followed by ``fsync``: two runs of the same audit finishing at once cannot inter
 lines, and a run killed mid-write leaves at most one torn line, which every reader skips
 (the next ``append`` starts a fresh line after it).
 
-``previous`` reads the file from its end backwards in blocks, so finding the last finished
-run costs the same at 10 or 100,000 lines. ``read`` and ``history_table`` (``auditor
+``previous`` reads the file from its end backwards in blocks (``entries_backwards``, which
+the report's trend section reads too), so finding the last finished run costs the same at
+10 or 100,000 lines. ``read`` and ``history_table`` (``auditor
 history``) read every line; a run whose folder was deleted, or that has no results.json,
 is skipped with a warning. Runs made before the index existed are read from their
 results.json.
@@ -329,8 +330,9 @@ def _read_index(audit_dir: Path, warn: Warn | None) -> tuple[list[IndexEntry], s
     return entries, {PurePosixPath(e.path).parts[0] for e in latest.values()}
 
 
-def _lines_backwards(path: Path, block: int = BLOCK) -> Iterator[bytes]:
-    """The file's lines, last first, reading ``block`` bytes at a time from the end."""
+def lines_backwards(path: Path, block: int = BLOCK) -> Iterator[bytes]:
+    """The file's lines, last first, reading ``block`` bytes at a time from the end: a
+    reader that stops early reads only the end of the file, however long it is."""
     with open(path, "rb") as fh:
         end = fh.seek(0, os.SEEK_END)
         rest = b""  # the start of the line that straddles the block boundary
@@ -342,6 +344,24 @@ def _lines_backwards(path: Path, block: int = BLOCK) -> Iterator[bytes]:
             rest = lines[0]
             yield from reversed(lines[1:])
         yield rest
+
+
+def entries_backwards(path: Path) -> Iterator[IndexEntry]:
+    """The runs of the index file ``path``, last first, each once: a run indexed twice as
+    its last line. Blank and invalid lines (a torn last line) are skipped. Read from the end
+    (``lines_backwards``), so a reader that stops early reads only the end of the file."""
+    seen: set[str] = set()
+    for line in lines_backwards(path):
+        if not line.strip():
+            continue
+        try:
+            entry = _parse(line)
+        except ValueError:
+            continue
+        if entry.run_id in seen:  # a later line of this run decided already
+            continue
+        seen.add(entry.run_id)
+        yield entry
 
 
 def previous(
@@ -361,17 +381,7 @@ def previous(
         runs, _ = _scan(audit_dir, set(), warn)
         eligible = [e for e in runs if e.run_id != exclude and e.exit_code in FINISHED]
         return eligible[-1] if eligible else None
-    seen: set[str] = set()
-    for line in _lines_backwards(path):
-        if not line.strip():
-            continue
-        try:
-            entry = _parse(line)
-        except ValueError:
-            continue
-        if entry.run_id in seen:  # a later line of this run decided already
-            continue
-        seen.add(entry.run_id)
+    for entry in entries_backwards(path):
         if entry.run_id == exclude or entry.exit_code not in FINISHED:
             continue
         why = _missing(audit_dir, entry)

@@ -4,17 +4,16 @@ The page uses the report's templates environment and stylesheets
 (``auditor.report.render``) plus ``templates/diff/diff.css``; diff.html loads nothing and
 needs no JavaScript. diff.pdf is PDF/A-3b like report.pdf, with both runs' results.json
 attached (``before-results.json``, ``after-results.json``) and fetched only from inside
-their run folders (``auditor.report.pdf.RunFolderFetcher``).
+their run folders, by the report's PDF writer (``auditor.report.pdf.write_pdf``).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
@@ -23,6 +22,9 @@ from auditor.diff.figures import changed_pictures
 from auditor.report.common import STATUS_CLASS, VERDICT_WORD, fmt_num, fmt_value
 from auditor.report.render import TEMPLATES, environment, stylesheet
 from auditor.run_folder import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from auditor.report.pdf import PdfAttachment
 
 DIFF_SCHEMA = 1
 FORMATS = ("json", "html", "pdf")
@@ -101,45 +103,18 @@ def render_html(result: DiffResult, *, for_print: bool) -> str:
     )
 
 
-def write_pdf(result: DiffResult, out: Path, html: str) -> bytes:
-    """PDF/A-3b of ``html`` with both runs' results.json attached."""
-    from weasyprint import HTML, Attachment
+def attachments(result: DiffResult) -> list[PdfAttachment]:
+    """What diff.pdf attaches: each run's results.json, read from inside its run folder."""
+    from auditor.report.pdf import PdfAttachment  # weasyprint is slow to import
 
-    from auditor.report.pdf import PDF_VARIANT, RefusedFetch, RunFolderFetcher
-
-    fetchers = []
-    attachments = []
-    for name, run in zip(ATTACHED, (result.before, result.after), strict=True):
-        folder = Path(run.path)
-        fetcher = RunFolderFetcher(folder)
-        fetchers.append(fetcher)
-        attachments.append(
-            Attachment(
-                url=folder.resolve().as_uri() + "/results.json",
-                url_fetcher=fetcher,
-                name=name,
-                description=f"{ATTACHED[name]}: {run.name}/{run.run_id}",
-                relationship="Source",
-            )
+    return [
+        PdfAttachment(
+            Path(run.path), "results.json", name, f"{description}: {run.name}/{run.run_id}"
         )
-    page_fetcher = RunFolderFetcher(out)
-    fetchers.append(page_fetcher)
-    logger = logging.getLogger("weasyprint")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        document = HTML(
-            string=html, base_url=out.resolve().as_uri() + "/", url_fetcher=page_fetcher
+        for (name, description), run in zip(
+            ATTACHED.items(), (result.before, result.after), strict=True
         )
-        pdf = document.write_pdf(pdf_variant=PDF_VARIANT, attachments=attachments)
-    finally:
-        logger.setLevel(level)
-    refused = [url for f in fetchers for url in f.refused]
-    if refused:
-        raise RefusedFetch(
-            "diff.pdf asked for files outside its folders: " + ", ".join(refused[:5])
-        )
-    return pdf
+    ]
 
 
 def write_diff(result: DiffResult, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
@@ -154,7 +129,9 @@ def write_diff(result: DiffResult, out: Path, formats: tuple[str, ...] = FORMATS
         atomic_write_text(out / "diff.html", render_html(result, for_print=False))
         written.append(out / "diff.html")
     if "pdf" in formats:
-        pdf = write_pdf(result, out, render_html(result, for_print=True))
+        from auditor.report.pdf import write_pdf  # weasyprint is slow to import
+
+        pdf = write_pdf(out, render_html(result, for_print=True), attachments(result))
         atomic_write_bytes(out / "diff.pdf", pdf)
         written.append(out / "diff.pdf")
     return written

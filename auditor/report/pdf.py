@@ -1,13 +1,16 @@
-"""report.pdf through weasyprint: PDF/A-3b with results.json and spec.yaml attached.
+"""report.pdf (and diff.pdf) through weasyprint: PDF/A-3b with files attached (for a run
+report its results.json and spec.yaml).
 
-weasyprint reads only what is inside the run folder: ``RunFolderFetcher`` refuses every URL
-that is not a ``data:`` URI or a ``file:`` path within the folder (no network, no other
-files), and records what it refused.
+weasyprint reads only what is inside the run folder (an attachment: inside its own folder):
+``RunFolderFetcher`` refuses every URL that is not a ``data:`` URI or a ``file:`` path within
+the folder (no network, no other files), and records what it refused.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
@@ -51,33 +54,70 @@ class RunFolderFetcher(URLFetcher):
         return super().fetch(url, headers)
 
 
-def write_pdf(folder: RunFolder, html: str) -> bytes:
-    """The PDF of ``html`` (relative URLs resolve inside ``folder``), with attachments."""
-    fetcher = RunFolderFetcher(folder.path)
-    base = folder.path.resolve().as_uri() + "/"
-    attachments = [
+@dataclass(frozen=True)
+class PdfAttachment:
+    """A file embedded in the PDF as a PDF/A-3 associated file.
+
+    The file is ``folder / file``, read through a ``RunFolderFetcher`` of ``folder``: a link
+    that leads out of the folder, or a missing file, is refused (``RefusedFetch``).
+    """
+
+    folder: Path
+    file: str  # the file's path inside ``folder``
+    name: str  # its name in the PDF
+    description: str
+    relationship: str = "Source"  # the PDF/A-3 AFRelationship: Source, Data, ...
+
+
+def run_attachments(folder: Path) -> list[PdfAttachment]:
+    """What report.pdf attaches: results.json and spec.yaml, those of them in ``folder``."""
+    return [
+        PdfAttachment(folder, name, name, description, relationship)
+        for name, (description, relationship) in ATTACHMENT_WORDS.items()
+        if (Path(folder) / name).is_file()
+    ]
+
+
+def write_pdf(
+    folder: RunFolder | Path,
+    html: str,
+    attachments: Sequence[PdfAttachment] | None = None,
+) -> bytes:
+    """The PDF/A-3b of ``html`` (relative URLs resolve inside ``folder``, nothing is read
+    outside it) with ``attachments`` embedded; by default the run folder's
+    (``run_attachments``). Raises ``RefusedFetch`` when the page or an attachment asked for
+    a file outside its folder."""
+    root = folder.path if isinstance(folder, RunFolder) else Path(folder)
+    if attachments is None:
+        attachments = run_attachments(root)
+    fetchers: dict[Path, RunFolderFetcher] = {}
+
+    def fetcher_of(path: Path) -> RunFolderFetcher:
+        return fetchers.setdefault(path.resolve(), RunFolderFetcher(path))
+
+    page_fetcher = fetcher_of(root)
+    base = root.resolve().as_uri() + "/"
+    embedded = [
         Attachment(
-            url=base + name,
-            url_fetcher=fetcher,
-            name=name,
-            description=ATTACHMENT_WORDS[name][0],
-            relationship=ATTACHMENT_WORDS[name][1],
+            url=(a.folder.resolve() / a.file).as_uri(),
+            url_fetcher=fetcher_of(a.folder),
+            name=a.name,
+            description=a.description,
+            relationship=a.relationship,
         )
-        for name in ATTACHMENT_WORDS
-        if (folder.path / name).is_file()
+        for a in attachments
     ]
     # weasyprint logs each refused or broken resource as a warning; keep them off the console
     logger = logging.getLogger("weasyprint")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        document = HTML(string=html, base_url=base, url_fetcher=fetcher)
-        pdf = document.write_pdf(pdf_variant=PDF_VARIANT, attachments=attachments)
+        document = HTML(string=html, base_url=base, url_fetcher=page_fetcher)
+        pdf = document.write_pdf(pdf_variant=PDF_VARIANT, attachments=embedded)
     finally:
         logger.setLevel(level)
-    if fetcher.refused:
-        # the report inlines or links only run-folder files; anything else is a bug to see
-        raise RefusedFetch(
-            "report.pdf asked for files outside the run folder: " + ", ".join(fetcher.refused[:5])
-        )
+    refused = [url for f in fetchers.values() for url in f.refused]
+    if refused:
+        # the page inlines or links only files of its folder; anything else is a bug to see
+        raise RefusedFetch("the PDF asked for files outside its folders: " + ", ".join(refused[:5]))
     return pdf

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import re
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +137,25 @@ def test_cli_writes_json_html_and_pdf_with_both_results(runs: Runs, tmp_path: Pa
     assert 'pdfaid:part="3" pdfaid:conformance="B"' in xmp
     code, _ = _diff(runs.base, runs.perturbed, "--out", str(tmp_path / "d"))
     assert code == 0 and (tmp_path / "d" / "diff.pdf").is_file()
+
+
+def test_a_results_json_linked_out_of_its_run_folder_is_not_attached(
+    runs: Runs, tmp_path: Path
+) -> None:
+    """diff.pdf reads each attachment only from inside its run folder, even when the
+    results.json became a link out of it after the runs were compared."""
+    from auditor.diff.render import write_diff
+    from auditor.report.pdf import RefusedFetch
+
+    linked = tmp_path / "linked"
+    shutil.copytree(runs.rerun, linked)
+    (linked / "results.json").unlink()
+    (linked / "results.json").symlink_to(runs.rerun / "results.json")
+    d = compare_runs(runs.base, runs.rerun)
+    d = replace(d, after=replace(d.after, path=str(linked)))
+    with pytest.raises(RefusedFetch, match=re.escape(f"{linked.as_uri()}/results.json")):
+        write_diff(d, tmp_path / "out", ("pdf",))
+    assert not (tmp_path / "out" / "diff.pdf").exists()
 
 
 def test_identical_rerun_shows_no_change(runs: Runs) -> None:

@@ -268,7 +268,7 @@ def test_lines_backwards_gives_every_line_last_first(tmp_path: Path, block: int)
     path = tmp_path / "f"
     lines = [b"", b"a", b"bb" * 40, b"", b"ccc", b"torn"]
     path.write_bytes(b"\n".join(lines))
-    assert list(history._lines_backwards(path, block)) == lines[::-1]
+    assert list(history.lines_backwards(path, block)) == lines[::-1]
 
 
 # -- auditor history --------------------------------------------------------------------

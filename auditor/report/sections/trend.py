@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -27,8 +26,6 @@ from auditor.report.source import ReportSource
 
 #: Runs drawn when the spec does not say (``report.trend``).
 DEFAULT_RUNS = 20
-#: Bytes read per step from the end of the index.
-BLOCK = 64 * 1024
 _THRESHOLD = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$")
 
 
@@ -69,45 +66,24 @@ def trend_limit(src: ReportSource) -> int:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else DEFAULT_RUNS
 
 
-def _lines_backwards(path: Path) -> Iterator[bytes]:
-    """The file's lines, last first, read ``BLOCK`` bytes at a time from the end."""
-    with open(path, "rb") as fh:
-        end = fh.seek(0, os.SEEK_END)
-        rest = b""
-        while end > 0:
-            start = max(0, end - BLOCK)
-            fh.seek(start)
-            lines = (fh.read(end - start) + rest).split(b"\n")
-            end, rest = start, lines[0]
-            yield from reversed(lines[1:])
-        yield rest
-
-
 def recent_runs(
     audit_dir: Path, current: history.IndexEntry, limit: int
 ) -> list[history.IndexEntry]:
     """The last ``limit`` runs of the audit up to ``current`` (included, last), oldest first.
 
-    Reads ``index.jsonl`` from its end and stops after ``limit - 1`` earlier runs: the cost
-    is that of the runs drawn (and of any that finished after ``current``), not of the whole
-    history. A run indexed twice keeps its last line; invalid lines, runs that finished after
-    ``current`` and runs without a results.json are skipped.
+    Reads ``index.jsonl`` from its end (``history.entries_backwards``) and stops after
+    ``limit - 1`` earlier runs: the cost is that of the runs drawn (and of any that finished
+    after ``current``), not of the whole history. A run indexed twice keeps its last line;
+    invalid lines, runs that finished after ``current`` and runs without a results.json are
+    skipped.
     """
     path = Path(audit_dir) / history.INDEX
     earlier: list[history.IndexEntry] = []
-    seen = {current.run_id}
     cutoff = current.finished_at
     if limit > 1 and path.is_file():
-        for line in _lines_backwards(path):
-            if not line.strip():
+        for entry in history.entries_backwards(path):
+            if entry.run_id == current.run_id:
                 continue
-            try:
-                entry = history.IndexEntry.model_validate_json(line)
-            except ValueError:
-                continue
-            if entry.run_id in seen:
-                continue
-            seen.add(entry.run_id)
             when = entry.finished_at
             if cutoff is not None and when is not None and when > cutoff:
                 continue
