@@ -107,6 +107,19 @@ def fmt_num(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+#: A sha256 in hex, as the hash checks (model_unchanged, data_unchanged) store their value.
+SHA256 = re.compile(r"[0-9a-f]{64}")
+#: Characters of a sha256 shown in tables (the reasons say which hashes differ).
+SHORT_SHA = 12
+
+
+def short_sha(value: Any) -> Any:
+    """A sha256 cut to its first ``SHORT_SHA`` characters and "…"; anything else as it is."""
+    if isinstance(value, str) and SHA256.fullmatch(value):
+        return value[:SHORT_SHA] + "…"
+    return value
+
+
 def fmt_value(value: Any) -> str:
     """A check's value: a number, or a list of features (shortened)."""
     if isinstance(value, list):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from auditor.report.sections import (
     appendix,
+    changes,
     data,
     failures,
     gallery,
@@ -27,6 +28,7 @@ from auditor.report.sections.base import Section
 SECTIONS: list[Section] = [
     summary.SECTION,
     trend.SECTION,  # only with two or more runs of the audit in its index
+    changes.SECTION,  # only for a run compared with a baseline run (spec's baseline:)
     model.SECTION,
     layers.SECTION,  # the Model section's second part (included by model.html)
     data.SECTION,

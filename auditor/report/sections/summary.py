@@ -10,6 +10,7 @@ from auditor.report.common import (
     fmt_num,
     fmt_seconds,
     fmt_value,
+    short_sha,
 )
 from auditor.report.drivers import Drivers, drivers
 from auditor.report.sections.base import Section
@@ -32,8 +33,8 @@ class CheckRow:
     kind: str
     value: str
     threshold: str
-    status: str  # PASS | FAIL | ERROR
-    status_class: str
+    status: str  # PASS | FAIL | ERROR | SKIPPED
+    status_class: str  # pass | fail | error | muted (skipped: neutral)
     severity: str
     reason: str
 
@@ -126,18 +127,50 @@ def _reasons(src: ReportSource, checks: list[CheckRow]) -> list[str]:
     for e in r.explainers.values():
         if e.status == "failed":
             reasons.append(f"explainer {e.id} failed: {e.error or 'no message'}")
-    failing = [c for c in checks if c.status != "PASS"]
-    for c in failing:
-        warn = " (warning)" if c.severity == "warning" else ""
-        verb = "failed" if c.status == "FAIL" else "could not be evaluated"
-        reasons.append(f"check {c.name} {verb}{warn}: {c.reason}")
+    skipped = [c for c in checks if c.status == "SKIPPED"]
+    for c in checks:
+        if c.status in ("FAIL", "ERROR"):
+            warn = " (warning)" if c.severity == "warning" else ""
+            verb = "failed" if c.status == "FAIL" else "could not be evaluated"
+            reasons.append(f"check {c.name} {verb}{warn}: {c.reason}")
     if not reasons:
-        if checks:
-            reasons.append(f"all {len(checks)} checks passed and every explainer finished")
-        else:
-            reasons.append("the spec defines no checks; every explainer finished")
+        reasons.append(_all_passed(len(checks), len(skipped)))
+    # a skipped check (a baseline check without a baseline run) is not a failure: said
+    # after the verdict's reasons, never instead of them
+    reasons += [f"check {c.name} skipped: {c.reason}" for c in skipped]
     reasons += [f"health warning: {w.message}" for w in r.warnings]
     return [r[:1].upper() + r[1:] for r in reasons]
+
+
+def _all_passed(checks: int, skipped: int) -> str:
+    """The reason of a verdict with no failure: every evaluated check passed."""
+    if not checks:
+        return "the spec defines no checks; every explainer finished"
+    if not skipped:
+        return f"all {checks} checks passed and every explainer finished"
+    if skipped == checks:
+        return f"every explainer finished; all {checks} checks were skipped"
+    return (
+        f"all {checks - skipped} evaluated checks passed ({skipped} skipped) and every "
+        "explainer finished"
+    )
+
+
+def checks_fact(results: Results) -> Fact:
+    """The Checks fact, e.g. 3 of 4 passed, 1 skipped (no baseline run): red only for a
+    check that failed or could not be evaluated, not for a skipped one."""
+    total = len(results.checks)
+    if not total:
+        return Fact("Checks", "none defined")
+    passed = sum(1 for c in results.checks if c.status == "pass")
+    skipped = sum(1 for c in results.checks if c.status == "skipped")
+    failed = total - passed - skipped
+    detail = [f"{failed} not passed"] if failed else []
+    if skipped:
+        detail.append(f"{skipped} skipped (no baseline run)")
+    return Fact(
+        "Checks", f"{passed} of {total} passed", ", ".join(detail), "fail" if failed else ""
+    )
 
 
 def build(src: ReportSource) -> Summary:
@@ -146,7 +179,7 @@ def build(src: ReportSource) -> Summary:
         CheckRow(
             name=c.name,
             kind=c.kind,
-            value=fmt_value(c.value),
+            value=fmt_value(short_sha(c.value)),
             threshold=c.threshold,
             status=c.status.upper(),
             status_class=STATUS_CLASS[c.status],
@@ -171,7 +204,6 @@ def build(src: ReportSource) -> Summary:
     ok = sum(1 for e in r.explainers.values() if e.status == "ok")
     failed = sum(1 for e in r.explainers.values() if e.status == "failed")
     skipped = len(r.explainers) - ok - failed
-    passed = sum(1 for c in r.checks if c.status == "pass")
     explainer_detail = f"{failed} failed" + (f", {skipped} skipped" if skipped else "")
     facts = [
         Fact("Slice", f"{r.data.n:,} samples", r.data.source),
@@ -187,12 +219,7 @@ def build(src: ReportSource) -> Summary:
             explainer_detail,
             "fail" if failed else "",
         ),
-        Fact(
-            "Checks",
-            f"{passed} of {len(r.checks)} passed" if r.checks else "none defined",
-            f"{len(r.checks) - passed} not passed" if r.checks else "",
-            "fail" if passed < len(r.checks) else "",
-        ),
+        checks_fact(r),
         Fact(
             "Run time",
             fmt_seconds(r.provenance.seconds),
