@@ -399,29 +399,21 @@ def find_baseline(spec: AuditSpec, options: RunOptions, reporter: Reporter) -> B
 
 
 def compare_baseline(audit: Audit, results: Results) -> Results:
-    """Compare the baseline run with this one (results stored), write the diff into
-    ``<run folder>/diff/`` (diff.json and the report's formats), evaluate the baseline
-    checks from it and rewrite results.json and junit.xml with them and the verdict."""
-    from auditor.diff import compare_runs, write_diff
+    """Compare the baseline run with this one (results stored), evaluate the baseline checks
+    from the comparison, rewrite results.json and junit.xml with them and the verdict, then
+    write the diff (with this run's final checks) into ``<run folder>/diff/`` (diff.json and
+    the report's formats)."""
+    from auditor.diff import compare_runs, with_checks_again, write_diff
 
     folder, path = audit.folder, audit.baseline.path
     assert path is not None
     before = json.loads((path / "results.json").read_text(encoding="utf-8"))
     provenance = before.get("provenance") or {}
-    error, written, diff = None, None, None
+    error, diff = None, None
     try:
         diff = compare_runs(path, folder.path)
     except Exception as exc:  # the run's own results stand; the checks say why
         error = f"the comparison with {path} failed: {exc}"
-    if diff is not None:
-        formats = ("json", *audit.spec.report.formats)
-        try:
-            write_diff(diff, folder.file(DIFF_FOLDER), formats)
-            written = DIFF_FOLDER
-        except Exception as exc:
-            error = f"the diff was not written: {exc}"
-    if error:
-        audit.reporter.log(f"baseline: {error}")
     checks = []
     for check, result in zip(audit.spec.checks, results.checks, strict=True):
         if not is_baseline_check(check):
@@ -433,23 +425,35 @@ def compare_baseline(audit: Audit, results: Results) -> Results:
     exit_code = verdict(
         results.explainers, checks, results.problems, audit.options.fail_on, results.warnings
     )
+    info = BaselineInfo(
+        run_id=str(before.get("run_id") or path.name),
+        path=str(path),
+        weights_sha256=provenance.get("weights_sha256"),
+        data_sha256=provenance.get("data_sha256"),
+        spec_sha256=provenance.get("spec_sha256"),
+        diff=None if diff is None else DIFF_FOLDER,
+        error=error,
+    )
     updated = results.model_copy(
         update={
             "checks": checks,
             "exit_code": exit_code,
             "status": {0: "passed", 1: "failed"}.get(exit_code, "error"),
-            "baseline": BaselineInfo(
-                run_id=str(before.get("run_id") or path.name),
-                path=str(path),
-                weights_sha256=provenance.get("weights_sha256"),
-                data_sha256=provenance.get("data_sha256"),
-                spec_sha256=provenance.get("spec_sha256"),
-                diff=written,
-                error=error,
-            ),
+            "baseline": info,
         }
     )
     folder.write_json("results.json", updated.model_dump(mode="json"))
+    if diff is not None:
+        try:
+            diff = with_checks_again(diff, path, folder.path)
+            write_diff(diff, folder.file(DIFF_FOLDER), ("json", *audit.spec.report.formats))
+        except Exception as exc:
+            error = f"the diff was not written: {exc}"
+            info = info.model_copy(update={"diff": None, "error": error})
+            updated = updated.model_copy(update={"baseline": info})
+            folder.write_json("results.json", updated.model_dump(mode="json"))
+    if error:
+        audit.reporter.log(f"baseline: {error}")
     folder.write_text("junit.xml", junit_xml(updated, audit.options.fail_on))
     return updated
 

@@ -5,7 +5,7 @@ attributions and per-sample metric files) into a ``DiffResult``; ``write_diff`` 
 diff.json, diff.html and diff.pdf (PDF/A-3b with both results.json attached).
 """
 
-from auditor.diff.compare import DiffResult, compare_runs
+from auditor.diff.compare import DiffResult, compare_runs, with_checks_again
 from auditor.diff.render import write_diff
 
-__all__ = ["DiffResult", "compare_runs", "write_diff"]
+__all__ = ["DiffResult", "compare_runs", "with_checks_again", "write_diff"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -519,6 +519,13 @@ def compare_metric(
 
 
 # -- the whole diff ----------------------------------------------------------------------
+def with_checks_again(diff: DiffResult, run_a: Path, run_b: Path) -> DiffResult:
+    """``diff`` with both runs' verdicts and checks read again: a run's baseline checks are
+    evaluated from its diff, so its results.json changes after the diff was made."""
+    a, b = _open(run_a), _open(run_b)
+    return replace(diff, before=a.info(), after=b.info(), checks=compare_checks(a, b))
+
+
 def compare_runs(run_a: Path, run_b: Path) -> DiffResult:
     """The diff from finished run ``run_a`` to finished run ``run_b`` (UsageError when
     either folder is not a finished run)."""

@@ -47,7 +47,7 @@ def _view(folder: RunFolder):
 def test_sections_come_from_one_list_and_text_adds_top_tokens(text_run: RunFolder) -> None:
     view, _ = _view(text_run)
     assert [s.id for s in SECTIONS] == [
-        "summary", "trend", "model", "layers", "data", "rankings", "gallery", "tokens",
+        "summary", "trend", "changes", "model", "layers", "data", "rankings", "gallery", "tokens",
         "surrogates", "quality", "failures", "appendix",
     ]  # fmt: skip
     # one run of the audit: no trend section, and the contents are numbered without it

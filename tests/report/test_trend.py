@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -121,36 +120,30 @@ def generated_audit(tmp: Path, source: RunFolder, lines: int, folders: int) -> R
     return RunFolder(current)
 
 
-def test_1000_runs_render_in_under_2_s_and_draw_only_the_last_20(
+def test_1000_runs_draw_only_the_last_20(
     three_runs: list[RunFolder], tmp_path: Path
 ) -> None:
     folder = generated_audit(tmp_path, three_runs[0], 1000, 1000)
     src = ReportSource.open(folder)
-    started = time.perf_counter()
     view = trend.build(src)
     assert view is not None
     with Canvas(folder) as canvas:
         trend.draw(view, src, canvas)
-    seconds = time.perf_counter() - started
-    assert seconds < 2.0, f"trend section took {seconds:.2f} s"
     assert len(view.runs) == 20 == trend.DEFAULT_RUNS
     assert [r.run_id for r in view.runs] == [f"g{i:06d}" for i in range(981, 1000)] + ["t1"]
     assert view.runs[0].verdict == "passed" and view.runs[6].verdict == "failed"  # 987 % 7 == 0
     assert (folder.path / "figures" / "trend" / "trend.png").is_file()
 
 
-def test_the_cost_does_not_grow_with_the_history(
+def test_the_last_runs_of_a_long_history(
     three_runs: list[RunFolder], tmp_path: Path
 ) -> None:
-    """100,000 index lines (only the last 30 runs still have a folder): the section reads the
-    last lines only, as fast as with a short index."""
+    """100,000 index lines (only the last 30 runs still have a folder): the section's runs
+    are the last ones (its time at 1,000 runs: bench/case_history.py, part d)."""
     folder = generated_audit(tmp_path, three_runs[0], 100_000, 30)
     current = history.entry_from_results(folder.path, folder.read_json("results.json"))
-    started = time.perf_counter()
     runs = trend.recent_runs(folder.path.parent, current, 20)
-    seconds = time.perf_counter() - started
     assert len(runs) == 20 and runs[-2].run_id == "g099999"
-    assert seconds < 0.1, f"reading the last 20 of 100,000 lines took {seconds:.3f} s"
 
 
 def test_index_tail_skips_deleted_torn_duplicate_and_later_runs(

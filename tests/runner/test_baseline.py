@@ -170,6 +170,10 @@ def test_perturbed_weights_fail_the_baseline_checks(chain: dict[str, Any]) -> No
         "saliency.deletion change",
         "model unchanged",
     ]
+    # The diff in the run folder shows the run's final verdict and baseline checks.
+    assert diff["after"]["status"] == "failed"
+    after = {c["name"]: c["after"] for c in diff["checks"]}
+    assert after == {name: c["status"] for name, c in checks.items()}
 
 
 def test_a_named_baseline_folder_and_another_slice(chain: dict[str, Any]) -> None:
