@@ -515,6 +515,15 @@ def _value(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def _checks_cell(checks: dict[str, str]) -> str:
+    """``2/3 pass``; checks skipped (a baseline check without a baseline run) apart:
+    ``1/1 pass, 2 skipped``."""
+    skipped = sum(s == "skipped" for s in checks.values())
+    passed = sum(s == "pass" for s in checks.values())
+    cell = f"{passed}/{len(checks) - skipped} pass"
+    return cell + (f", {skipped} skipped" if skipped else "")
+
+
 def _table(runs: list[IndexEntry]) -> str:
     """A plain text table, one row per run, numbers right-aligned."""
     metrics = list(dict.fromkeys(name for e in runs for name in e.metrics))
@@ -525,7 +534,7 @@ def _table(runs: list[IndexEntry]) -> str:
             _when(e),
             e.status,
             str(e.exit_code),
-            f"{sum(s == 'pass' for s in e.checks.values())}/{len(e.checks)} pass",
+            _checks_cell(e.checks),
             _short(e.weights_sha256),
             _short(e.data_sha256),
             *(_value(e.metrics.get(m)) for m in metrics),

@@ -341,3 +341,12 @@ def test_history_of_a_folder_that_is_not_an_audit_is_a_usage_error(
         history.history_table(audit / "a8", as_json=False)  # a run folder
     with pytest.raises(UsageError, match="holds the audits breast-cancer-mlp"):
         history.history_table(tmp_path, as_json=False)  # the output folder
+
+
+def test_history_counts_skipped_checks_apart() -> None:
+    """A baseline check without a baseline run is skipped: not counted as a failure."""
+    assert history._checks_cell({"a": "pass", "b": "skipped", "c": "skipped"}) == (
+        "1/1 pass, 2 skipped"
+    )
+    assert history._checks_cell({"a": "pass", "b": "fail"}) == "1/2 pass"
+    assert history._checks_cell({}) == "0/0 pass"
