@@ -50,7 +50,7 @@ class Provenance(Record):
 class DataSummary(Record):
     source: str
     description: str
-    modality: Literal["image", "tabular", "text"]
+    modality: Literal["image", "tabular", "text", "structured"]
     input_shape: list[int]
     class_names: list[str]
     feature_names: list[str] | None

@@ -41,7 +41,7 @@ from auditor.layer_stats import NOT_AVAILABLE, layer_stats, map_layers, save_lay
 from auditor.measure import MeasureStage, explainer_runs, metric_jobs
 from auditor.metrics.base import SliceAccess
 from auditor.modalities import modality_of
-from auditor.modalities.text import save_tokens
+from auditor.modalities.text import TextInputs, save_tokens
 from auditor.models.base import LoadedModel
 from auditor.models.graph import model_graph
 from auditor.models.info import describe_model
@@ -287,6 +287,8 @@ def plan_run(
         issues += list(exc.issues)
     if inputs is not None:
         loaded = replace(loaded, module=inputs.feed)
+        if hasattr(inputs, "explainer_issues"):  # structured: columns gradients cannot reach
+            issues += inputs.explainer_issues(validated.spec.explainers)
     jobs = plan(
         validated.spec,
         validated.explainer_params,
@@ -329,8 +331,10 @@ def predict_slice(audit: Audit) -> Predicted:
     targets = resolve_targets(spec.targets, logits, labels, dataset.class_names)
     predictions = Predictions(logits=logits, labels=labels, targets=targets)
     context = explain_context(dataset, indices, spec.seed, audit.inputs)
-    if audit.inputs is not None:
+    if isinstance(audit.inputs, TextInputs):
         save_tokens(folder, dataset, indices, audit.inputs)
+    elif audit.inputs is not None:  # structured: categories.json
+        audit.inputs.save(folder, dataset, indices)
     elif spec.precision == "float32":
         context = replace(context, inference=FastInference(model, context.background[:8]))
     atomic_save_npy(folder.file("predictions.npy"), logits)
@@ -601,7 +605,7 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
         inputs_key=inputs_key,
         resume=options.resume is not None,
         reuse=RunFolder.open(options.reuse) if options.reuse else None,
-        inputs=audit.inputs,
+        inputs=audit.inputs if isinstance(audit.inputs, TextInputs) else None,  # token rankings
     )
     stage.share_gradients(jobs)
     results: dict[str, ExplainerResult] = {}
@@ -620,6 +624,8 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
         results[job.id] = stage.run(job)
         if results[job.id].status == "failed":
             audit.reporter.log(f"explain {job.id}: FAILED: {results[job.id].error}")
+        elif hasattr(audit.inputs, "save_fields"):  # structured: attributions/<id>/<field>.npy
+            audit.inputs.save_fields(audit.folder, results[job.id])
     return results
 
 
@@ -645,11 +651,14 @@ def explain_context(
 ) -> ExplainContext:
     """What explainers and metrics may know of the run; ``inputs`` is what the modality
     prepared (text: the vocabulary is the features, gradients run at the embedding)."""
+    background = background_samples(dataset, indices, seed)
+    if hasattr(inputs, "bind"):  # structured: removal at the background mean, seeded draws
+        inputs = inputs.bind(background, seed)
     return ExplainContext(
         modality=dataset.modality,
         input_shape=tuple(dataset.input_shape),
         seed=seed,
-        background=background_samples(dataset, indices, seed),
+        background=background,
         feature_names=dataset.feature_names if inputs is None else inputs.vocab,
         class_names=dataset.class_names,
         embedding=None if inputs is None else inputs.space,

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from auditor.errors import SpecIssue
 from auditor.plugin import Plugin
 
-Modality = Literal["image", "tabular", "text"]
+Modality = Literal["image", "tabular", "text", "structured"]
 
 
 class AuditDataset(ABC):

@@ -14,6 +14,7 @@ import csv
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -24,6 +25,16 @@ from pydantic import Field, field_validator, model_validator
 from auditor.data.base import DataSource, StaticInfo, TensorDataset
 from auditor.data.class_labels import class_indices, names_as_text, yaml_item
 from auditor.data.standardization import Scaling, StandardizeParam, scaling
+from auditor.data.structured_table import (
+    FieldParams,
+    InputField,
+    InputsParam,
+    StructuredDataset,
+    baseline_of,
+    categorical_ids,
+    check_fields,
+    read_vocabulary,
+)
 from auditor.errors import Loc, SpecError, SpecIssue
 from auditor.paths import ExistingFile
 from auditor.plugin import Params
@@ -63,12 +74,41 @@ class CsvParams(Params):
         default=",", min_length=1, max_length=1, description="Field separator, one character."
     )
 
+    inputs: InputsParam | None = Field(
+        default=None,
+        min_length=1,
+        description="Named input fields for a model with several arguments: field -> "
+        "{columns: [...], categorical: true|false, unknown: <value>, baseline: marginal|<value>} "
+        "(keyword arguments), or a list of fields with name: (positional). Samples are then "
+        "structured data.",
+    )
+    embedding_layers: dict[str, str] | None = Field(
+        default=None,
+        description="Categorical column -> the nn.Embedding it feeds (gradient methods "
+        "attribute at its output); default: found by one forward pass.",
+    )
+    vocabularies: dict[str, ExistingFile] | None = Field(
+        default=None,
+        description="Categorical column -> vocabulary file (one value a line, or a JSON list; "
+        "id = index); default: the column's distinct values, sorted.",
+    )
+
     _numbers_as_names = field_validator("classes", "class_names", mode="before")(names_as_text)
 
     @model_validator(mode="after")
     def _one_class_list(self) -> CsvParams:
         if self.classes is not None and self.class_names is not None:
             raise ValueError("give classes or class_names (its older name), not both")
+        if self.inputs is None:
+            for key in ("embedding_layers", "vocabularies"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} applies to data with inputs (fields) only")
+        else:
+            for key in ("features", "exclude"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"with inputs, the fields list the columns; leave {key} out")
+            if self.standardize is not False:
+                raise ValueError("standardize is not supported with inputs (yet)")
         return self
 
     @property
@@ -111,7 +151,9 @@ class CsvDataSource(DataSource):
     name: ClassVar[str] = "csv"
     Params: ClassVar[type[CsvParams]] = CsvParams
 
-    def load(self, params: CsvParams) -> CsvDataset:  # type: ignore[override]
+    def load(self, params: CsvParams) -> CsvDataset | StructuredDataset:  # type: ignore[override]
+        if params.inputs is not None:
+            return parse_structured(params)
         table = parse(params)
         features = table.features
         if table.scaling is not None:
@@ -133,6 +175,8 @@ class CsvDataSource(DataSource):
         ``validate`` finds what ``run`` would."""
         header = _read_header(params.path, params.delimiter)
         label_col = _column(header, params.label, ("data", "label"), params.path)
+        if params.inputs is not None:
+            return _structured_info(params, header)
         cols, _ = _feature_columns(header, label_col, params)
         names, class_names = [header[i] for i in cols], params.class_order[0]
         issues: tuple[SpecIssue, ...] = ()
@@ -144,6 +188,153 @@ class CsvDataSource(DataSource):
             else:
                 names, class_names = table.feature_names, table.class_names
         return StaticInfo("tabular", (len(names),), names, class_names, issues)
+
+
+def _structured_info(params: CsvParams, header: list[str]) -> StaticInfo:
+    """Fields checked against the header; a small file is parsed whole (values, vocabularies)."""
+    assert params.inputs is not None
+    fields, _, _ = check_fields(params.inputs, header, params.label, params.path)
+    names = [c for _, f, _ in fields for c in f.columns]
+    class_names, issues = params.class_order[0], ()
+    if params.path.stat().st_size <= STATIC_READ_LIMIT:
+        try:
+            dataset = parse_structured(params)
+        except SpecError as exc:
+            issues = tuple(exc.issues)
+        else:
+            class_names = dataset.class_names
+    return StaticInfo("structured", (len(names),), names, class_names, issues)
+
+
+def parse_structured(params: CsvParams) -> StructuredDataset:
+    """The fields' columns of every row: dense ones as numbers, categorical ones as ids through
+    their vocabularies; every problem found is raised in one SpecError."""
+    assert params.inputs is not None
+    header, rows = _read(params.path, params.delimiter)
+    label_col = _column(header, params.label, ("data", "label"), params.path)
+    fields, keyword, cols = check_fields(params.inputs, header, params.label, params.path)
+    issues: list[SpecIssue] = []
+    categorical = {c for _, f, _ in fields if f.categorical for c in f.columns}
+    for key in ("embedding_layers", "vocabularies"):
+        for column in getattr(params, key) or {}:
+            if column not in categorical:
+                issues.append(
+                    SpecIssue(
+                        f"'{column}' is not a categorical column of the inputs."
+                        f"{did_you_mean(column, sorted(categorical))} Categorical columns: "
+                        f"{', '.join(sorted(categorical)) or 'none'}",
+                        ("data", key, column),
+                    )
+                )
+    raw_labels = [(line, row[label_col].strip()) for line, row in rows]
+    classes, key = params.class_order
+    labelled = _collect(
+        issues,
+        lambda: class_indices(
+            raw_labels, classes, column=params.label, path=params.path, classes_key=key
+        ),
+    )
+    values = np.zeros((len(rows), len(cols)), dtype=np.float64)
+    vocabularies: dict[str, list[str]] = {}
+    references: dict[str, int | None] = {}
+    built: list[InputField] = []
+    position = 0
+    for name, f, loc in fields:
+        built_field = _field_values(
+            issues, params, header, rows, name, f, loc, position, values, vocabularies, references
+        )
+        built.append(built_field)
+        position += len(f.columns)
+    if issues or labelled is None:
+        raise SpecError(issues)
+    labels, class_names = labelled
+    sizes = ", ".join(f"{f.name} ({len(f.columns)})" for f in built)
+    description = (
+        f"CSV {params.path}: {len(rows)} rows, fields {sizes}, label '{params.label}' "
+        f"({len(class_names)} classes)"
+    )
+    return StructuredDataset(
+        torch.from_numpy(values.astype(np.float32)),
+        labels,
+        fields=built,
+        keyword=keyword,
+        vocabularies=vocabularies,
+        references=references,
+        embedding_layers=params.embedding_layers,
+        class_names=class_names,
+        description=description,
+    )
+
+
+def _field_values(
+    issues: list[SpecIssue],
+    params: CsvParams,
+    header: list[str],
+    rows: Rows,
+    name: str,
+    f: FieldParams,
+    loc: Loc,
+    start: int,
+    values: np.ndarray,
+    vocabularies: dict[str, list[str]],
+    references: dict[str, int | None],
+) -> InputField:
+    """Fill one field's columns of ``values``; its problems go to ``issues``."""
+    baseline = "marginal"
+    for j, column in enumerate(f.columns):
+        col = header.index(column)
+        if not f.categorical:
+            line, first = next(((ln, r[col].strip()) for ln, r in rows if r[col].strip()), (0, ""))
+            if first and not _is_number(first):
+                issues.append(
+                    SpecIssue(
+                        f"column '{column}' ('{first}' on line {line}) holds text, not numbers; "
+                        "put it in a field with categorical: true",
+                        (*loc, "columns", j),
+                    )
+                )
+                continue
+            found = _collect(issues, partial(_numbers, rows, [col], header, params))
+            if found is not None:
+                values[:, start + j] = found[:, 0]
+            continue
+        file = (params.vocabularies or {}).get(column)
+        vocab_loc = ("data", "vocabularies", column) if file is not None else ("data", "path")
+        given = _collect(issues, partial(read_vocabulary, file, vocab_loc)) if file else None
+        if file is not None and given is None:
+            continue
+        cells = [(line, row[col]) for line, row in rows]
+        parsed = _collect(
+            issues,
+            partial(
+                categorical_ids,
+                cells,
+                column,
+                given,
+                f.unknown,
+                path=params.path,
+                loc=loc,
+                vocab_loc=vocab_loc,
+            ),
+        )
+        if parsed is None:
+            continue
+        ids, vocabulary = parsed
+        values[:, start + j] = ids
+        if vocabulary is not None:
+            vocabularies[column] = vocabulary
+        ref = _collect(issues, partial(baseline_of, f, column, vocabulary, loc))
+        if ref is not None:
+            baseline, references[column] = ref
+    return InputField(
+        name=name,
+        columns=tuple(f.columns),
+        categorical=f.categorical,
+        start=start,
+        unknown=f.unknown,
+        baseline=baseline,
+        loc=loc,
+    )
 
 
 def _description(params: CsvParams, table: CsvTable) -> str:

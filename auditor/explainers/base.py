@@ -90,7 +90,7 @@ class Explainer(Plugin):
 
     kind: ClassVar[str] = "explainer"
     scope: ClassVar[Literal["local", "global"]] = "local"
-    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "text"})
+    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "text", "structured"})
     #: Per-sample diagnostics it records (``self.record``), which checks may name.
     stats: ClassVar[tuple[str, ...]] = ()
     #: Fidelity numbers a global explainer reports, which checks may name.

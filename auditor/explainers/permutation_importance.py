@@ -45,7 +45,7 @@ class PermutationImportance(GridExplainer):
 
     name: ClassVar[str] = "permutation_importance"
     #: Permuting a token position across texts means nothing: tables and images only.
-    modalities = frozenset({"image", "tabular"})
+    modalities = frozenset({"image", "tabular", "structured"})
     Params = PermutationImportanceParams
 
     def explain_global(self, inputs: torch.Tensor, predictions: Predictions) -> GlobalExplanation:

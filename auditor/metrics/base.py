@@ -96,7 +96,7 @@ class Metric(Plugin):
     #: outside them can never pass, and ``auditor validate`` says so. None: not bounded.
     value_range: ClassVar[tuple[float, float] | None] = None
     scope: ClassVar[Literal["explainer", "cross", "model"]] = "explainer"
-    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "text"})
+    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "text", "structured"})
     #: Explainer types it applies to (None: every local explainer).
     explainer_types: ClassVar[frozenset[str] | None] = None
     #: What it needs, for `auditor plugins` and the report.
