@@ -280,7 +280,7 @@ def _field_values(
     references: dict[str, int | None],
 ) -> InputField:
     """Fill one field's columns of ``values``; its problems go to ``issues``."""
-    baseline = "marginal"
+    baselines: list[str] = []
     for j, column in enumerate(f.columns):
         col = header.index(column)
         if not f.categorical:
@@ -325,7 +325,11 @@ def _field_values(
             vocabularies[column] = vocabulary
         ref = _collect(issues, partial(baseline_of, f, column, vocabulary, loc))
         if ref is not None:
-            baseline, references[column] = ref
+            baselines.append(f"{column}={ref[0]}")
+            references[column] = ref[1]
+    values_given = {b.split("=", 1)[1] for b in baselines}
+    baseline = next(iter(values_given)) if len(values_given) == 1 else ", ".join(baselines)
+    baseline = baseline or "marginal"
     return InputField(
         name=name,
         columns=tuple(f.columns),

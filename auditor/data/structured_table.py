@@ -47,10 +47,11 @@ class FieldParams(Params):
         min_length=1,
         description="The value unknown categorical values map to (added to a built vocabulary).",
     )
-    baseline: str | int | None = Field(
+    baseline: str | int | dict[str, str | int] | None = Field(
         default=None,
         description="What removes a categorical value: marginal (a draw from the column's "
-        "values in the data) or one value; default the unknown value if declared, else marginal.",
+        "values in the data) or one value, or a mapping column -> either; default the unknown "
+        "value if declared, else marginal.",
     )
 
     @model_validator(mode="after")
@@ -59,6 +60,10 @@ class FieldParams(Params):
             for key in ("unknown", "baseline"):
                 if getattr(self, key) is not None:
                     raise ValueError(f"{key} applies to categorical fields only")
+        if isinstance(self.baseline, dict):
+            other = next((c for c in self.baseline if c not in self.columns), None)
+            if other is not None:
+                raise ValueError(f"baseline names '{other}', which is not a column of the field")
         if len(set(self.columns)) != len(self.columns):
             twice = next(c for c in self.columns if self.columns.count(c) > 1)
             raise ValueError(f"column '{twice}' is listed twice")
@@ -306,19 +311,23 @@ def baseline_of(
 ) -> tuple[str, int | None]:
     """The field's ``baseline`` for one column: ("marginal", None) or (value, its id)."""
     value = f.baseline if f.baseline is not None else f.unknown
+    at = (*loc, "baseline")
+    if isinstance(value, dict):
+        value = value.get(column, f.unknown)
+        at = (*at, column)
     if value is None or value == "marginal":
         return "marginal", None
     text = str(value)
     if vocabulary is None:
         if not _is_int(text):
             raise SpecError.at(
-                (*loc, "baseline"),
+                at,
                 f"column '{column}' holds integer ids; baseline is marginal or an id, not '{text}'",
             )
         return text, int(text)
     if text not in vocabulary:
         raise SpecError.at(
-            (*loc, "baseline"),
+            at,
             f"baseline '{text}' is not a value of column '{column}'"
             f"{did_you_mean(text, vocabulary)}",
         )
