@@ -240,7 +240,12 @@ class PerturbationCurve(Metric):
         gain = auc - random_auc if self.reveal else random_auc - auc
         unit = modality_of(modality).group_label(tuple(ctx.context.input_shape), p.patch)
         what = f"{n_groups} {unit}"
-        if ctx.context.removed is not None:  # text: steps are shares of each text's tokens
+        if modality == "structured":  # each column at its reference
+            what, kind = (
+                f"{n_groups} columns",
+                "reference (categorical: baseline id or marginal draw; dense: mean)",
+            )
+        elif ctx.context.removed is not None:  # text: steps are shares of each text's tokens
             what, kind = "the tokens of each text (padding kept)", "remove_with token"
         return MetricOutput(
             per_sample=auc,

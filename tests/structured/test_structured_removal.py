@@ -1,0 +1,85 @@
+"""Removing a categorical value means its reference id (``baseline: <value>``, the declared
+``unknown``, or a seeded draw from the column's values in the data), never id 0 or an
+average of ids; dense columns go to the background mean."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from test_structured_gradients import explainer, fields, prepared
+from tiny_rec import Rec
+
+from auditor.data.csv_source import CsvDataSource, CsvParams
+
+
+def test_ablating_item_id_with_a_baseline_id_is_the_output_drop_to_that_id(
+    tmp_path: Path,
+) -> None:
+    model = Rec().eval()
+    dataset, bound, context = prepared(tmp_path, model)  # item_id baseline: 1
+    rows = dataset.get(np.arange(40))
+    targets = torch.ones(40, dtype=torch.long)
+    attributions = explainer("feature_ablation", bound.feed, context).explain(rows, targets)
+    swapped = rows.clone()
+    swapped[:, 1] = 1.0
+    with torch.no_grad():
+        drop = model(*fields(rows))[:, 1] - model(*fields(swapped))[:, 1]
+    assert torch.allclose(attributions[:, 1], drop, atol=1e-6, rtol=0)
+    assert (attributions[rows[:, 1] == 1, 1] == 0).all()  # already the reference: no drop
+    assert (attributions[:, 1].abs() > 1).sum() >= 15  # odd vs even items: a 6-logit swing
+
+
+def test_removed_rows_take_reference_ids_and_the_background_mean(tmp_path: Path) -> None:
+    dataset, bound, context = prepared(tmp_path, Rec())
+    rows = dataset.get(np.arange(10))
+    removed = bound.removed(rows)
+    assert (removed[:, 0] == dataset.vocabularies["user_id"].index("u3")).all()
+    assert (removed[:, 1] == 1).all()
+    assert (removed[:, 2] == dataset.vocabularies["item_category"].index("books")).all()
+    mean = context.background[:, 3:].mean(0)
+    assert torch.allclose(removed[:, 3:], mean.expand(10, -1))
+
+
+def test_marginal_draws_are_data_values_seeded_per_sample(tmp_path: Path) -> None:
+    dataset, bound, _ = prepared(tmp_path, Rec(), baseline=False)
+    rows = dataset.get(np.arange(40))
+    removed = bound.removed(rows)
+    # the same sample draws the same values in any batch, at any position
+    again = bound.removed(rows.flip(0)).flip(0)
+    assert torch.equal(removed, again)
+    assert torch.equal(bound.removed(rows[7:8]), removed[7:8])
+    users = set(dataset.inputs[:, 0].tolist())
+    assert set(removed[:, 0].tolist()) <= users
+    assert len(set(removed[:, 1].tolist())) > 3  # a draw per sample, not one value
+    assert torch.equal(removed[:, 1], removed[:, 1].round())  # ids, never averages
+    other = bound.bind(dataset.inputs, seed=1).removed(rows)
+    assert not torch.equal(other[:, :3], removed[:, :3])
+
+
+def test_the_declared_unknown_is_the_default_reference(tmp_path: Path) -> None:
+    path = tmp_path / "interactions.csv"
+    path.write_text(
+        "user_id,item_id,price,clicked\nu1,3,0.5,1\nu2,4,0.1,0\n<unk>,3,0.2,1\nu1,5,0.0,0\n"
+    )
+    params = CsvParams.model_validate(
+        {
+            "path": path,
+            "label": "clicked",
+            "inputs": [
+                {"name": "user", "columns": ["user_id"], "categorical": True, "unknown": "<unk>"},
+                {"name": "item", "columns": ["item_id"], "categorical": True},
+                {"name": "dense", "columns": ["price"]},
+            ],
+        }
+    )
+    dataset = CsvDataSource().load(params)
+    assert dataset.vocabularies == {"user_id": ["<unk>", "u1", "u2"]}  # sorted, built
+    assert dataset.references == {"user_id": 0, "item_id": None}
+    assert dataset.keyword is False
+    assert dataset.inputs[:, 0].tolist() == [1.0, 2.0, 0.0, 1.0]
