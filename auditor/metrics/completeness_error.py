@@ -14,7 +14,8 @@ spans the range of each batch as in the explainer, so keep the slice's batch siz
 mean output over the explainer's seeded background subset for DeepSHAP and the
 expected-gradients methods, the background summary of KernelSHAP, and the masked image of
 PartitionSHAP. For IG the error of the quadrature falls about as ``1/n_steps``, so the note
-says how many steps a tolerance needs.
+says how many steps a tolerance needs; for IG with ``n_steps: auto`` it says what the
+adaptive rule reached and with how many gradient evaluations (its per-sample ``steps``).
 """
 
 from __future__ import annotations
@@ -85,7 +86,10 @@ class CompletenessError(Metric):
         note = f"{len(error)} samples; reference: {words}."
         if run.type in SAMPLED_TYPES:
             note += " Expected gradients are complete in expectation only: more draws, less error."
-        if run.type == "integrated_gradients":
+        if run.type == "integrated_gradients" and run.params.n_steps == "auto":
+            note += " " + auto_note(run, error)
+            values["gradient_evaluations"] = float(sum(run.stats.get("steps", [])))
+        elif run.type == "integrated_gradients":
             steps = suggested_steps(run.params.n_steps, float(error.mean()), self.params.tolerance)
             values["suggested_steps"] = float(steps)
             note += " " + steps_note(run.params, float(error.mean()), self.params.tolerance, steps)
@@ -149,6 +153,30 @@ def suggested_steps(n_steps: int, error: float, tolerance: float) -> int:
     if not math.isfinite(error) or error <= 0:
         return n_steps
     return max(1, math.ceil(n_steps * error / tolerance))
+
+
+def auto_note(run: ExplainerRun, error: np.ndarray) -> str:
+    """What ``n_steps: auto`` did: its tolerance, the gradients it took, the samples left
+    above it; with this metric's own error, which divides by ``|f(x)|``, not the
+    explainer's ``|f(x) - f(reference)|``."""
+    p = run.params
+    steps = np.asarray(run.stats.get("steps", []), dtype=np.float64)
+    above = int(np.sum(run.stats.get("above_tolerance", [])))
+    if steps.size == 0:
+        return f"Integrated Gradients with n_steps auto (tolerance {p.tolerance:.3g})."
+    reached = (
+        "on every sample"
+        if above == 0
+        else f"on {steps.size - above} of {steps.size} samples ({above} stopped at "
+        f"{int(steps.max())} steps above it)"
+    )
+    return (
+        f"Integrated Gradients with n_steps auto reached {p.tolerance:.3g} of "
+        f"|f(x) - f(reference)| {reached} with {int(steps.sum()):,} gradient evaluations "
+        f"({steps.mean():.3g} per sample, {int(steps.min())} to {int(steps.max())}; nested "
+        f"midpoint rules from {p.min_steps} steps). Here, relative to |f(x)|: mean "
+        f"{float(error.mean()):.3g}, max {float(error.max()):.3g}."
+    )
 
 
 def steps_note(params: object, error: float, tolerance: float, steps: int) -> str:

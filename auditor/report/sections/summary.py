@@ -16,7 +16,7 @@ from auditor.report.drivers import Drivers, drivers
 from auditor.report.sections.base import Section
 from auditor.report.source import ReportSource
 from auditor.report.trust import VERDICT_WORDS, Assessment, Perturbation, measured_any
-from auditor.results import Results
+from auditor.results import ExplainerResult, Results
 from auditor.suggest import join_names
 
 #: What the summary tells a spec without faithfulness metrics to add.
@@ -173,6 +173,26 @@ def checks_fact(results: Results) -> Fact:
     )
 
 
+def steps_note(e: ExplainerResult) -> str:
+    """Integrated Gradients with ``n_steps: auto``: the steps its samples took, and how many
+    stopped above the tolerance (from its per-sample ``steps`` and ``above_tolerance``)."""
+    steps, above = e.stats.get("steps"), e.stats.get("above_tolerance")
+    if steps is None or not steps.n or steps.mean is None or steps.max is None:
+        return ""
+    total = round(steps.mean * steps.n)
+    text = (
+        f"n_steps auto: {total:,} gradient evaluations, {steps.mean:.3g} steps per sample "
+        f"(max {steps.max:.0f})."
+    )
+    count = round((above.mean or 0.0) * above.n) if above is not None else 0
+    if count:
+        text += (
+            f" {count} sample{'s' if count > 1 else ''} stopped at {steps.max:.0f} steps "
+            "above the tolerance: raise max_steps."
+        )
+    return text
+
+
 def build(src: ReportSource) -> Summary:
     r = src.results
     checks = [
@@ -197,7 +217,9 @@ def build(src: ReportSource) -> Summary:
             status_class=STATUS_CLASS[e.status],
             seconds=fmt_seconds(e.seconds) if e.status == "ok" else "—",
             per_sample=fmt_seconds(e.seconds_per_sample) if e.seconds_per_sample else "—",
-            note=(f"reused from {e.reused}" if e.reused else (e.error or "")),
+            note=" ".join(
+                filter(None, [f"reused from {e.reused}" if e.reused else e.error, steps_note(e)])
+            ),
         )
         for e in r.explainers.values()
     ]
