@@ -65,6 +65,11 @@ class DataSummary(Record):
         description="Names of the features local rankings are over (columns, pixels, regions); "
         "null for text, whose features are each sample's tokens (tokens.npz).",
     )
+    inputs: list[dict[str, Any]] | None = Field(
+        None,
+        description="Structured data: the input fields (name, columns, categorical, unknown, "
+        "baseline, embedding layer per categorical column); null otherwise.",
+    )
 
 
 class PredictionSummary(Record):

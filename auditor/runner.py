@@ -478,6 +478,8 @@ def store(
     if measured.failed:
         problems.append("a metric failed (see the explainers' metrics)")
     data = data_summary(audit.validated, audit.dataset, audit.indices)
+    if hasattr(audit.inputs, "summary"):  # structured: the fields, as run
+        data = data.model_copy(update={"inputs": audit.inputs.summary})
     warnings = health.assess(
         folder, data, summary, explained, spec.report.top_k, model_info.get("layer_stats")
     )

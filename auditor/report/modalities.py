@@ -10,13 +10,17 @@ bars or highlighted text), whether rankings get pixel maps, and which optional s
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
 from auditor.explainers.ranking import ranking_names
 from auditor.explainers.regions import image_regions
+from auditor.report.common import fmt_num
 
 if TYPE_CHECKING:
     from auditor.report.source import ReportSource
@@ -64,6 +68,10 @@ class ReportModality:
     def shows(self, section: str) -> bool:
         """Whether an optional section applies to this modality."""
         return section in self.extra_sections
+
+    def value_text(self, src: ReportSource, feature: int, value: float) -> str:
+        """A sample's value of feature ``feature`` as the gallery shows it."""
+        return fmt_num(value, 3)
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,45 @@ class TextView(ReportModality):
         return None if src.tokens is None else src.tokens.real
 
 
-VIEWS: dict[str, ReportModality] = {v.name: v for v in (ImageView(), TabularView(), TextView())}
+@dataclass(frozen=True)
+class StructuredView(TabularView):
+    """Structured data (named fields): as tables, with categorical values shown by their
+    labels from the run's ``categories.json`` ("item_category = books", not 3.0) and ids as
+    integers; no per-feature mean/std table (a mean of ids means nothing)."""
+
+    name: ClassVar[str] = "structured"
+    feature_table: ClassVar[bool] = False
+    gallery_note: ClassVar[str] = (
+        " Categorical values are shown by their labels; a categorical column's attribution "
+        "is its embedding's (gradient methods) or its removal's to the reference value."
+    )
+
+    def value_text(self, src: ReportSource, feature: int, value: float) -> str:
+        names = src.results.data.feature_names or []
+        name = names[feature] if feature < len(names) else ""
+        labels, categorical = categories(src.folder.path)
+        if name in labels:
+            vocab, i = labels[name], round(value)
+            return vocab[i] if 0 <= i < len(vocab) else f"#{i}"
+        if name in categorical:
+            return str(round(value))
+        return fmt_num(value, 3)
+
+
+@lru_cache(maxsize=8)
+def categories(folder: Path) -> tuple[dict[str, list[str]], frozenset[str]]:
+    """A run folder's vocabularies by column and its categorical columns (categories.json)."""
+    path = folder / "categories.json"
+    if not path.is_file():
+        return {}, frozenset()
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    columns = {c for f in stored.get("fields", []) if f.get("categorical") for c in f["columns"]}
+    return dict(stored.get("vocabularies", {})), frozenset(columns)
+
+
+VIEWS: dict[str, ReportModality] = {
+    v.name: v for v in (ImageView(), TabularView(), TextView(), StructuredView())
+}
 
 
 def view_for(modality: str) -> ReportModality:

@@ -4,6 +4,7 @@ a planted preference for even items, on interactions read from CSV with named fi
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, Path]:
     interactions(folder / "interactions.csv")
     body = spec(folder, "  - type: feature_ablation\n")
     body += "checks:\n  - {ranking: feature_ablation, top_k: 1, must_include: [item_id]}\n"
-    return invoke(folder, body)
+    return invoke(folder, body.replace("formats: []", "formats: [html]"))
 
 
 def test_feature_ablation_ranks_the_planted_column_first(run: tuple[int, str, Path]) -> None:
@@ -76,6 +77,35 @@ def test_categories_json_keeps_the_vocabularies(run: tuple[int, str, Path]) -> N
     }
     item = categories["fields"][1]
     assert item["embedding_layers"] == {"item_id": "item_emb", "item_category": "cat_emb"}
+
+
+def test_results_json_describes_the_fields(run: tuple[int, str, Path]) -> None:
+    _, _, folder = run
+    inputs = json.loads((folder / "results.json").read_text())["data"]["inputs"]
+    assert [f["name"] for f in inputs] == ["user", "item", "dense"]
+    assert inputs[1] == {
+        "name": "item",
+        "columns": ["item_id", "item_category"],
+        "categorical": True,
+        "unknown": None,
+        "baseline": "marginal",
+        "embedding_layers": {"item_id": "item_emb", "item_category": "cat_emb"},
+        "vocabulary_sizes": {"item_id": None, "item_category": 3},
+    }
+    assert inputs[2]["categorical"] is False and inputs[2]["baseline"] is None
+
+
+def test_the_report_shows_categorical_values_by_their_labels(run: tuple[int, str, Path]) -> None:
+    _, _, folder = run
+    html = (folder / "report.html").read_text()
+    labels = re.findall(r'<td class="feat">(\w+) <span class="muted">= ([^<]*)</span>', html)
+    shown = {}
+    for column, value in labels:
+        shown.setdefault(column, set()).add(value)
+    assert shown["item_category"] <= {"books", "games", "music"}
+    assert shown["user_id"] <= {f"u{i}" for i in range(8)}
+    assert all(v.isdigit() for v in shown["item_id"])  # ids as integers, not 3.0
+    assert all("." in v or v.lstrip("-").isdigit() for v in shown["age_days"])
 
 
 def test_an_unknown_column_is_a_located_spec_error(tmp_path: Path) -> None:
@@ -144,3 +174,16 @@ def test_an_id_beyond_the_embedding_is_an_error_at_the_field(tmp_path: Path) -> 
         "field 'item': column 'item_id' has ids up to 9, but its embedding 'item_emb' has "
         "6 rows (ids 0..5)"
     ) in output
+
+
+def test_gradients_on_ids_without_an_embedding_are_refused_at_planning(tmp_path: Path) -> None:
+    interactions(tmp_path / "interactions.csv")
+    body = spec(tmp_path, "  - type: integrated_gradients\n").replace(
+        "tiny_rec:Rec", "test_structured_gradients:CastIds"
+    )
+    code, output, folder = invoke(tmp_path, body)
+    assert code == 2, output
+    assert "rec.yaml:17" in output and "explainers[0].type" in output
+    assert "explainer 'integrated_gradients' differentiates the model" in output
+    assert "'item_id': no nn.Embedding of the model is fed it" in output
+    assert not folder.exists()  # refused before anything is written

@@ -137,7 +137,7 @@ def _contributions(
     return [
         Contribution(
             feature=names[i] if i < len(names) else f"x{i}",
-            value=fmt_num(float(x[i]), 3),
+            value=src.view.value_text(src, int(i), float(x[i])),
             attribution=fmt_num(float(a[i]), 3),
             positive=bool(a[i] >= 0),
             width=round(min(abs(float(a[i])) / scale.scale, 1.0) * 100, 1),
