@@ -3,7 +3,7 @@
 Usage:
     python bench/run_all.py                 # every case, >= 5 alternating runs (~20 min)
     python bench/run_all.py --smoke         # tiny sizes, 1 run each, for CI (< 60 s)
-    python bench/run_all.py --cases 1,shap  # some cases: 1, 2, 3, 4, shap, passes, text, history
+    python bench/run_all.py --cases 1,shap  # 1, 2, 3, 4, shap, passes, text, history, adaptive
     python bench/run_all.py --cases 4 --update   # rerun case 4, keep the others' sections
 
 Benchmarks are not tests: the process exits 0 whether or not a target is met (non-zero only
@@ -29,7 +29,7 @@ from typing import Any
 
 from common import BENCH, Section, load_average, log, machine, package_versions, table, verdict
 
-CASE_ORDER = ("1", "2", "shap", "3", "4", "passes", "text", "history")
+CASE_ORDER = ("1", "2", "shap", "3", "4", "passes", "text", "history", "adaptive")
 
 
 def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
@@ -57,6 +57,7 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
             "passes": case("case_passes", scale=1 / 64),
             "text": case("case_text", samples=8, nsamples=64),
             "history": case("case_history", sizes=(10, 1_000, 10_000), calls=20),
+            "adaptive": case("case_adaptive_ig", samples=32, reference=64, scan=40, resnet={}),
         }
     return {
         "1": case("case_end_to_end"),
@@ -67,6 +68,7 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
         "passes": case("case_passes"),
         "text": case("case_text"),
         "history": case("case_history"),
+        "adaptive": case("case_adaptive_ig"),  # resnet18 part: 32 images at 224 (slow on CPU)
     }
 
 
