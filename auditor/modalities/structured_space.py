@@ -8,6 +8,9 @@ replaces each embedding call's output with the vector's part, so gradients flow 
 values and embedding outputs alone, as in Captum's ``LayerIntegratedGradients`` over the
 embedding layers and the dense input (Sundararajan et al. 2017). A column's attribution is
 the sum over its part (so Integrated Gradients stays complete); the id channels are dropped.
+Path methods keep the id channels exact (the baseline has the sample's ids); noise methods
+(SmoothGrad) perturb them too, so they are rounded and clamped into each column's table:
+for a model that uses a column's ids only through its embedding the ids do not matter.
 
 Baseline: a categorical column's reference embedding (its ``baseline`` id's embedding; for
 ``marginal`` the mean embedding of the column's values in the background sample), dense
@@ -75,8 +78,10 @@ class _Mixed(nn.Module):
             cat = torch.tensor(lay.categorical)
             if self.ids is not None:
                 ids = self.ids[:, cat].expand(b, -1)
-            else:
+            else:  # noise methods perturb the channels too: rounded into each table
                 ids = x[:, lay.width :].detach().round()
+                top = torch.tensor([self.sites[i].rows - 1 for i in lay.categorical])
+                ids = torch.minimum(ids.clamp_min(0), top.to(ids.dtype))
             row = row.index_copy(1, cat, ids.to(x.dtype))
         by_call: dict[tuple[str, int], list[tuple[int, Site]]] = {}
         for i, site in self.sites.items():
