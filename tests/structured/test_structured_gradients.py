@@ -211,3 +211,14 @@ def test_embedding_layers_naming_a_layer_that_is_not_fed_the_column(tmp_path: Pa
         "layer 'cat_emb' is not fed column 'item_id' in a forward pass; column 'item_id' feeds "
         "item_emb"
     )
+
+
+def test_smoothgrad_noise_on_the_id_channels_stays_within_the_tables(tmp_path: Path) -> None:
+    model = DenseNamed()
+    dataset, bound, context = prepared(tmp_path, model)
+    rows = dataset.get(torch.arange(40).numpy())
+    ours = explainer("smoothgrad", bound.feed, context, nt_samples=8, stdevs=0.5).explain(
+        rows, torch.ones(40, dtype=torch.long)
+    )
+    assert ours.shape == (40, 6) and torch.isfinite(ours).all()
+    assert int(ours.abs().mean(0).argmax()) == 1  # item_id
