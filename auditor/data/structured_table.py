@@ -332,3 +332,158 @@ def baseline_of(
             f"{did_you_mean(text, vocabulary)}",
         )
     return text, vocabulary.index(text)
+
+
+def from_arrays(
+    arrays: dict[str, np.ndarray],
+    labels: np.ndarray,
+    inputs: InputsParam,
+    *,
+    path: Path,
+    vocabularies: dict[str, Path] | None,
+    embedding_layers: dict[str, str] | None,
+    class_names: list[str],
+) -> StructuredDataset:
+    """Structured data from one array per field (``.npz``/``.pt``: the field's name is the
+    key): ``(N,)`` or ``(N, k)`` for ``k`` columns; categorical arrays hold integer ids (a
+    vocabulary file, if given, names them for the report). Every problem in one SpecError."""
+    fields, keyword = fields_of(inputs)
+    issues: list[SpecIssue] = []
+    seen: dict[str, str] = {}
+    n = len(labels)
+    parts: list[np.ndarray] = []
+    built: list[InputField] = []
+    vocabs: dict[str, list[str]] = {}
+    references: dict[str, int | None] = {}
+    start = 0
+    for name, f, loc in fields:
+        for j, column in enumerate(f.columns):
+            if column in seen:
+                issues.append(
+                    SpecIssue(
+                        f"column '{column}' is already in field '{seen[column]}'; a column "
+                        "belongs to one field",
+                        (*loc, "columns", j),
+                    )
+                )
+            seen.setdefault(column, name)
+        if name not in arrays:
+            keys = sorted(arrays)
+            issues.append(
+                SpecIssue(
+                    f"{path} has no array '{name}' for field '{name}'.{did_you_mean(name, keys)} "
+                    f"Arrays: {', '.join(keys)}",
+                    loc,
+                )
+            )
+            continue
+        array = np.asarray(arrays[name])
+        k = len(f.columns)
+        if array.ndim == 1 and k == 1:
+            array = array[:, None]
+        if array.ndim != 2 or array.shape != (n, k):
+            issues.append(
+                SpecIssue(
+                    f"array '{name}' in {path} has shape {array.shape}; field '{name}' has {k} "
+                    f"column{'s' if k > 1 else ''} and there are {n} labels: expected "
+                    f"{(n, k) if k > 1 else f'({n},) or ({n}, 1)'}",
+                    loc,
+                )
+            )
+            continue
+        if f.categorical:
+            if not np.issubdtype(array.dtype, np.integer):
+                issues.append(
+                    SpecIssue(
+                        f"array '{name}' in {path} has dtype {array.dtype}; a categorical "
+                        "field holds integer ids",
+                        loc,
+                    )
+                )
+                continue
+            bad = np.argwhere((array < 0) | (array >= MAX_ID))
+            if len(bad):
+                r, c = (int(v) for v in bad[0])
+                issues.append(
+                    SpecIssue(
+                        f"array '{name}' in {path}: sample {r}, column '{f.columns[c]}' has id "
+                        f"{array[r, c]}, outside 0..{MAX_ID - 1}",
+                        loc,
+                    )
+                )
+                continue
+            for column in f.columns:
+                file = (vocabularies or {}).get(column)
+                vocab = None
+                if file is not None:
+                    try:
+                        vocab = read_vocabulary(file, ("data", "vocabularies", column))
+                    except SpecError as exc:
+                        issues.extend(exc.issues)
+                        continue
+                    vocabs[column] = vocab
+                try:
+                    _, ref = baseline_of(f, column, vocab, loc)
+                except SpecError as exc:
+                    issues.extend(exc.issues)
+                    continue
+                references[column] = ref
+        elif not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            issues.append(
+                SpecIssue(
+                    f"array '{name}' in {path} has dtype {array.dtype}; expected numbers", loc
+                )
+            )
+            continue
+        elif not np.isfinite(array.astype(np.float64)).all():
+            r = int(np.argwhere(~np.isfinite(array.astype(np.float64)))[0, 0])
+            issues.append(
+                SpecIssue(f"array '{name}' in {path} has NaN or infinite values (sample {r})", loc)
+            )
+            continue
+        parts.append(array.astype(np.float64))
+        shown = [_shown(f, c) for c in f.columns] if f.categorical else []
+        pairs = ", ".join(f"{c}={v}" for c, v in zip(f.columns, shown, strict=False))
+        built.append(
+            InputField(
+                name=name,
+                columns=tuple(f.columns),
+                categorical=f.categorical,
+                start=start,
+                unknown=f.unknown,
+                baseline=shown[0] if len(set(shown)) == 1 else pairs or "marginal",
+                loc=loc,
+            )
+        )
+        start += k
+    for column in (vocabularies or {}) | (embedding_layers or {}):
+        if column not in {c for _, f, _ in fields if f.categorical for c in f.columns}:
+            key = "vocabularies" if column in (vocabularies or {}) else "embedding_layers"
+            issues.append(
+                SpecIssue(
+                    f"'{column}' is not a categorical column of the inputs", ("data", key, column)
+                )
+            )
+    if issues:
+        raise SpecError(issues)
+    values = np.concatenate(parts, axis=1)
+    sizes = ", ".join(f"{f.name} ({len(f.columns)})" for f in built)
+    return StructuredDataset(
+        torch.from_numpy(values.astype(np.float32)),
+        labels,
+        fields=built,
+        keyword=keyword,
+        vocabularies=vocabs,
+        references=references,
+        embedding_layers=embedding_layers,
+        class_names=class_names,
+        description=f"tensors {path}: {n} samples, fields {sizes}",
+    )
+
+
+def _shown(f: FieldParams, column: str) -> str:
+    """The field's baseline for one column as written (``marginal`` by default)."""
+    value = f.baseline if f.baseline is not None else f.unknown
+    if isinstance(value, dict):
+        value = value.get(column, f.unknown)
+    return "marginal" if value is None else str(value)

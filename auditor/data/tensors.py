@@ -16,7 +16,7 @@ from typing import IO, Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from auditor.data.base import (
     DataSource,
@@ -25,6 +25,7 @@ from auditor.data.base import (
     TensorDataset,
     default_class_names,
 )
+from auditor.data.structured_table import InputsParam, StructuredDataset, fields_of, from_arrays
 from auditor.errors import SpecError
 from auditor.paths import ExistingFile
 from auditor.plugin import Params
@@ -63,6 +64,35 @@ class TensorsParams(Params):
     feature_names: list[str] | None = Field(
         default=None, min_length=1, description="Names of the columns of tabular inputs."
     )
+    inputs: InputsParam | None = Field(
+        default=None,
+        min_length=1,
+        description="Named input fields (.npz/.pt dict: one array per field, under the field's "
+        "name): field -> {columns: [...], categorical: true|false, baseline: marginal|<id>}, "
+        "or a list of fields with name: (positional). Samples are then structured data.",
+    )
+    embedding_layers: dict[str, str] | None = Field(
+        default=None,
+        description="Categorical column -> the nn.Embedding it feeds; default: found by one "
+        "forward pass.",
+    )
+    vocabularies: dict[str, ExistingFile] | None = Field(
+        default=None,
+        description="Categorical column -> a file naming its ids (one value a line, or a JSON "
+        "list), for the report.",
+    )
+
+    @model_validator(mode="after")
+    def _fields_alone(self) -> TensorsParams:
+        if self.inputs is None:
+            for key in ("embedding_layers", "vocabularies"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} applies to data with inputs (fields) only")
+        else:
+            for key in ("inputs_key", "modality", "feature_names"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"with inputs, each field names its array; leave {key} out")
+        return self
 
 
 class TensorsDataSource(DataSource):
@@ -75,6 +105,10 @@ class TensorsDataSource(DataSource):
     def static_info(cls, params: TensorsParams) -> StaticInfo | None:  # type: ignore[override]
         """Shape from the .npy/.npz header (no array is read); None for .pt/.pth files,
         whose shapes are only known by unpickling them."""
+        if params.inputs is not None:
+            fields, _ = fields_of(params.inputs)
+            names = [c for _, f, _ in fields for c in f.columns]
+            return StaticInfo("structured", (len(names),), names, params.class_names)
         shape = _header_shape(params)
         if shape is None or not 2 <= len(shape) <= 4:
             return None  # load() says what is wrong with the file
@@ -88,6 +122,8 @@ class TensorsDataSource(DataSource):
         return StaticInfo(modality, sample, features, params.class_names)
 
     def load(self, params: TensorsParams) -> TensorDataset:  # type: ignore[override]
+        if params.inputs is not None:
+            return _structured(params)
         raw_inputs, raw_labels = _read(params)
         inputs = _inputs(raw_inputs, params.path)
         labels = _labels(raw_labels, len(inputs), params)
@@ -104,6 +140,68 @@ class TensorsDataSource(DataSource):
             description=f"tensors {params.path}: {len(labels)} samples of shape "
             f"{tuple(inputs.shape[1:])}",
         )
+
+
+def _structured(params: TensorsParams) -> StructuredDataset:
+    """One array per field of ``inputs`` and the labels, from a .npz or a .pt/.pth dict."""
+    suffix = params.path.suffix.lower()
+    if suffix not in _DEFAULT_KEYS:
+        raise SpecError.at(
+            ("data", "path"),
+            f"{params.path}: fields (inputs) are read from a .npz file or a .pt/.pth dict, one "
+            "array per field",
+        )
+    if params.labels is not None:
+        raise SpecError.at(("data", "labels"), f"{params.path} holds its own labels (under a key)")
+    if suffix == ".npz":
+        try:
+            with np.load(params.path, allow_pickle=False) as archive:
+                found: dict[str, Any] = {key: archive[key] for key in archive.files}
+        except (ValueError, OSError) as exc:
+            raise SpecError.at(
+                ("data", "path"), f"{params.path} could not be read as a .npz archive: {exc}"
+            ) from exc
+    else:
+        found = _torch_dict(params)
+    key = params.labels_key or _DEFAULT_KEYS[suffix][1]
+    if key not in found:
+        keys = sorted(found)
+        raise SpecError.at(
+            ("data", "labels_key") if params.labels_key else ("data", "path"),
+            f"{params.path} has no labels '{key}'.{did_you_mean(key, keys)} Arrays: "
+            f"{', '.join(keys)}; name them with labels_key",
+        )
+    arrays = {k: _as_array(v, f"array '{k}'", params.path) for k, v in found.items() if k != key}
+    labels = _labels(
+        found[key], len(np.asarray(_as_array(found[key], "labels", params.path))), params
+    )
+    return from_arrays(
+        arrays,
+        labels,
+        params.inputs,  # type: ignore[arg-type]
+        path=params.path,
+        vocabularies=params.vocabularies,
+        embedding_layers=params.embedding_layers,
+        class_names=_class_names(params.class_names, labels),
+    )
+
+
+def _torch_dict(params: TensorsParams) -> dict[str, Any]:
+    try:
+        data = torch.load(params.path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
+        raise SpecError.at(
+            ("data", "path"),
+            f"{params.path} could not be loaded with torch.load(weights_only=True) "
+            f"({_unpickling_reason(exc)})",
+        ) from exc
+    if not isinstance(data, dict):
+        raise SpecError.at(
+            ("data", "path"),
+            f"{params.path} holds a {type(data).__name__}; with inputs it must be a dict of one "
+            "tensor per field and the labels",
+        )
+    return {str(k): v for k, v in data.items()}
 
 
 # -- reading ----------------------------------------------------------------------------
