@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import random
 import sys
@@ -309,6 +310,10 @@ def describe(audit: Audit) -> dict[str, Any]:
     module, example = audit.loaded.module, sample[:1]
     if audit.inputs is not None:  # the user's model with the arguments the feed gives it
         args, kwargs = audit.inputs.feed.arguments(example)
+        names = list(inspect.signature(audit.inputs.feed.inner.forward).parameters)
+        structured = not isinstance(audit.inputs, TextInputs)
+        if structured and kwargs and names[: len(kwargs)] == list(kwargs):  # forward's order
+            args, kwargs = list(kwargs.values()), {}
         if not kwargs:
             module, example = audit.inputs.feed.inner, tuple(args)
     graph = model_graph(module, example, info.layers)
