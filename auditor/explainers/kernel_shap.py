@@ -1,29 +1,31 @@
 """KernelSHAP: Shapley values of tabular features by weighted linear regression on coalitions.
 
 Lundberg, Lee 2017, "A Unified Approach to Interpreting Model Predictions",
-https://arxiv.org/abs/1705.07874. Engine: ``shap.KernelExplainer`` on a numpy function
-of the target output only (one explainer per target class in the batch), with the
-background summarized by ``shap.kmeans`` or a seeded sample. Each sample is explained
-with the same seeded coalitions, independent of the batch it came in. The gap between
-the sum of attributions and ``f(x) - E[f(background)]`` is kept per sample.
+https://arxiv.org/abs/1705.07874. The estimator is shap's ``KernelExplainer``'s, replicated
+in ``auditor.explainers.kernel_shap_engine`` (the same coalitions, weights and constrained
+least squares, the same values within float error) but run for a whole batch at once: the
+model sees rows of many samples per call and one regression solves every sample. The
+background is summarized by ``shap.kmeans`` (weighted by cluster size) or a seeded sample;
+on text each sample's reference is the sample with its tokens removed. Each sample is
+explained with the same seeded coalitions, independent of the batch it came in. Recorded
+per sample: the gap between the sum of attributions and ``f(x) - E[f(background)]``
+(``convergence_delta``) and the coalitions evaluated (``coalitions``, the budget).
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import BaseModel, Field
 from torch import nn
 
-from auditor.explainers.base import Explainer
-from auditor.explainers.shap_support import (
-    background_sample,
-    by_target,
-    completeness_gap,
-    numpy_seed,
-)
+from auditor.explainers.base import ExplainContext, Explainer
+from auditor.explainers.kernel_shap_engine import KernelShapValues, kernel_shap_values
+from auditor.explainers.shap_support import background_sample, completeness_gap
 from auditor.plugin import Params
 
 
@@ -36,7 +38,8 @@ class KernelShapParams(Params):
         None,
         ge=2,
         le=1_000_000,
-        description="Coalitions evaluated per sample (default: shap's 2 * features + 2048).",
+        description="Coalitions evaluated per sample (default: shap's 2 * features + 2048 up "
+        "to 256 features, max(2560, 4 * features) above; all 2**features - 2 when fewer).",
     )
     max_features: int | None = Field(
         None,
@@ -49,63 +52,76 @@ class KernelShapParams(Params):
     )
 
 
-class TargetFunction:
-    """A numpy function of rows: the model's ``target`` output, evaluated in batches."""
-
-    def __init__(self, model: nn.Module, target: int, shape: tuple[int, ...], batch: int):
-        self.model, self.target, self.shape, self.batch = model, target, shape, batch
-
-    @torch.no_grad()
-    def __call__(self, rows: np.ndarray) -> np.ndarray:
-        x = torch.as_tensor(np.asarray(rows, dtype=np.float32)).reshape(-1, *self.shape)
-        outs = [
-            self.model(x[s : s + self.batch])[:, self.target] for s in range(0, len(x), self.batch)
-        ]
-        return torch.cat(outs).numpy().astype(np.float64)
-
-
 class KernelShap(Explainer):
-    """shap's KernelExplainer on the target output, for tabular data (Lundberg and Lee 2017)."""
+    """Batched KernelSHAP on the target output (Lundberg and Lee 2017; shap's estimator)."""
 
     name: ClassVar[str] = "kernel_shap"
     uses_background = True
-    stats = ("convergence_delta",)
+    stats = ("convergence_delta", "coalitions")
     Params = KernelShapParams
     modalities = frozenset({"tabular", "text"})
 
-    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        import shap
+    def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
+        super().__init__(model, params, context)
+        #: The background summary per input shape: k-means runs once, not once per batch.
+        self._summaries: dict[tuple[int, ...], Any] = {}
 
+    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        result = self.player_values(inputs, targets)
+        for note in result.warnings:
+            warnings.warn(f"kernel_shap: {note}", RuntimeWarning, stacklevel=2)
+        attributions = torch.as_tensor(result.values, dtype=torch.float32).reshape(inputs.shape)
+        expected = torch.as_tensor(result.expected, dtype=torch.float32)
+        self.record(
+            convergence_delta=completeness_gap(self.model, inputs, targets, attributions, expected),
+            coalitions=result.coalitions,
+        )
+        return attributions
+
+    @torch.no_grad()
+    def player_values(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        groups: Sequence[Sequence[int]] | None = None,
+    ) -> KernelShapValues:
+        """KernelSHAP values of each feature, or of each group of flattened feature indices.
+
+        ``groups`` (lists of indices into a flattened sample, each index in exactly one)
+        makes each group one player. Values are ``(N, groups)``.
+        """
         p = self.params
         shape = tuple(inputs.shape[1:])
         rows = inputs.reshape(len(inputs), -1).numpy().astype(np.float64)
         removed = self.context.removed
-        # Text: a token is integrated out over the one text with it removed (shap's Text
-        # masker), not over other texts' tokens at the same position.
-        summary = self.background_summary(shape) if removed is None else None
-        out = np.zeros_like(rows)
-        expected = torch.zeros(len(inputs))
-        options: dict[str, Any] = {"silent": True, "l1_reg": False}
-        if p.nsamples is not None:
-            options["nsamples"] = p.nsamples
-        if p.max_features is not None:
-            options["l1_reg"] = f"num_features({p.max_features})"
-        for target, indices in by_target(targets):
-            function = TargetFunction(self.model, target, shape, p.batch_size)
-            explainer = shap.KernelExplainer(function, summary) if removed is None else None
-            for i in indices.tolist():
-                if removed is not None:
-                    reference = removed(inputs[i : i + 1]).reshape(1, -1).numpy()
-                    explainer = shap.KernelExplainer(function, reference.astype(np.float64))
-                with numpy_seed(self.context.seed):
-                    values = explainer.shap_values(rows[i : i + 1], **options)
-                out[i] = np.asarray(values).reshape(-1)
-                expected[i] = float(np.asarray(explainer.expected_value).reshape(-1)[0])
-        attributions = torch.as_tensor(out, dtype=torch.float32).reshape(inputs.shape)
-        self.record(
-            convergence_delta=completeness_gap(self.model, inputs, targets, attributions, expected)
+        weights = None
+        if removed is None:
+            if shape not in self._summaries:
+                self._summaries[shape] = self.background_summary(shape)
+            summary = self._summaries[shape]
+            background = np.asarray(getattr(summary, "data", summary), dtype=np.float64)
+            weights = getattr(summary, "weights", None)
+        else:
+            # Text: a token is integrated out over the one text with it removed (shap's Text
+            # masker), not over other texts' tokens at the same position.
+            background = removed(inputs).reshape(len(inputs), 1, -1).numpy().astype(np.float64)
+        model, chosen = self.model, torch.as_tensor(targets, dtype=torch.long)
+
+        def target_output(batch: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+            out = model(batch.reshape(-1, *shape))
+            return out[torch.arange(len(batch)), chosen[owner]]
+
+        return kernel_shap_values(
+            target_output,
+            rows,
+            background,
+            weights=weights,
+            nsamples=p.nsamples,
+            seed=self.context.seed,
+            groups=groups,
+            max_features=p.max_features,
+            batch_size=p.batch_size,
         )
-        return attributions
 
     def background_summary(self, shape: tuple[int, ...]) -> Any:
         """The background rows shap integrates features out over."""
