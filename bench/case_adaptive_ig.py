@@ -24,6 +24,7 @@ from common import Section, log, table
 from digits import load_digits
 from torch import nn
 
+from auditor.explainers.baselines import make_baseline
 from auditor.explainers.integrated_gradients import integrated_gradients
 from auditor.explainers.quadrature import adaptive_integrated_gradients
 
@@ -49,9 +50,11 @@ def compare(
     fixed_steps: list[int],
     reference_steps: int,
     rows: int | None = None,
+    baseline: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """Auto at each start and fixed Gauss-Legendre rules: gradients and errors."""
-    zeros = torch.zeros_like(x)
+    """Auto at each start and fixed Gauss-Legendre rules: gradients and errors (the
+    baseline is zeros unless given)."""
+    zeros = torch.zeros_like(x) if baseline is None else baseline
     with torch.no_grad():
         delta = (model(x) - model(zeros)).gather(1, targets[:, None])[:, 0].double()
     log(f"adaptive IG: reference, {reference_steps} Gauss-Legendre steps on {len(x)} samples")
@@ -147,7 +150,12 @@ def resnet_part(images: int, size: int, fixed: list[int], reference: int) -> dic
     x = torch.randn(images, 3, size, size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         targets = model(x).argmax(dim=1)
-    return compare(model, x, targets, fixed, reference, rows=32)
+    # Not zeros: a bias-free network at initialization (BatchNorm a scaling) is positively
+    # homogeneous, f(a x) = a g(x) + the last layer's bias, so from 0 the gradient is constant
+    # along the path and every rule is exact. The 'uniform' baseline (noise in the inputs'
+    # range, seeded) gives a path the network bends.
+    noise = make_baseline("uniform", x, None, seed=0)
+    return compare(model, x, targets, fixed, reference, rows=32, baseline=noise)
 
 
 def run(
