@@ -4,7 +4,8 @@ Counts, not times: gradient evaluations (one per path point per sample) that ``n
 auto`` spends on the digits CNN (the first ``samples`` digits of the "all" split) and on a
 random-weight resnet18, against the smallest fixed Gauss-Legendre ``n_steps`` (Captum's
 default rule) whose worst-sample completeness error is no larger than auto's. The error is
-the one auto controls: ``|sum(attr) - (f(x) - f(0))| / |f(x) - f(0)|`` per sample.
+the one auto controls: ``|sum(attr) - (f(x) - f(x0))| / |f(x) - f(x0)|`` per sample, from a
+zero baseline on digits and the seeded ``uniform`` one on resnet18 (see ``resnet_part``).
 
 Completeness is a sum over features, so the table also gives each rule's per-feature error
 against a reference (Gauss-Legendre with ``reference`` steps): the relative L1 distance
