@@ -266,7 +266,16 @@ def categorical_ids(
     for (line, _), v in zip(cells, values, strict=True):
         if not v:
             raise SpecError.at(("data", "path"), f"{path} line {line}, column '{column}' is empty")
-    if vocabulary is None and all(_is_int(v) for v in values):
+    ints = [_is_int(v) for v in values]
+    if vocabulary is None and any(ints) and not all(ints):
+        r = ints.index(False)
+        raise SpecError.at(
+            ("data", "path"),
+            f"{path} line {cells[r][0]}, column '{column}': '{values[r]}' is not an integer id, "
+            "but the column's other values are; fix the cell, or give the column a vocabulary "
+            f"file (data.vocabularies.{column}) to map its values through",
+        )
+    if vocabulary is None and all(ints):
         ids = np.array([int(v) for v in values], dtype=np.int64)
         bad = np.flatnonzero((ids < 0) | (ids >= MAX_ID))
         if len(bad):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -16,6 +17,7 @@ from test_structured_gradients import explainer, fields, prepared
 from tiny_rec import Rec
 
 from auditor.data.csv_source import CsvDataSource, CsvParams
+from auditor.errors import SpecError
 
 
 def test_ablating_item_id_with_a_baseline_id_is_the_output_drop_to_that_id(
@@ -83,3 +85,26 @@ def test_the_declared_unknown_is_the_default_reference(tmp_path: Path) -> None:
     assert dataset.references == {"user_id": 0, "item_id": None}
     assert dataset.keyword is False
     assert dataset.inputs[:, 0].tolist() == [1.0, 2.0, 0.0, 1.0]
+
+
+def test_a_stray_text_value_in_an_id_column_is_an_error_not_a_new_vocabulary(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "interactions.csv"
+    path.write_text("item_id,price,clicked\n3,0.5,1\n4,0.1,0\nn/a,0.2,1\n")
+    params = CsvParams.model_validate(
+        {
+            "path": path,
+            "label": "clicked",
+            "inputs": {
+                "item": {"columns": ["item_id"], "categorical": True},
+                "dense": {"columns": ["price"]},
+            },
+        }
+    )
+    with pytest.raises(SpecError) as caught:
+        CsvDataSource().load(params)
+    assert str(caught.value.issues[0].message).startswith(
+        f"{path} line 4, column 'item_id': 'n/a' is not an integer id, but the column's other "
+        "values are"
+    )
