@@ -600,6 +600,9 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
         f"{predicted.data_sha256}:{audit.loaded.weights_sha256}:{spec.seed}:{spec.precision}:"
         f"{sha_targets(predicted.predictions.targets)}"
     )
+    if hasattr(audit.inputs, "summary"):  # structured: references and embeddings shape results
+        fields = json.dumps(audit.inputs.summary, sort_keys=True).encode()
+        inputs_key += ":" + hashlib.sha256(fields).hexdigest()[:16]
     stage = ExplainStage(
         model=predicted.model,
         dataset=audit.dataset,
