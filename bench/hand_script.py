@@ -24,6 +24,7 @@ import io
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -195,43 +196,78 @@ def random_deletion(model, x, targets, n=128):
     return np.array(curves)
 
 
-def ssim(a, b, sigma=1.5):
+def ssim_stack(a, b, sigma=1.5):
+    """SSIM of each pair of (N, H, W) maps: Gaussian window, reflect padding, mean over pixels."""
     c1, c2 = 0.01**2, 0.03**2
+    r = int(3 * sigma)  # 3 sigma; "mirror" is torch's "reflect" (the edge pixel not repeated)
 
-    def blur(img):
-        return ndimage.gaussian_filter(img, sigma, mode="reflect", truncate=3.0)
+    def blur(img):  # no blur across samples
+        return ndimage.gaussian_filter(img, (0, sigma, sigma), mode="mirror", radius=(0, r, r))
 
     mu_a, mu_b = blur(a), blur(b)
     var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
     cov = blur(a * b) - mu_a * mu_b
     num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
-    return float((num / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))).mean())
+    return (num / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))).mean(axis=(1, 2))
 
 
-def normalized(m):
-    return m / m.max() if m.max() > 0 else m
+def normalized(maps):
+    """Each map divided by its maximum (all-zero maps stay zero)."""
+    top = maps.max(axis=(1, 2), keepdims=True)
+    return np.divide(maps, top, out=np.zeros_like(maps), where=top > 0)
 
 
-def randomization_sanity(model, name, x, targets, background, original, n=16):
-    """Cascading randomization from the output layer down; Spearman and SSIM per step."""
+def rank_correlations(before, after):
+    """Per-sample Spearman of two (N, F) stacks over the features nonzero in either map.
+
+    Average ranks for ties (scipy's rankdata, NaN for the left-out features), then the
+    Pearson correlation of the ranks row by row; NaN where a side is constant.
+    """
+    keep = (before != 0) | (after != 0)
+    ranks = [
+        stats.rankdata(np.where(keep, m, np.nan), axis=1, nan_policy="omit")
+        for m in (before, after)
+    ]
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows with nothing kept: NaN
+        ra, rb = (r - np.nanmean(r, axis=1, keepdims=True) for r in ranks)
+        return np.nansum(ra * rb, axis=1) / np.sqrt(
+            np.nansum(ra * ra, axis=1) * np.nansum(rb * rb, axis=1)
+        )
+
+
+def randomization_sanity(model, names, x, targets, background, originals, n=16, with_ssim=True):
+    """Cascading randomization from the output layer down, one cascade for all ``names``.
+
+    A deep copy of the model; each step re-initializes the next layer with parameters
+    (``reset_parameters`` under ``torch.manual_seed(SEED + step)``), then every explainer
+    runs again on the first ``n`` samples with the original targets. Per step and explainer:
+    the mean per-sample Spearman of |attribution| (and SSIM of the maps scaled to [0, 1]).
+    Returns ``{name: [(spearman, ssim), ...]}`` and the final step's per-sample Spearman.
+    """
     x, targets = x[:n], targets[:n]
-    before = np.abs(original[:n]).mean(axis=1)
+    before = {name: np.abs(originals[name][:n]).mean(axis=1) for name in names}
+    scaled = {name: normalized(before[name].astype(np.float64)) for name in names}
     randomized = copy.deepcopy(model)
     layers = [m for _, m in randomized.named_modules() if list(m.parameters(recurse=False))]
-    curve = []
+    curves = {name: [] for name in names}
+    final = {}
     for step, layer in enumerate(reversed(layers)):
         with torch.random.fork_rng():
             torch.manual_seed(SEED + step)
             layer.reset_parameters()
-        after = np.abs(explain_all(randomized, name, x, targets, background)).mean(axis=1)
-        rhos, ssims = [], []
-        for a, b in zip(before, after, strict=True):
-            keep = (a != 0) | (b != 0)
-            if np.ptp(a[keep]) > 0 and np.ptp(b[keep]) > 0:
-                rhos.append(stats.spearmanr(a[keep], b[keep]).statistic)
-            ssims.append(ssim(normalized(a), normalized(b)))
-        curve.append((float(np.mean(rhos)) if rhos else float("nan"), float(np.mean(ssims))))
-    return curve
+        for name in names:
+            after = np.abs(explain_all(randomized, name, x, targets, background)).mean(axis=1)
+            rho = rank_correlations(before[name].reshape(n, -1), after.reshape(n, -1))
+            similar = (
+                float(np.mean(ssim_stack(scaled[name], normalized(after.astype(np.float64)))))
+                if with_ssim
+                else float("nan")
+            )
+            mean_rho = float(np.mean(rho[np.isfinite(rho)])) if np.isfinite(rho).any() else np.nan
+            curves[name].append((mean_rho, similar))
+            final[name] = rho
+    return curves, final
 
 
 # -- report -------------------------------------------------------------------------------
@@ -323,6 +359,11 @@ def main():
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--formats", default="html,pdf")
     parser.add_argument("--no-metrics", action="store_true", help="Skip deletion and sanity.")
+    parser.add_argument("--sanity-samples", type=int, default=16, help="Samples for sanity.")
+    parser.add_argument(
+        "--sanity-explainers", default=",".join(LOCAL), help="Explainers of the sanity check."
+    )
+    parser.add_argument("--no-sanity-ssim", action="store_true", help="Spearman only.")
     args = parser.parse_args()
     started = time.perf_counter()
     out = args.out
@@ -363,10 +404,12 @@ def main():
     if not args.no_metrics:
         random_curve = random_deletion(model, x, predicted)
         deletion_curves = {n: deletion(model, x, predicted, attributions[n]) for n in LOCAL}
-        sanity = {
-            n: randomization_sanity(model, n, x, targets, background, attributions[n])
-            for n in LOCAL
-        }
+        names = [n for n in args.sanity_explainers.split(",") if n]
+        curves, _ = randomization_sanity(
+            model, names, x, targets, background, attributions, args.sanity_samples,
+            with_ssim=not args.no_sanity_ssim,
+        )  # fmt: skip
+        sanity.update(curves)
     seconds["metrics"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -40,7 +40,13 @@ from torch import nn
 from auditor.explainers.baselines import make_baseline
 from auditor.metrics.base import ExplainerRun, Metric, MetricContext, MetricOutput
 from auditor.metrics.perturb import explained_batches
-from auditor.metrics.similarity import feature_map, nanmean, normalize_map, spearman, ssim_pairs
+from auditor.metrics.similarity import (
+    feature_maps,
+    nanmean,
+    normalize_maps,
+    spearman_rows,
+    ssim_pairs,
+)
 from auditor.modalities import modality_of
 from auditor.plugin import Params
 
@@ -101,10 +107,12 @@ class RandomizationSanity(Metric):
         steps = cascade(ctx.model, p.max_steps)
         if not steps:
             raise ValueError("the model has no layer with parameters to randomize")
+        modality = ctx.context.modality
         batches = list(explained_batches(ctx, p.samples))
         before = Maps(
-            [feature_map(a, ctx.context.modality) for b in batches for a in b.attributions.numpy()],
-            [r for b in batches for r in input_region(run, ctx, b.inputs, p.region)],
+            feature_maps(stacked([b.attributions.numpy() for b in batches]), modality),
+            stacked([input_region(run, ctx, b.inputs, p.region) for b in batches]),
+            images=image,
         )
         model = copy.deepcopy(ctx.model).eval()
         modules = dict(model.named_modules())
@@ -113,11 +121,10 @@ class RandomizationSanity(Metric):
             for layer in names:
                 randomize(modules[layer], ctx.context.seed + step)
             explainer = run.rebuild(model, ctx.context)
-            after = [
-                feature_map(a, ctx.context.modality)
-                for b in batches
-                for a in explainer.explain(b.inputs, b.targets).numpy()
-            ]
+            after = feature_maps(
+                stacked([explainer.explain(b.inputs, b.targets).numpy() for b in batches]),
+                modality,
+            )
             rho, share = before.spearman(after, nonzero=p.region == "nonzero")
             ssims = before.ssim(after, p.ssim_sigma) if image else np.array([math.nan])
             curves["layers"].append(names[-1])
@@ -146,28 +153,37 @@ class RandomizationSanity(Metric):
 
 
 class Maps:
-    """The original maps of the measured samples and the features each one compares."""
+    """The original maps of the measured samples, ``(N, *unit shape)``, and the features
+    each one compares (``regions``, boolean, same shape); every sample at once."""
 
-    def __init__(self, maps: list[np.ndarray], regions: list[np.ndarray]) -> None:
+    def __init__(self, maps: np.ndarray, regions: np.ndarray, *, images: bool = False) -> None:
+        if maps.shape != regions.shape:
+            raise ValueError(f"maps {maps.shape} and regions {regions.shape} differ in shape")
         self.maps, self.regions = maps, regions
+        self.flat = maps.reshape(len(maps), -1)
+        self.flat_regions = regions.reshape(len(regions), -1)
+        #: Each map scaled to [0, 1], for SSIM: once, not at every cascade step.
+        self.normalized = normalize_maps(maps) if images else None
 
-    def spearman(self, after: list[np.ndarray], *, nonzero: bool) -> tuple[np.ndarray, float]:
+    def spearman(self, after: np.ndarray, *, nonzero: bool) -> tuple[np.ndarray, float]:
         """Spearman per sample over its region, and the mean share of features compared."""
-        rho, shares = [], []
-        for a, b, region in zip(self.maps, after, self.regions, strict=True):
-            keep = region & ((a != 0) | (b != 0)) if nonzero else region
-            rho.append(spearman(a[keep], b[keep]))
-            shares.append(float(keep.mean()))
-        return np.asarray(rho), float(np.mean(shares))
+        if after.shape != self.maps.shape:
+            raise ValueError(f"maps of shape {self.maps.shape} before, {after.shape} after")
+        b = after.reshape(len(after), -1)
+        keep = self.flat_regions & ((self.flat != 0) | (b != 0)) if nonzero else self.flat_regions
+        shares = keep.mean(axis=1) if keep.size else np.full(len(keep), math.nan)
+        return spearman_rows(self.flat, b, keep), float(np.mean(shares))
 
-    def ssim(self, after: list[np.ndarray], sigma: float) -> np.ndarray:
-        if len(after) != len(self.maps):
-            raise ValueError(f"{len(self.maps)} maps before, {len(after)} after")
-        return ssim_pairs(
-            np.stack([normalize_map(a) for a in self.maps]),
-            np.stack([normalize_map(b) for b in after]),
-            sigma=sigma,
-        )
+    def ssim(self, after: np.ndarray, sigma: float) -> np.ndarray:
+        if after.shape != self.maps.shape:
+            raise ValueError(f"maps of shape {self.maps.shape} before, {after.shape} after")
+        normalized = normalize_maps(self.maps) if self.normalized is None else self.normalized
+        return ssim_pairs(normalized, normalize_maps(after), sigma=sigma)
+
+
+def stacked(parts: list[np.ndarray]) -> np.ndarray:
+    """The batches' arrays as one; an empty float array when there are none."""
+    return np.concatenate(parts) if parts else np.zeros((0,))
 
 
 def rounded(value: float) -> float | None:
@@ -203,7 +219,7 @@ def randomize(module: nn.Module, seed: int) -> None:
 
 def input_region(
     run: ExplainerRun, ctx: MetricContext, inputs: torch.Tensor, region: str
-) -> list[np.ndarray]:
+) -> np.ndarray:
     """Per sample, a boolean map of the features that may be compared (before zeros)."""
     kind = reference_kind(run) if region == "baseline" else None
     if kind is not None and ctx.context.removed is not None:  # text: the removed tokens
@@ -213,7 +229,7 @@ def input_region(
     else:
         reference = make_baseline(kind, inputs, ctx.context.background, seed=ctx.context.seed)
         differs = inputs != reference
-    return [feature_map(d, ctx.context.modality) > 0 for d in differs.numpy().astype(np.float64)]
+    return feature_maps(differs.numpy().astype(np.float64), ctx.context.modality) > 0
 
 
 def reference_kind(run: ExplainerRun) -> str | None:
