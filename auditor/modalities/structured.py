@@ -9,8 +9,9 @@ several; a dense field float32 ``(N, k)``.
 - Removing a feature (feature ablation, LIME, KernelSHAP, deletion, insertion, the
   references of completeness) sets a categorical column to its reference id (``baseline:``
   a value, the ``unknown`` value, or ``marginal``: one draw per sample from the column's
-  values in the data, seeded by the run's seed and the sample) and a dense column to the
-  background mean: never an average of ids or id 0 (``StructuredInputs.removed``).
+  values in the data other than the sample's own, in proportion to their counts, seeded by
+  the run's seed and the sample) and a dense column to the background mean: never an average
+  of ids or id 0 (``StructuredInputs.removed``).
 - Gradient methods run in a mixed space (``auditor.modalities.structured_space``): dense
   columns as they are, every categorical column at its embedding's output, as Captum's
   ``LayerIntegratedGradients`` does; a column's attribution is the sum over the embedding
@@ -318,6 +319,15 @@ def range_issues(dataset: StructuredDataset, sites: dict[str, Site]) -> list[Spe
     return issues
 
 
+def _draw(rng: np.random.Generator, values: np.ndarray, counts: np.ndarray, own: float) -> int:
+    """One id drawn from the column's values in the data, in proportion to their counts, other
+    than the sample's own (removing a value must change it); the own id if it is the only one."""
+    weights = np.where(values == round(own), 0, counts).astype(np.float64)
+    if weights.sum() == 0:
+        return round(own)
+    return int(values[rng.choice(len(values), p=weights / weights.sum())])
+
+
 # -- what a structured run needs -------------------------------------------------------------
 @dataclass(frozen=True)
 class StructuredInputs:
@@ -330,7 +340,8 @@ class StructuredInputs:
     sites: dict[str, Site]
     missing: dict[str, str]
     references: dict[str, int | None]  # categorical column -> reference id, None: marginal
-    marginals: dict[str, np.ndarray]  # categorical column -> its ids in the data
+    #: categorical column -> its distinct ids in the data and how often each occurs
+    marginals: dict[str, tuple[np.ndarray, np.ndarray]]
     vocabularies: dict[str, list[str]]
     dense_mean: torch.Tensor  # (C,) the mean row (background, once bound)
     seed: int = 0
@@ -349,7 +360,10 @@ class StructuredInputs:
             raise SpecError(issues)
         columns = list(dataset.feature_names or [])
         marginals = {
-            c: dataset.inputs[:, columns.index(c)].round().to(torch.long).numpy()
+            c: np.unique(
+                dataset.inputs[:, columns.index(c)].round().to(torch.long).numpy(),
+                return_counts=True,
+            )
             for c, ref in dataset.references.items()
             if ref is None
         }
@@ -410,8 +424,7 @@ class StructuredInputs:
             for r in range(len(flat)):
                 rng = np.random.default_rng(sample_seed(self.seed, flat[r]))
                 for i, column in marginal:
-                    values = self.marginals[column]
-                    drawn[r, i] = float(values[rng.integers(len(values))])
+                    drawn[r, i] = float(_draw(rng, *self.marginals[column], float(flat[r, i])))
             out = drawn.reshape(inputs.shape)
         return out
 

@@ -58,6 +58,7 @@ def test_marginal_draws_are_data_values_seeded_per_sample(tmp_path: Path) -> Non
     assert torch.equal(bound.removed(rows[7:8]), removed[7:8])
     users = set(dataset.inputs[:, 0].tolist())
     assert set(removed[:, 0].tolist()) <= users
+    assert (removed[:, :3] != rows[:, :3]).all()  # removing a value changes it
     assert len(set(removed[:, 1].tolist())) > 3  # a draw per sample, not one value
     assert torch.equal(removed[:, 1], removed[:, 1].round())  # ids, never averages
     other = bound.bind(dataset.inputs, seed=1).removed(rows)
