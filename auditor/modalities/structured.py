@@ -390,12 +390,9 @@ class StructuredInputs:
 
     def bind(self, background: torch.Tensor, seed: int) -> StructuredInputs:
         """The same with the run's background (dense columns' mean) and seed."""
-        return replace(
-            self,
-            dense_mean=background.to(torch.float32).mean(dim=0),
-            seed=int(seed),
-            space=replace(self.space, background=background),
-        )
+        bound = replace(self, dense_mean=background.to(torch.float32).mean(dim=0), seed=int(seed))
+        space = replace(self.space, background=background, draws=bound.reference_draws)
+        return replace(bound, space=space)
 
     def removed(self, inputs: torch.Tensor) -> torch.Tensor:
         """``inputs`` with every feature removed: categorical columns at their reference id
@@ -426,6 +423,29 @@ class StructuredInputs:
                 for i, column in marginal:
                     drawn[r, i] = float(_draw(rng, *self.marginals[column], float(flat[r, i])))
             out = drawn.reshape(inputs.shape)
+        return out
+
+    def reference_draws(self, inputs: torch.Tensor, k: int) -> torch.Tensor:
+        """``(N, k, C)``: ``k`` removed copies of each sample, for a method that integrates a
+        feature out over several references (KernelSHAP's background): the first is
+        ``removed(inputs)``, the others further seeded draws for ``marginal`` columns (the same
+        for fixed references and dense columns)."""
+        from auditor.explainers.base import sample_seed
+
+        first = self.removed(inputs)
+        out = first.unsqueeze(1).repeat(1, k, 1)
+        marginal = [
+            (f.start + j, c)
+            for f in self.fields
+            if f.categorical
+            for j, c in enumerate(f.columns)
+            if self.references.get(c) is None
+        ]
+        for r in range(len(inputs)) if marginal else ():
+            rng = np.random.default_rng(sample_seed(self.seed + 1, inputs[r]))
+            for d in range(1, k):
+                for i, column in marginal:
+                    out[r, d, i] = float(_draw(rng, *self.marginals[column], float(inputs[r, i])))
         return out
 
     def explainer_issues(self, explainers: list[Any]) -> list[SpecIssue]:

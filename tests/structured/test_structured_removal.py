@@ -109,3 +109,15 @@ def test_a_stray_text_value_in_an_id_column_is_an_error_not_a_new_vocabulary(
         f"{path} line 4, column 'item_id': 'n/a' is not an integer id, but the column's other "
         "values are"
     )
+
+
+def test_several_references_per_sample_for_kernel_shap_backgrounds(tmp_path: Path) -> None:
+    dataset, bound, context = prepared(tmp_path, Rec(), baseline=False)
+    rows = dataset.get(np.arange(12))
+    draws = context.embedding.draws(rows, 6)
+    assert draws.shape == (12, 6, 6)
+    assert torch.equal(draws[:, 0], bound.removed(rows))
+    assert torch.equal(context.embedding.draws(rows[3:4], 6), draws[3:4])  # per sample
+    assert (draws[:, :, :3] != rows[:, None, :3]).all()  # never the sample's own value
+    assert len({tuple(d.tolist()) for d in draws[0, :, :3]}) > 1  # several references
+    assert torch.equal(draws[:, :, 3:], draws[:, :1, 3:].expand(-1, 6, -1))  # dense: the mean
