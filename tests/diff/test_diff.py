@@ -39,6 +39,18 @@ SMALL = (
 )
 
 
+def perturbed_weights(folder: Path) -> Path:
+    """``folder/perturbed.safetensors``: the breast-cancer MLP with its first layer's weights
+    moved by half their standard deviation of seeded noise (another model, same shapes)."""
+    weights = load_file(str(ROOT / "models" / "breast_cancer_mlp.safetensors"))
+    layer = weights["layers.0.weight"]
+    noise = torch.randn(layer.shape, generator=torch.Generator().manual_seed(0))
+    weights["layers.0.weight"] = layer + 0.5 * float(layer.std()) * noise
+    path = folder / "perturbed.safetensors"
+    save_file(weights, str(path))
+    return path
+
+
 @dataclass(frozen=True)
 class Runs:
     base: Path
@@ -50,11 +62,7 @@ class Runs:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     tmp = tmp_path_factory.mktemp("diff")
-    weights = load_file(str(ROOT / "models" / "breast_cancer_mlp.safetensors"))
-    layer = weights["layers.0.weight"]
-    noise = torch.randn(layer.shape, generator=torch.Generator().manual_seed(0))
-    weights["layers.0.weight"] = layer + 0.5 * float(layer.std()) * noise
-    save_file(weights, str(tmp / "perturbed.safetensors"))
+    perturbed_weights(tmp)
 
     def audit(run_id: str, *extra: str) -> Path:
         options = RunOptions(

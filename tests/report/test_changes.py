@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import torch
 from click.testing import CliRunner
-from safetensors.torch import load_file, save_file
 
 from auditor.cli import cli
 from auditor.report.common import fmt_num
@@ -22,7 +20,7 @@ from auditor.report.source import ReportSource
 from auditor.report.view import build_view
 from auditor.run_folder import RunFolder
 from auditor.runner import RunOptions, run
-from tests.diff.test_diff import ROOT, SMALL, SPEC
+from tests.diff.test_diff import SMALL, SPEC, perturbed_weights
 
 CHECKS = (
     "checks=[{metric: model.accuracy, min: 0.93}, "
@@ -40,11 +38,7 @@ class Pair:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
     tmp = tmp_path_factory.mktemp("changes")
-    weights = load_file(str(ROOT / "models" / "breast_cancer_mlp.safetensors"))
-    layer = weights["layers.0.weight"]
-    noise = torch.randn(layer.shape, generator=torch.Generator().manual_seed(0))
-    weights["layers.0.weight"] = layer + 0.5 * float(layer.std()) * noise
-    save_file(weights, str(tmp / "perturbed.safetensors"))
+    perturbed_weights(tmp)
 
     def audit(run_id: str, *extra: str) -> RunFolder:
         sets = (*SMALL, "baseline=previous", CHECKS, *extra)

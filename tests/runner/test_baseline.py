@@ -19,12 +19,11 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
-import torch
 from conftest import ROOT, read_results, run_cli
-from safetensors.torch import load_file, save_file
 
 from auditor.errors import SpecError
 from auditor.spec.load import validate_text
+from tests.diff.test_diff import perturbed_weights
 
 SPEC = ROOT / "audits" / "breast_cancer_mlp.yaml"
 CHECKS = (
@@ -56,12 +55,7 @@ def _run(out: Path, run_id: str, *extra: str) -> subprocess.CompletedProcess[str
 def chain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """r1..r4 (see the module's docstring): each run's process and folder."""
     tmp = tmp_path_factory.mktemp("baseline")
-    weights = load_file(ROOT / "models" / "breast_cancer_mlp.safetensors")
-    first = weights["layers.0.weight"]
-    noise = torch.randn(first.shape, generator=torch.Generator().manual_seed(0))
-    weights["layers.0.weight"] = first + 0.5 * first.std() * noise
-    perturbed = tmp / "perturbed.safetensors"
-    save_file(weights, perturbed)
+    perturbed = perturbed_weights(tmp)
     out = tmp / "runs"
     audit = out / "breast-cancer-mlp"
     procs = {
