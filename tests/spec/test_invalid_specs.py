@@ -37,8 +37,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         "steps-not-int",
         BASE.replace("n_steps: 8", "n_steps: many"),
         [
-            "{f}:13:23 explainers[0].params.n_steps: Input should be a valid integer, "
-            "unable to parse string as an integer (got 'many')"
+            "{f}:13:23 explainers[0].params.n_steps: expected an integer or 'auto' (got 'many')"
         ],
     ),
     (
@@ -47,7 +46,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         [
             "{f}:13:14 explainers[0].params.n_step: unknown explainer 'integrated_gradients' "
             "param 'n_step'. Did you mean: n_steps? Allowed: baseline, internal_batch_size, "
-            "method, n_steps"
+            "max_steps, method, min_steps, n_steps, tolerance"
         ],
     ),
     (
@@ -224,9 +223,9 @@ CASES: list[tuple[str, str, list[str]]] = [
         [
             "{f}:16:13 checks[0].metric: no metric 'completness_error' is measured for "
             "explainer 'integrated_gradients'. Did you mean: completeness_error? "
-            "Known: completeness_error, convergence_delta, "
+            "Known: above_tolerance, completeness_error, convergence_delta, "
             "deletion, fidelity, infidelity, insertion, randomization_sanity, sensitivity_max, "
-            "sparseness, stability"
+            "sparseness, stability, steps"
         ],
     ),
     (
