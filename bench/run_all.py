@@ -29,7 +29,7 @@ from typing import Any
 
 from common import BENCH, Section, load_average, log, machine, package_versions, table, verdict
 
-CASE_ORDER = ("1", "2", "shap", "3", "4", "passes", "text", "history", "adaptive")
+CASE_ORDER = ("1", "2", "shap", "3", "4", "passes", "text", "history", "adaptive", "workload")
 
 
 def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
@@ -58,6 +58,7 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
             "text": case("case_text", samples=8, nsamples=64),
             "history": case("case_history", sizes=(10, 1_000, 10_000), calls=20),
             "adaptive": case("case_adaptive_ig", samples=32, reference=64, scan=40, resnet={}),
+            "workload": case("case_workload", samples=100),
         }
     return {
         "1": case("case_end_to_end"),
@@ -68,7 +69,13 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
         "passes": case("case_passes"),
         "text": case("case_text"),
         "history": case("case_history"),
-        "adaptive": case("case_adaptive_ig"),  # resnet18 part: 32 images at 224 (slow on CPU)
+        # resnet18 at the 32 images x 224 px takes hours on 2 CPU cores: 4 x 64 px here,
+        # `python bench/case_adaptive_ig.py` (its defaults) on a machine with a GPU.
+        "adaptive": case(
+            "case_adaptive_ig",
+            resnet={"images": 4, "size": 64, "fixed": [16, 32, 64], "reference": 256},
+        ),
+        "workload": case("case_workload"),
     }
 
 
