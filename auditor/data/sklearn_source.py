@@ -17,15 +17,16 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
+from auditor.data import bundled
 from auditor.data.base import AuditDataset, DataSource, Modality, StaticInfo, TensorDataset
 from auditor.plugin import Params as PluginParams
 
 DatasetName = Literal["digits", "breast_cancer", "wine", "iris"]
 Split = Literal["train", "test", "all"]
 
-#: scikit-learn's loader of each dataset (``sklearn.datasets.load_<name>``), imported when a
-#: dataset is loaded: commands that only read specs need no scikit-learn.
-_LOADERS = ("digits", "breast_cancer", "wine", "iris")
+#: The bundled data sets (``sklearn.datasets.load_<name>``), read from scikit-learn's data
+#: files without importing scikit-learn (``auditor.data.bundled``).
+_LOADERS = tuple(bundled.FILES)
 _IMAGE_SETS = frozenset({"digits"})
 # Pixel values of load_digits are counts of set pixels in 4x4 blocks: 0..16.
 _DIGITS_MAX = 16.0
@@ -87,15 +88,9 @@ class ArraysMeta:
 def split_indices(
     labels: np.ndarray, test_size: float, split_seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified, seeded train/test row numbers, each sorted ascending."""
-    from sklearn.model_selection import train_test_split
-
-    train, test = train_test_split(
-        np.arange(len(labels)),
-        test_size=test_size,
-        random_state=split_seed,
-        stratify=labels,
-    )
+    """Stratified, seeded train/test row numbers, each sorted ascending: the rows of
+    ``sklearn.model_selection.train_test_split(..., stratify=labels)`` (``bundled``)."""
+    train, test = bundled.stratified_split(labels, test_size, split_seed)
     # Sorted so that a slice like {start: 0, stop: 64} keeps scikit-learn's order.
     return np.sort(train), np.sort(test)
 
@@ -119,26 +114,24 @@ def load_arrays(
         raise ValueError(f"unknown scikit-learn dataset {name!r}; expected one of {list(_LOADERS)}")
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-    from sklearn import datasets
-
-    bunch = getattr(datasets, f"load_{name}")()
-    y_all = np.asarray(bunch.target, dtype=np.int64)
+    table = bundled.read(name)  # the file scikit-learn's loader reads, without scikit-learn
+    y_all = table.target
     train_idx, test_idx = split_indices(y_all, test_size, split_seed)
     chosen = {"train": train_idx, "test": test_idx, "all": np.arange(len(y_all))}[split]
 
     if name in _IMAGE_SETS:
-        images = np.asarray(bunch.images, dtype=np.float64) / _DIGITS_MAX
+        images = table.data.reshape(-1, 8, 8) / _DIGITS_MAX
         x_all = images[:, None, :, :]
         modality: Modality = "image"
         class_names = [str(c) for c in range(int(y_all.max()) + 1)]
         feature_names = None
     else:
-        x_all = np.asarray(bunch.data, dtype=np.float64)
+        x_all = table.data
         if standardize:
             x_all = _standardize(x_all, x_all[train_idx])
         modality = "tabular"
-        class_names = [str(c) for c in bunch.target_names]
-        feature_names = [str(f) for f in bunch.feature_names]
+        class_names = list(table.target_names)
+        feature_names = list(STATIC_INFO[name].feature_names or [])
 
     x = np.ascontiguousarray(x_all[chosen], dtype=np.float32)
     y = y_all[chosen].copy()
