@@ -81,7 +81,7 @@ def test_plugins_lists_every_plugin_with_params() -> None:
     for kind, registry in registries.ALL.items():
         assert [row["name"] for row in listing[kind]] == registry.names()
     ig = next(r for r in listing["explainers"] if r["name"] == "integrated_gradients")
-    assert ig["scope"] == "local" and ig["modalities"] == ["image", "tabular", "text"]
+    assert ig["scope"] == "local" and ig["modalities"] == ["image", "structured", "tabular", "text"]
     steps = next(p for p in ig["params"] if p["name"] == "n_steps")
     assert steps == {
         "name": "n_steps",

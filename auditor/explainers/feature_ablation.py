@@ -59,13 +59,24 @@ class FeatureAblation(Explainer):
         p = self.params
         mask = modality_of(self.context.modality).feature_mask(tuple(inputs.shape[1:]), p.cell)
         removed = self.context.removed
-        return CaptumFeatureAblation(self.forward_model).attribute(
-            inputs,
-            baselines=p.baseline if removed is None else removed(inputs),
-            target=targets,
-            feature_mask=None if mask is None else mask.unsqueeze(0),
-            perturbations_per_eval=p.perturbations_per_eval,
+        draws = getattr(self.context.embedding, "draws", None)  # structured: marginal draws
+        references = (
+            [p.baseline if removed is None else removed(inputs)]
+            if draws is None
+            else list(draws(inputs).unbind(1))
         )
+        total = None
+        for reference in references:  # several: the mean drop over the references
+            drop = CaptumFeatureAblation(self.forward_model).attribute(
+                inputs,
+                baselines=reference,
+                target=targets,
+                feature_mask=None if mask is None else mask.unsqueeze(0),
+                perturbations_per_eval=p.perturbations_per_eval,
+            )
+            total = drop if total is None else total + drop
+        assert total is not None
+        return total if len(references) == 1 else total / len(references)
 
 
 def feature_mask(shape: tuple[int, ...], modality: str, cell: int | None) -> torch.Tensor:

@@ -137,7 +137,14 @@ class Lime(Explainer):
         values = []
         removed = self.context.removed
         absent = torch.full_like(sample, p.baseline) if removed is None else removed(sample)
+        draws = getattr(self.context.embedding, "draws", None)  # structured: marginal draws
+        several = None if draws is None else draws(sample.reshape(1, -1))[0]
+        done = 0
         for chunk in keep.split(p.batch_size or rows_per_pass(self.model, sample.unsqueeze(0))):
+            if several is not None:  # perturbed copy j removes to draw j mod k
+                which = (done + torch.arange(len(chunk))) % len(several)
+                absent = several[which].reshape(len(chunk), *sample.shape)
+                done += len(chunk)
             perturbed = torch.where(chunk, sample, absent)
             out = self.forward_model(perturbed)
             if p.output == "probability":

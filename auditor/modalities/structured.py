@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from auditor.data.structured_table import InputField, StructuredDataset
     from auditor.explainers.grid import SliceFeatures
 
+#: Removed copies per sample where a method averages over marginal draws (feature ablation,
+#: LIME; KernelSHAP's background): one draw is a one-sample estimate of the expectation.
+DRAWS = 8
 #: Rows of the forward pass that finds each categorical column's embedding.
 PROBE_ROWS = 256
 #: Explainers that remove features rather than differentiate: they work on every column.
@@ -391,7 +394,8 @@ class StructuredInputs:
     def bind(self, background: torch.Tensor, seed: int) -> StructuredInputs:
         """The same with the run's background (dense columns' mean) and seed."""
         bound = replace(self, dense_mean=background.to(torch.float32).mean(dim=0), seed=int(seed))
-        space = replace(self.space, background=background, draws=bound.reference_draws)
+        draws = bound.reference_draws if bound.marginals else None
+        space = replace(self.space, background=background, draws=draws)
         return replace(bound, space=space)
 
     def removed(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -425,7 +429,7 @@ class StructuredInputs:
             out = drawn.reshape(inputs.shape)
         return out
 
-    def reference_draws(self, inputs: torch.Tensor, k: int) -> torch.Tensor:
+    def reference_draws(self, inputs: torch.Tensor, k: int = DRAWS) -> torch.Tensor:
         """``(N, k, C)``: ``k`` removed copies of each sample, for a method that integrates a
         feature out over several references (KernelSHAP's background): the first is
         ``removed(inputs)``, the others further seeded draws for ``marginal`` columns (the same

@@ -128,8 +128,9 @@ class StructuredSpace:
     references: dict[str, int | None]
     columns: tuple[str, ...]
     background: torch.Tensor | None = field(default=None, compare=False)
-    #: ``draws(inputs, k)`` -> ``(N, k, C)`` removed copies of each sample (several marginal
-    #: draws), for methods that integrate a feature out over several references (KernelSHAP).
+    #: ``draws(inputs, k=8)`` -> ``(N, k, C)`` removed copies of each sample (several marginal
+    #: draws), for methods that average over references (feature ablation, LIME, KernelSHAP);
+    #: None where no column is removed by a marginal draw.
     draws: Any = field(default=None, compare=False)
 
     def layout(self) -> Layout:

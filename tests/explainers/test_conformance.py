@@ -298,7 +298,7 @@ LOCAL = local_cases()
 def test_every_registered_explainer_loads(name: str) -> None:
     cls = registries.explainers.get(name)
     assert cls.scope in ("local", "global")
-    assert cls.modalities and cls.modalities <= {"image", "tabular", "text"}
+    assert cls.modalities and cls.modalities <= {"image", "tabular", "text", "structured"}
     method = "_attribute" if cls.scope == "local" else "explain_global"
     assert getattr(cls, method) is not getattr(Explainer, method), f"{name} lacks {method}"
 

@@ -223,7 +223,7 @@ def test_every_metric_declares_itself(name: str) -> None:
     assert cls.name == name
     assert cls.direction in ("higher", "lower")
     assert cls.scope in ("explainer", "cross", "model")
-    assert cls.modalities <= {"image", "tabular", "text"}
+    assert cls.modalities <= {"image", "tabular", "text", "structured"}
     doc = inspect.getdoc(inspect.getmodule(cls)) or ""
     assert "http" in doc or name == "accuracy", f"{name}: cite the paper with a link"
     assert cls.summary()
