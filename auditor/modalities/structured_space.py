@@ -250,10 +250,18 @@ class StructuredSpace:
 
     @torch.no_grad()
     def reference_outputs(
-        self, feed: nn.Module, rows: torch.Tensor, kind: str | None = None
+        self,
+        feed: nn.Module,
+        rows: torch.Tensor,
+        kind: str | None = None,
+        params: Any = None,
+        seed: int = 0,
     ) -> torch.Tensor:
-        """The model's outputs at the gradient methods' baseline (``kind``: the dense
-        columns' baseline, default zeros)."""
+        """The model's outputs at a gradient method's baseline: categorical columns at their
+        reference embeddings, dense columns at ``kind`` (or the ``baseline`` of the explainer's
+        ``params``; default zeros), as ``explain`` integrates from."""
+        if kind is None and isinstance(getattr(params, "baseline", None), str):
+            kind = params.baseline
         from auditor.modalities.structured import StructuredFeed
 
         if not isinstance(feed, StructuredFeed):
@@ -261,7 +269,7 @@ class StructuredSpace:
         lay = self.layout()
         embedded = self.embed(feed, rows)
         model = _Mixed(feed, lay, self._row_sites(), len(self.columns))
-        return model(self.reference(feed, kind)(embedded))
+        return model(self.reference(feed, kind, seed)(embedded))
 
 
 @contextmanager

@@ -222,3 +222,21 @@ def test_smoothgrad_noise_on_the_id_channels_stays_within_the_tables(tmp_path: P
     )
     assert ours.shape == (40, 6) and torch.isfinite(ours).all()
     assert int(ours.abs().mean(0).argmax()) == 1  # item_id
+
+
+def test_reference_outputs_follow_the_explainers_dense_baseline(tmp_path: Path) -> None:
+    """IG with baseline: mean integrates from the mean dense row: its attributions add up to
+    f(x) - reference_outputs(params=its params) (what completeness_error should compare)."""
+    model = DenseNamed()
+    dataset, bound, context = prepared(tmp_path, model, baseline=False)
+    rows = dataset.get(torch.arange(40).numpy())
+    targets = torch.ones(40, dtype=torch.long)
+    ig = explainer("integrated_gradients", bound.feed, context, n_steps=512, baseline="mean")
+    attributions = ig.explain(rows, targets)
+    with torch.no_grad():
+        f_x = model(*fields(rows))[:, 1]
+        f_b = bound.space.reference_outputs(bound.feed, rows, params=ig.params)[:, 1]
+        zeros = bound.space.reference_outputs(bound.feed, rows)[:, 1]
+    error = (attributions.sum(1) - (f_x - f_b)).abs() / (f_x - f_b).abs().clamp_min(1e-6)
+    assert float(error.max()) < 0.01
+    assert float((f_b - zeros).abs().max()) > 0.1  # the dense baseline matters
