@@ -39,6 +39,8 @@ bench-smoke: install
 models: install
 	$(BIN)/python -m examples.train
 	$(BIN)/python -m examples.train_text
+	$(BIN)/python -m examples.train_recommendation
+	$(BIN)/python -m examples.train_gene
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
