@@ -82,7 +82,7 @@ class CompletenessError(Metric):
             errors.append((gap / f_x.abs().clamp_min(1e-12)).numpy())
         error = np.concatenate(errors)
         values = {"max": float(error.max())}
-        words = reference_words(run, ctx.context.removed is not None)
+        words = reference_words(run, ctx.context.removed is not None, ctx.context.modality)
         note = f"{len(error)} samples; reference: {words}."
         if run.type in SAMPLED_TYPES:
             note += " Expected gradients are complete in expectation only: more draws, less error."
@@ -104,6 +104,13 @@ def reference_outputs(
     p, context, model = run.params, ctx.context, ctx.model
     rows = torch.arange(len(inputs))
     if context.embedding is not None and run.cls.differentiable:
+        if context.modality == "structured":
+            # Categorical columns at their reference embeddings, dense columns at the
+            # explainer's own baseline: where its path starts.
+            outputs = context.embedding.reference_outputs(
+                model, inputs, params=p, seed=context.seed
+            )
+            return outputs[rows, targets].double()
         # Text, gradient methods: the removed text's embedding with the sample's own mask.
         return context.embedding.reference_outputs(model, inputs)[rows, targets].double()
     if context.removed is not None:
@@ -130,8 +137,17 @@ def reference_outputs(
     raise ValueError(f"completeness_error has no reference for explainer type '{run.type}'")
 
 
-def reference_words(run: ExplainerRun, removed: bool = False) -> str:
+def reference_words(run: ExplainerRun, removed: bool = False, modality: str = "") -> str:
     p = run.params
+    if modality == "structured" and run.cls.differentiable:
+        base = getattr(p, "baseline", None)
+        dense = f"the '{base}' baseline" if isinstance(base, str) else "zeros"
+        return (
+            "every categorical column at its reference value's embedding, the dense columns at "
+            f"{dense} (LayerIntegratedGradients' baseline)"
+        )
+    if modality == "structured" and removed:
+        return "every categorical column at its reference value, the dense columns at their mean"
     if removed and run.cls.differentiable:
         return (
             "every token's embedding replaced by the remove_with token's, under the text's own "

@@ -46,3 +46,22 @@ def test_lime_ig_and_deletion_on_positional_fields(tmp_path: Path) -> None:
     deletion = results["explainers"]["lime"]["metrics"]["deletion"]
     assert deletion["values"]["gain"] > 0
     assert "6 columns set to a 'reference" in deletion["note"]
+
+
+def test_completeness_of_ig_is_measured_from_its_own_mixed_baseline(tmp_path: Path) -> None:
+    """IG with the ``mean`` dense baseline: the metric's reference is where IG's path starts
+    (categorical columns at their reference embeddings, dense columns at their mean), so the
+    error is the quadrature's, not the distance between two baselines."""
+    interactions(tmp_path / "interactions.csv", n=40)
+    body = spec(
+        tmp_path, "  - type: integrated_gradients\n    params: {n_steps: 64, baseline: mean}\n"
+    )
+    body += "metrics:\n  - type: completeness_error\n"
+    code, output, folder = invoke(tmp_path, body)
+    assert code == 0, output
+    metric = json.loads((folder / "results.json").read_text())["explainers"][
+        "integrated_gradients"
+    ]["metrics"]["completeness_error"]
+    # Quadrature error only (ReLU kinks at 64 steps): from the wrong reference it is > 1.
+    assert metric["mean"] < 0.01 and metric["values"]["max"] < 0.1, metric
+    assert "the dense columns at the 'mean' baseline" in metric["note"]
