@@ -85,9 +85,10 @@ def test_plugins_lists_every_plugin_with_params() -> None:
     steps = next(p for p in ig["params"] if p["name"] == "n_steps")
     assert steps == {
         "name": "n_steps",
-        "type": "int",
+        "type": "int | 'auto'",
         "default": 32,
-        "description": "Integration steps.",
+        "description": "Integration steps, or 'auto': per sample, nested midpoint rules until "
+        "the attributions add up to f(x) - f(baseline) within tolerance.",
     }
     deletion = next(r for r in listing["metrics"] if r["name"] == "deletion")
     assert deletion["direction"] == "lower"
@@ -104,7 +105,7 @@ def test_plugins_table_shows_what_each_param_does() -> None:
     assert "Resize first: an int sets the shorter side, [h, w] sets both." in text
     assert "Per-channel {mean: [...], std: [...]} after scaling to [0, 1]." in text
     code, out, _ = invoke("plugins", "--kind", "explainers")
-    assert code == 0 and "Integration steps." in out
+    assert code == 0 and "Integration steps, or" in " ".join(out.split())
 
 
 def test_plugins_kind_is_plural_or_singular() -> None:
@@ -136,7 +137,9 @@ def test_schema_covers_plugin_params() -> None:
         if r["if"]["properties"]["type"]["const"] == "integrated_gradients"
     )
     steps = rule["then"]["properties"]["params"]["properties"]["n_steps"]
-    assert steps["exclusiveMinimum"] == 0 and steps["default"] == 32
+    integer, auto = steps["anyOf"]
+    assert integer["exclusiveMinimum"] == 0 and steps["default"] == 32
+    assert auto == {"const": "auto", "type": "string"}
     model = schema["$defs"]["ModelBlock"]
     python_rule = next(
         r for r in model["allOf"] if r["if"]["properties"]["source"]["const"] == "python"
@@ -156,8 +159,10 @@ def test_schema_validates_the_example_specs() -> None:
         assert list(validator.iter_errors(data)) == []
     data["explainers"][1]["params"]["n_steps"] = -1
     assert [e.message for e in validator.iter_errors(data)] == [
-        "-1 is less than or equal to the minimum of 0"
+        "-1 is not valid under any of the given schemas"
     ]
+    data["explainers"][1]["params"]["n_steps"] = "auto"
+    assert list(validator.iter_errors(data)) == []
 
 
 def test_results_schema() -> None:
