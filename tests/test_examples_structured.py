@@ -135,7 +135,7 @@ def test_recommendation_weights_reach_their_accuracy_and_auc_on_the_csv() -> Non
 def test_integrated_gradients_at_the_embeddings_rank_the_planted_columns_first() -> None:
     model = rec_model()
     inputs, _ = rec_inputs_from_csv()
-    inputs = {k: v[:400] for k, v in inputs.items()}
+    inputs = {k: v[:300] for k, v in inputs.items()}
     spaces = (
         model.user_emb(inputs["user"]).detach(),
         model.item_emb(inputs["item"][:, 0]).detach(),
@@ -151,7 +151,7 @@ def test_integrated_gradients_at_the_embeddings_rank_the_planted_columns_first()
     with torch.no_grad():
         predicted = model(**inputs).argmax(dim=1)
     attr = IntegratedGradients(mixed).attribute(
-        spaces, baselines=baselines, target=predicted, n_steps=64
+        spaces, baselines=baselines, target=predicted, n_steps=32
     )
     columns = torch.cat([attr[0].sum(1, keepdim=True), attr[1].sum(1, keepdim=True)], 1)
     columns = torch.cat([columns, attr[2].sum(1, keepdim=True), attr[3]], 1).abs()
