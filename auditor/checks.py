@@ -125,20 +125,34 @@ class Ranked:
 
     names: list[str]
     importance: np.ndarray | None = None
+    #: With ``data.groups``: the ranking of groups and ungrouped columns (``.groups.npy``).
+    groups: Ranked | None = None
 
 
 def stored_rankings(
-    folder: RunFolder, explained: dict[str, ExplainerResult], local_names: list[str]
+    folder: RunFolder,
+    explained: dict[str, ExplainerResult],
+    local_names: list[str],
+    unit_names: list[str] | None = None,
 ) -> dict[str, Ranked]:
     """Each explainer's own features and full ranking, from the run folder: a local
     explainer ranks ``local_names`` (columns, pixels or regions), a global one of images its
-    grid's cells (``extra["features"]``); importance from ``rankings/<id>.npy``."""
+    grid's cells (``extra["features"]``); importance from ``rankings/<id>.npy``. With
+    ``unit_names`` (data.groups: groups, then ungrouped columns) also the group ranking
+    from ``rankings/<id>.groups.npy``."""
     ranked = {}
     for key, result in explained.items():
         names = layout_names(result.extra.get("features") or {}) or list(local_names)
         path = folder.file(f"rankings/{key}.npy")
         stored = np.load(path, allow_pickle=False) if path.is_file() else None
-        ranked[key] = Ranked(names, None if stored is None else np.asarray(stored[0], np.float64))
+        groups = None
+        group_path = folder.file(f"rankings/{key}.groups.npy")
+        if unit_names is not None and group_path.is_file():
+            values = np.load(group_path, allow_pickle=False)
+            groups = Ranked(list(unit_names), np.asarray(values[0], np.float64))
+        ranked[key] = Ranked(
+            names, None if stored is None else np.asarray(stored[0], np.float64), groups
+        )
     return ranked
 
 
@@ -167,6 +181,12 @@ def evaluate_ranking(
     if result is None or result.status != "ok":
         status = "did not run" if result is None else result.status
         return CheckResult(**base, status="error", reason=f"explainer '{check.ranking}' {status}")
+    named = [*check.must_include, *check.must_not_include]
+    groups = None if ranked is None else ranked.groups
+    if groups is not None and any(f not in ranked.names and f in groups.names for f in named):  # type: ignore[union-attr]
+        ranked = groups  # a group is named: the check is over groups
+        base["threshold"] = f"top {check.top_k} groups " + " and ".join(rules)
+        result = result.model_copy(update={"ranking": result.group_ranking or []})
     names, importance = _full_ranking(result, ranked)
     unknown = [f for f in [*check.must_include, *check.must_not_include] if f not in names]
     if unknown:

@@ -157,7 +157,7 @@ def ranking_issues(
         names = explainer_features(cls, params, modality, input_shape, feature_names)
         if names is None:
             continue
-        known = set(names)
+        known = set(names) | set(spec.data.groups or {})  # data.groups: groups rank too
         for key in ("must_include", "must_not_include"):
             for j, feature in enumerate(getattr(check, key)):
                 if feature not in known:

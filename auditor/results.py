@@ -102,6 +102,11 @@ class ExplainerResult(Record):
     attribution_file: str | None = None
     attribution_sha256: str | None = None
     ranking: list[RankedFeature] = Field(default_factory=list)
+    group_ranking: list[RankedFeature] | None = Field(
+        None,
+        description="With data.groups: groups (and ungrouped columns) ranked by the sum of "
+        "their columns' attributions (full ranking in rankings/<id>.groups.npy).",
+    )
     stats: dict[str, Summary] = Field(default_factory=dict)
     fidelity: dict[str, float | None] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)

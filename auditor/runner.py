@@ -30,6 +30,7 @@ from auditor.baseline import (
 from auditor.baseline import resolve as resolve_baseline
 from auditor.checks import evaluate, failing, stored_rankings
 from auditor.data.base import AuditDataset
+from auditor.data.groups import FeatureGroups, build_groups, with_group_ranking
 from auditor.data.slicing import iter_batches, select_indices
 from auditor.errors import SpecError, SpecIssue, UsageError
 from auditor.explain import ExplainJob, ExplainStage, feature_names, plan
@@ -121,6 +122,8 @@ class Planned:
     jobs: list[ExplainJob]
     #: What the modality adds for this model (``Modality.prepare``; text: ``TextInputs``).
     inputs: Any = None
+    #: ``data.groups`` checked against the data's columns, or None.
+    groups: FeatureGroups | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,11 @@ def plan_run(
         loaded = replace(loaded, module=inputs.feed)
         if hasattr(inputs, "explainer_issues"):  # structured: columns gradients cannot reach
             issues += inputs.explainer_issues(validated.spec.explainers)
+    groups = None
+    if validated.spec.data.groups is not None:
+        names = feature_names(dataset, None if inputs is None else inputs.vocab)
+        groups, found = build_groups(dict(validated.spec.data.groups), names, dataset.modality)
+        issues += found
     jobs = plan(
         validated.spec,
         validated.explainer_params,
@@ -299,7 +307,7 @@ def plan_run(
         issues=issues,
         features=None if inputs is None else inputs.vocab,
     )
-    return Planned(loaded, dataset, indices, jobs, inputs)
+    return Planned(loaded, dataset, indices, jobs, inputs, groups)
 
 
 def describe(audit: Audit) -> dict[str, Any]:
@@ -336,6 +344,7 @@ def predict_slice(audit: Audit) -> Predicted:
     targets = resolve_targets(spec.targets, logits, labels, dataset.class_names)
     predictions = Predictions(logits=logits, labels=labels, targets=targets)
     context = explain_context(dataset, indices, spec.seed, audit.inputs)
+    context = replace(context, groups=audit.plan.groups)
     if isinstance(audit.inputs, TextInputs):
         save_tokens(folder, dataset, indices, audit.inputs)
     elif audit.inputs is not None:  # structured: categories.json
@@ -373,7 +382,8 @@ def check_all(
     explainer's columns, pixels, regions or tokens; a global one's grid cells) and full
     ranking."""
     vocab = None if audit.inputs is None else audit.inputs.vocab
-    ranked = stored_rankings(audit.folder, explained, feature_names(audit.dataset, vocab))
+    units = None if audit.plan.groups is None else audit.plan.groups.names
+    ranked = stored_rankings(audit.folder, explained, feature_names(audit.dataset, vocab), units)
     baseline = audit.baseline
     reason = (
         baseline.why_none
@@ -600,6 +610,8 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
         f"{predicted.data_sha256}:{audit.loaded.weights_sha256}:{spec.seed}:{spec.precision}:"
         f"{sha_targets(predicted.predictions.targets)}"
     )
+    if audit.plan.groups is not None:  # perturbation explainers perturb groups as units
+        inputs_key += ":groups=" + json.dumps(audit.plan.groups.as_lists())
     if hasattr(audit.inputs, "summary"):  # structured: references and embeddings shape results
         fields = json.dumps(audit.inputs.summary, sort_keys=True).encode()
         inputs_key += ":" + hashlib.sha256(fields).hexdigest()[:16]
@@ -636,6 +648,8 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
             audit.reporter.log(f"explain {job.id}: FAILED: {results[job.id].error}")
         elif hasattr(audit.inputs, "save_fields"):  # structured: attributions/<id>/<field>.npy
             audit.inputs.save_fields(audit.folder, results[job.id])
+        if audit.plan.groups is not None and results[job.id].status == "ok":
+            results[job.id] = with_group_ranking(results[job.id], audit.folder, audit.plan.groups)
     return results
 
 

@@ -49,6 +49,9 @@ class ExplainContext:
     #: ``removed(inputs)`` is ``inputs`` with every feature removed; perturbation methods and
     #: metrics use it instead of their ``baseline`` value. None: they use their params.
     removed: Callable[[torch.Tensor], torch.Tensor] | None = None
+    #: ``data.groups`` (``auditor.data.groups.FeatureGroups``): perturbation explainers
+    #: perturb a group as one unit and split its value evenly over its columns. None: none.
+    groups: Any = None
 
 
 @dataclass

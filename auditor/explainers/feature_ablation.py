@@ -8,7 +8,8 @@ see also Captum's reference, https://captum.ai/api/feature_ablation.html). Engin
 Features: for tabular data each feature alone (on a linear model with a zero baseline the
 result is ``W_t * x``); for images square grid cells of ``cell`` pixels (default: an 8x8
 grid) spanning all channels, every pixel of a cell receiving the cell's output drop.
-Superpixels are not offered: a regular grid needs no segmentation library and is the same
+With ``data.groups`` each group is ablated as one unit and its drop split evenly over its
+columns. Superpixels are not offered: a regular grid needs no segmentation library and is the same
 for every sample.
 """
 
@@ -58,6 +59,9 @@ class FeatureAblation(Explainer):
 
         p = self.params
         mask = modality_of(self.context.modality).feature_mask(tuple(inputs.shape[1:]), p.cell)
+        groups = self.context.groups  # data.groups: a group is ablated as one unit
+        if groups is not None:
+            mask = groups.mask().to(inputs.device)
         removed = self.context.removed
         draws = getattr(self.context.embedding, "draws", None)  # structured: marginal draws
         references = (
@@ -76,7 +80,8 @@ class FeatureAblation(Explainer):
             )
             total = drop if total is None else total + drop
         assert total is not None
-        return total if len(references) == 1 else total / len(references)
+        total = total if len(references) == 1 else total / len(references)
+        return total if groups is None else groups.per_column(total)  # split evenly
 
 
 def feature_mask(shape: tuple[int, ...], modality: str, cell: int | None) -> torch.Tensor:

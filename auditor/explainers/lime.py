@@ -75,13 +75,17 @@ class Lime(Explainer):
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         mask = feature_mask(tuple(inputs.shape[1:]), self.context.modality, self.params.cell)
+        groups = self.context.groups  # data.groups: one interpretable feature per group
+        if groups is not None:
+            mask = groups.mask()
         rows, r2 = [], []
         for sample, target in zip(inputs, targets.tolist(), strict=True):
             coef, score = self._fit_one(sample, target, mask)
             rows.append(torch.as_tensor(coef, dtype=torch.float32)[mask])
             r2.append(score)
         self.record(r2=np.asarray(r2))
-        return torch.stack(rows)
+        out = torch.stack(rows)
+        return out if groups is None else groups.per_column(out)  # a group's split evenly
 
     def _fit_one(
         self, sample: torch.Tensor, target: int, mask: torch.Tensor

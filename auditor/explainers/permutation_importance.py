@@ -10,7 +10,9 @@ Features are the tabular columns, or for images the cells of a grid per channel
 (``auditor.explainers.grid``): a whole cell is moved from one image to another. The trick
 that lets scikit-learn do the shuffling: the table it permutes holds, for every sample and
 feature, the number of the sample that feature is taken from (row ``i`` is all ``i``);
-the wrapped model assembles inputs from those numbers before predicting.
+the wrapped model assembles inputs from those numbers before predicting. With ``data.groups``
+a group's columns share one number (the same row permutation) and the group's drop is split
+evenly over its columns.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from auditor.explainers.grid import (
     GridSide,
 )
 from auditor.plugin import Params
+
+#: Added to the importance note with data.groups.
+GROUPED = "; a group's columns are shuffled together, its drop split evenly over them"
 
 
 class PermutationImportanceParams(Params):
@@ -55,8 +60,11 @@ class PermutationImportance(GridExplainer):
 
         p = self.params
         features = self.grid_features(inputs)
+        groups = self.context.groups  # data.groups: a group's columns move together
+        element_features = features.element_features if groups is None else groups.unit_of
+        n_units = len(features.names) if groups is None else groups.n_units
         n = len(inputs)
-        sources = np.repeat(np.arange(n)[:, None], len(features.names), axis=1)
+        sources = np.repeat(np.arange(n)[:, None], n_units, axis=1)
         if p.scoring == "accuracy":
             y = np.asarray(predictions.labels, dtype=np.int64)
         else:
@@ -64,7 +72,7 @@ class PermutationImportance(GridExplainer):
         wrapped = SourcedModel(
             self.forward_model,
             inputs,
-            features.element_features,
+            element_features,
             predictions.logits.shape[1],
             p.batch_size,
         ).fit(sources, y)
@@ -77,12 +85,17 @@ class PermutationImportance(GridExplainer):
             random_state=self.context.seed,
         )
         baseline = float((wrapped.predict(sources) == y).mean())
+        importance, spread = result.importances_mean, result.importances_std
+        if groups is not None:  # per column: each group's value split evenly over its columns
+            importance = importance[groups.unit_of] / groups.sizes[groups.unit_of]
+            spread = spread[groups.unit_of] / groups.sizes[groups.unit_of]
         return GlobalExplanation(
-            importance=result.importances_mean,
+            importance=importance,
             feature_names=features.names,
-            spread=result.importances_std,
+            spread=spread,
             extra={
-                "importance": f"drop in {p.scoring} when the feature is shuffled (mean of repeats)",
+                "importance": f"drop in {p.scoring} when the feature is shuffled (mean of repeats)"
+                + (GROUPED if groups is not None else ""),
                 "scoring": p.scoring,
                 "baseline_score": baseline,
                 "importances": result.importances.tolist(),

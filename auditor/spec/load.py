@@ -247,6 +247,13 @@ def _static_issues(
     if info is None:
         return []
     data_issues = doc.locate(SpecError(info.issues)).issues if info.issues else []
+    if spec.data.groups is not None:
+        from auditor.data.groups import build_groups
+        from auditor.planning import ranked_features
+
+        names = ranked_features(info.modality, info.input_shape, info.feature_names) or []
+        _, found_groups = build_groups(dict(spec.data.groups), names, info.modality)
+        data_issues += [doc.issue(issue.loc, issue.message) for issue in found_groups]
     from auditor.planning import plan_issues  # imports no explainer engine
 
     found = plan_issues(

@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from auditor.data.slicing import SliceSpec
-from auditor.paths import SpecPath
+from auditor.paths import ExistingFile, SpecPath
 
 #: Names used in folder names and result keys: no path separators, no leading dot.
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -45,7 +45,7 @@ class ModelBlock(BaseModel):
         return dict(self.model_extra or {})
 
 
-DATA_COMMON = ("source", "slice", "batch_size")
+DATA_COMMON = ("source", "slice", "batch_size", "groups")
 
 
 class DataBlock(BaseModel):
@@ -56,6 +56,19 @@ class DataBlock(BaseModel):
     source: str = Field(description="Data source plugin: sklearn | image_folder | ...")
     slice: SliceSpec | None = Field(None, description="Which samples to audit.")
     batch_size: int = Field(64, ge=1, le=65536, description="Samples per batch.")
+    groups: dict[str, list[str]] | ExistingFile | None = Field(
+        None,
+        description="Feature groups attributed and ranked as one unit: {name: [column, ...]} "
+        "or a .json ({name: [columns]}) or .csv (group,column) file. Tabular and structured "
+        "data; columns in no group stay their own unit.",
+    )
+
+    @field_validator("groups", mode="after")
+    @classmethod
+    def _read_groups(cls, value: Any) -> dict[str, list[str]] | None:
+        from auditor.data.groups import read_groups
+
+        return read_groups(value) if isinstance(value, Path) else value
 
     @property
     def params(self) -> dict[str, Any]:
