@@ -24,7 +24,11 @@ from pydantic import BaseModel, Field
 from torch import nn
 
 from auditor.explainers.base import ExplainContext, Explainer
-from auditor.explainers.kernel_shap_engine import KernelShapValues, kernel_shap_values
+from auditor.explainers.kernel_shap_engine import (
+    KernelShapValues,
+    default_batch_rows,
+    kernel_shap_values,
+)
 from auditor.explainers.shap_support import background_sample, completeness_gap
 from auditor.plugin import Params
 
@@ -39,7 +43,7 @@ class KernelShapParams(Params):
         ge=2,
         le=1_000_000,
         description="Coalitions evaluated per sample (default: shap's 2 * features + 2048 up "
-        "to 256 features, max(2560, 4 * features) above; all 2**features - 2 when fewer).",
+        "to 64 features, max(2176, 4 * features) above; all 2**features - 2 when fewer).",
     )
     max_features: int | None = Field(
         None,
@@ -47,8 +51,12 @@ class KernelShapParams(Params):
         le=100_000,
         description="Keep only this many features by L1 selection (default: all).",
     )
-    batch_size: int = Field(
-        4096, ge=1, le=10_000_000, description="Rows per forward pass of the model."
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="Rows per forward pass of the model (default: 4096 for text; for "
+        "tabular rows as many as hold 2**24 values, between 4096 and 65536).",
     )
 
 
@@ -120,7 +128,7 @@ class KernelShap(Explainer):
             seed=self.context.seed,
             groups=groups,
             max_features=p.max_features,
-            batch_size=p.batch_size,
+            batch_size=p.batch_size or default_batch_rows(rows.shape[1], removed is not None),
         )
 
     def background_summary(self, shape: tuple[int, ...]) -> Any:

@@ -44,18 +44,28 @@ OutputFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def default_nsamples(players: int) -> int:
     """The coalition budget when the spec gives none, sized from the number of players M.
 
-    shap's ``2 M + 2048`` up to 256 players (at most 2560; existing audits keep their
-    values); above, ``max(2560, 4 M)``: at least 4 coalitions per player. The cost is
+    shap's ``2 M + 2048`` up to 64 players (at most 2176: the tabular and text audits keep
+    their budgets); above, ``max(2176, 4 M)``: at least 4 coalitions per player. The cost is
     linear in the budget (budget x background rows model evaluations per sample), the
-    error falls about as ``1 / sqrt(budget - M)``. Measured on the 500-feature MLP of bench
-    ``case_wide`` against a 40,000-coalition estimate (6 samples, median per-sample
+    error falls about as ``1 / sqrt(budget - M)``. Measured on a 500-feature MLP like bench
+    ``case_wide``'s against a 40,000-coalition estimate (6 samples, median per-sample
     Spearman / relative L2 error): 2 M + 12 = 1012: 0.76 / 0.60; 3 M: 0.96 / 0.17;
-    2048: 0.974 / 0.13; shap's 3048: 0.985 / 0.095; 4512: 0.991 / 0.07. 2560 keeps
-    Spearman about 0.98 at 0.84x shap's cost; for more, set ``nsamples`` or use groups.
+    2048: 0.974 / 0.13; shap's 3048: 0.985 / 0.095; 4512: 0.991 / 0.07. At M = 500 the
+    default, 2176, costs 0.71x shap's; for more accuracy set ``nsamples`` or use groups.
     """
-    if players <= 256:
+    if players <= 64:
         return 2 * players + 2048
-    return max(2560, 4 * players)
+    return max(2176, 4 * players)
+
+
+def default_batch_rows(width: int, text: bool = False) -> int:
+    """Rows per model call: 4096 for text (a transformer's activations grow with each
+    row's length), else as many as hold 2**24 values, between 4096 and 65536. Fewer, larger
+    calls matter on a shared CPU: a 500-wide MLP ran at 3.3 us a row in calls of 65,536
+    rows and 19.6 us in calls of 4096 with 2 torch threads while other jobs ran."""
+    if text:
+        return 4096
+    return int(min(65536, max(4096, 2**24 // max(width, 1))))
 
 
 @dataclass(frozen=True)
@@ -65,9 +75,25 @@ class Coalitions:
     masks: np.ndarray  # (K, M) float64 in {0, 1}
     weights: np.ndarray  # (K,) float64
     enumerated: bool  # every coalition size was enumerated (the values are exact)
+    #: Products that depend only on the coalitions, kept for the next batch.
+    cache: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    def masks32(self) -> np.ndarray:
+        """The masks as float32, the dtype of the model's rows."""
+        if "masks32" not in self.cache:
+            self.cache["masks32"] = self.masks.astype(np.float32)
+        return self.cache["masks32"]
+
+    def normal_equations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, W X, X' W X)`` of the constrained fit (the last player eliminated)."""
+        if "normal" not in self.cache:
+            design = self.masks[:, :-1] - self.masks[:, -1:]
+            weighted = self.weights[:, None] * design
+            self.cache.update(design=design, weighted=weighted, normal=design.T @ weighted)
+        return self.cache["design"], self.cache["weighted"], self.cache["normal"]
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=16)
 def shap_coalitions(players: int, nsamples: int, seed: int) -> Coalitions:
     """shap's KernelExplainer coalitions for ``players`` players, replicated draw for draw.
 
@@ -183,8 +209,8 @@ def kernel_shap_values(
     sample (text: the sample with its tokens removed); ``weights`` ``(B,)`` its rows'
     weights (k-means cluster sizes), normalized here. ``groups`` are players made of
     several columns (lists of column indices, each column in exactly one); by default
-    every column is a player. ``nsamples`` is the
-    coalition budget per sample, by default ``default_nsamples(M)``.
+    every column is a player. ``nsamples`` is the coalition budget per sample, by default
+    ``default_nsamples(M)``.
     """
     x = np.asarray(x, dtype=np.float64)
     n, width = x.shape
@@ -203,7 +229,7 @@ def kernel_shap_values(
             x[s][None, :], bg[0 if shared else s], rtol=1e-5, atol=1e-8, equal_nan=True
         )
         same = close.all(0)
-        varying[s] = [not same[cols].all() for cols in players]
+        varying[s] = ~same if groups is None else [not same[c].all() for c in players]
 
     fx, expected = _outputs_at_ends(f, x, bg, w_bg, batch_size)
     values = np.zeros((n, len(players)))
@@ -225,7 +251,7 @@ def kernel_shap_values(
         design = designs[m]
         ey_adj = np.stack([outputs[s] for s in members], axis=1) - expected[members][None, :]
         if max_features is None:
-            phi, note = constrained_fit(design.masks, design.weights, ey_adj, total)
+            phi, note = constrained_fit(design.masks, design.weights, ey_adj, total, design)
         else:
             phi, note = selected_fit(design.masks, design.weights, ey_adj, total, max_features)
         notes += [note] if note else []
@@ -330,8 +356,11 @@ def _coalition_outputs(
             column_player[players[player]] = index
         active = column_player >= 0
         # (K, P): the sample's value where the coalition holds the column's player.
-        columns = np.zeros((len(design.masks), width), dtype=np.float32)
-        columns[:, active] = design.masks[:, column_player[active]]
+        if active.all() and np.array_equal(column_player, np.arange(width)):
+            columns = design.masks32()  # every column its own varying player, in order
+        else:
+            columns = np.zeros((len(design.masks), width), dtype=np.float32)
+            columns[:, active] = design.masks32()[:, column_player[active]]
         column_masks = torch.as_tensor(columns)
         outputs[s] = np.zeros(len(design.masks))
         for first in range(0, len(columns), per_call):
@@ -346,21 +375,31 @@ def _coalition_outputs(
 
 
 def constrained_fit(
-    masks: np.ndarray, weights: np.ndarray, ey_adj: np.ndarray, total: np.ndarray
+    masks: np.ndarray,
+    weights: np.ndarray,
+    ey_adj: np.ndarray,
+    total: np.ndarray,
+    prepared: Coalitions | None = None,
 ) -> tuple[np.ndarray, str]:
     """Weighted least squares with ``sum(phi) = total``, for many samples at once.
 
     ``ey_adj`` ``(K, S)`` is each coalition's mean output minus ``E[f(background)]``,
     ``total`` ``(S,)`` is ``f(x) - E[f(background)]``. The last player is eliminated by the
     constraint (shap's ``KernelExplainer.solve``); returns ``(S, M)`` and a note when the
-    normal equations were singular and least squares was used instead.
+    normal equations were singular and least squares was used instead. ``prepared``: the
+    coalitions ``masks`` and ``weights`` come from, whose normal matrix is reused.
     """
     last = masks[:, -1]
     y = ey_adj - last[:, None] * total[None, :]
-    design = masks[:, :-1] - last[:, None]
+    if prepared is None:
+        design = masks[:, :-1] - last[:, None]
+        weighted = weights[:, None] * design
+        normal = design.T @ weighted
+    else:
+        design, weighted, normal = prepared.normal_equations()
     w, note = np.zeros((0, len(total))), ""
     if design.shape[1]:
-        w, note = _normal_solve(design, weights, y)
+        w, note = _normal_solve(design, weights, weighted, normal, y)
     phi = np.empty((len(total), masks.shape[1]))
     phi[:, :-1] = w.T
     phi[:, -1] = total - w.sum(0)
@@ -368,12 +407,17 @@ def constrained_fit(
     return phi, note
 
 
-def _normal_solve(design: np.ndarray, weights: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, str]:
+def _normal_solve(
+    design: np.ndarray,
+    weights: np.ndarray,
+    weighted: np.ndarray,
+    normal: np.ndarray,
+    y: np.ndarray,
+) -> tuple[np.ndarray, str]:
     """``argmin_w ||W^(1/2) (y - X w)||`` by the normal equations (lstsq if singular)."""
-    weighted = weights[:, None] * design
     note = ""
     try:
-        w = np.linalg.solve(design.T @ weighted, weighted.T @ y)
+        w = np.linalg.solve(normal, weighted.T @ y)
     except np.linalg.LinAlgError:
         note = (
             "the weighted least squares problem was singular (too few coalitions for the "
