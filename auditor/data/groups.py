@@ -134,7 +134,7 @@ def build_groups(
         for col in cols:
             if col not in index:
                 hint = did_you_mean(col, columns)
-                issues.append(_issue(loc, f"'{col}' is not a column{hint}"))
+                issues.append(_issue(loc, f"'{col}' is not a column.{hint}"))
             elif col in owner:
                 issues.append(
                     _issue(loc, f"column '{col}' is in groups '{owner[col]}' and '{name}'")
@@ -182,7 +182,9 @@ def group_ranking_arrays(
 
 def with_group_ranking(result: Any, folder: Any, groups: FeatureGroups) -> Any:
     """``result`` (an ok ``ExplainerResult``) with its ``group_ranking``; the full ranking is
-    saved as ``rankings/<id>.groups.npy`` (rows: importance, spread)."""
+    saved as ``rankings/<id>.groups.npy`` (rows: importance, spread), the unit names as
+    ``rankings/groups.json`` (``names``: groups, then ungrouped columns; ``groups``: how many
+    of them are groups)."""
     from auditor.explain import top_features
     from auditor.run_folder import atomic_save_npy
 
@@ -191,6 +193,7 @@ def with_group_ranking(result: Any, folder: Any, groups: FeatureGroups) -> Any:
     if file is not None and np.load(file, mmap_mode="r")[0].size != len(groups.unit_of):
         return result  # attributions not per column (structured fields): no group ranking
     importance, spread = group_ranking_arrays(groups, file, column)
+    folder.write_json("rankings/groups.json", {"names": groups.names, "groups": groups.n_groups})
     atomic_save_npy(
         folder.file(f"rankings/{result.id}.groups.npy"),
         np.stack([importance, spread]).astype(np.float32),

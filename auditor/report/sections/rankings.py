@@ -10,13 +10,16 @@ over the slice (spread: the standard deviation); images also get the mean |attri
 map and the mean signed map of each explained class. Images larger than 32x32 are ranked by
 regions (``auditor.explainers.regions``), smaller ones by pixels. Global explainers rank their
 own features (columns, or grid cells of images). Equal importances are marked as ties, and a
-ranking whose whole top k is one tie is shown as that tie, not as an arbitrary top k. The
+ranking whose whole top k is one tie is shown as that tie, not as an arbitrary top k. With
+``data.groups`` each card first shows the ranking of groups (and ungrouped columns), with the
+same tie treatment. The
 agreement matrix is the Spearman rank correlation of every pair of explainers' importances
 over all features (pixels, for images).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,7 +42,7 @@ from auditor.report.overlay import map_mosaic, map_picture, picture_ext
 from auditor.report.sections.base import Section
 from auditor.report.source import ReportSource
 from auditor.report.tokens import slice_scores
-from auditor.results import ExplainerResult
+from auditor.results import ExplainerResult, RankedFeature
 
 MAX_CLASS_MAPS = 20
 MAIN_TILE = 128  # CSS px: the displayed width of the importance map
@@ -94,6 +97,19 @@ class RankingCard:
     has_ties: bool = False  # some shown features are marked as tied
     #: Text: the top tokens over the slice (shown instead of the feature table).
     tokens: list[TokenRow] = field(default_factory=list)
+    #: With data.groups: the group ranking, shown before the column ranking.
+    groups: GroupTable | None = None
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    """The ranking of feature groups (data.groups) and the columns in no group."""
+
+    features: list[FeatureBar]
+    tie_message: str
+    has_ties: bool
+    has_spread: bool
+    label: str
 
 
 @dataclass(frozen=True)
@@ -189,10 +205,56 @@ def _top(src: ReportSource, e: ExplainerResult, k: int) -> tuple[list[FeatureBar
         importance, spread = arrays
         has_spread = bool(np.any(spread != 0))
     else:  # only the top of the ranking kept in results.json
-        names = [r.feature for r in e.ranking]
-        importance = np.array([r.importance for r in e.ranking], dtype=np.float64)
-        spread = np.array([np.nan if r.spread is None else r.spread for r in e.ranking])
-        has_spread = bool(np.any(np.isfinite(spread)))
+        names, importance, spread, has_spread = _kept(e.ranking)
+    return _top_of(e, names, importance, spread, has_spread, k)
+
+
+def _kept(ranking: list[RankedFeature]) -> tuple[list[str], np.ndarray, np.ndarray, bool]:
+    """Names, importance and spread of the top kept in results.json."""
+    names = [r.feature for r in ranking]
+    importance = np.array([r.importance for r in ranking], dtype=np.float64)
+    spread = np.array([np.nan if r.spread is None else r.spread for r in ranking])
+    return names, importance, spread, bool(np.any(np.isfinite(spread)))
+
+
+def _group_top(src: ReportSource, e: ExplainerResult, k: int) -> GroupTable | None:
+    """The group ranking (data.groups): every group and ungrouped column, ties marked as in
+    the column ranking; None without groups."""
+    if e.group_ranking is None:
+        return None
+    names: list[str] | None = None
+    path = src.folder.file(f"rankings/{e.id}.groups.npy")
+    names_path = src.folder.file("rankings/groups.json")
+    if path.is_file() and names_path.is_file():
+        data = np.load(path, allow_pickle=False)
+        names = list(json.loads(names_path.read_text())["names"])
+        importance, spread = np.asarray(data[0], np.float64), np.asarray(data[1], np.float64)
+        has_spread = bool(np.any(spread != 0))
+    if names is None or len(names) != importance.size:
+        names, importance, spread, has_spread = _kept(e.group_ranking)
+    features, message = _top_of(e, names, importance, spread, has_spread, k)
+    if e.scope == "local":
+        label = "mean over the slice of |the sum of the group's column attributions|"
+    else:
+        label = "the sum of the group's column importances"
+    return GroupTable(
+        features=features,
+        tie_message=message,
+        has_ties=any(f.tied for f in features),
+        has_spread=any(f.spread is not None for f in features),
+        label=label,
+    )
+
+
+def _top_of(
+    e: ExplainerResult,
+    names: list[str],
+    importance: np.ndarray,
+    spread: np.ndarray,
+    has_spread: bool,
+    k: int,
+) -> tuple[list[FeatureBar], str]:
+    """The top ``k`` of one ranking with ties marked, or none and the all-tied message."""
     message = tie_message(e, importance, k)
     if message:
         return [], message
@@ -393,6 +455,7 @@ def _card(src: ReportSource, e: ExplainerResult, k: int) -> RankingCard:
         has_spread=any(f.spread is not None for f in features),
         tie_message=message,
         has_ties=any(f.tied for f in features),
+        groups=_group_top(src, e, k),
     )
     if src.view.pictures:
         _maps(src, e, card)
