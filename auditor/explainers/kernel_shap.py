@@ -75,10 +75,14 @@ class KernelShap(Explainer):
         self._summaries: dict[tuple[int, ...], Any] = {}
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        result = self.player_values(inputs, targets)
+        groups = self.context.groups  # data.groups: each group (unit) is one player
+        result = self.player_values(inputs, targets, None if groups is None else groups.as_lists())
         for note in result.warnings:
             warnings.warn(f"kernel_shap: {note}", RuntimeWarning, stacklevel=2)
-        attributions = torch.as_tensor(result.values, dtype=torch.float32).reshape(inputs.shape)
+        values = torch.as_tensor(result.values, dtype=torch.float32)
+        if groups is not None:  # a group's value split evenly over its columns
+            values = groups.spread(values)
+        attributions = values.reshape(inputs.shape)
         expected = torch.as_tensor(result.expected, dtype=torch.float32)
         self.record(
             convergence_delta=completeness_gap(self.model, inputs, targets, attributions, expected),

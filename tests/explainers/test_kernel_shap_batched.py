@@ -130,6 +130,30 @@ def test_groups_are_players() -> None:
         explainer.player_values(x, targets, groups[:-1])
 
 
+def test_data_groups_split_each_groups_value_over_its_columns() -> None:
+    from auditor.data.groups import build_groups
+
+    model = Linear(6)
+    x, bg = data(6, 3, 10, seed=9)
+    targets = torch.tensor([1, 0, 1])
+    names = [f"f{i}" for i in range(6)]
+    groups, issues = build_groups({"a": ["f0", "f3"], "b": ["f1", "f2", "f5"]}, names, "tabular")
+    assert groups is not None and not issues
+    explainer = make_explainer(
+        "kernel_shap", model, {"n_background": 10}, modality="tabular", input_shape=(6,),
+        background=bg,
+    )  # fmt: skip
+    explainer.context.groups = groups
+    values = explainer.explain(x, targets)
+    per_feature = model.weight.detach()[targets] * (x - bg.mean(0))
+    torch.testing.assert_close(values[:, 0], per_feature[:, [0, 3]].sum(1) / 2, atol=2e-5, rtol=0)
+    torch.testing.assert_close(
+        values[:, 5], per_feature[:, [1, 2, 5]].sum(1) / 3, atol=2e-5, rtol=0
+    )
+    torch.testing.assert_close(values[:, 4], per_feature[:, 4], atol=2e-5, rtol=0)
+    assert explainer.sample_stats["coalitions"] == [2**3 - 2] * 3
+
+
 def test_wide_sampled_values_rank_as_shaps_with_a_large_budget() -> None:
     model = mlp(200, seed=4)
     x, bg = data(200, 2, 40, seed=7)
