@@ -67,7 +67,7 @@ class KernelShap(Explainer):
     uses_background = True
     stats = ("convergence_delta", "coalitions")
     Params = KernelShapParams
-    modalities = frozenset({"tabular", "text"})
+    modalities = frozenset({"tabular", "text", "structured"})
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
         super().__init__(model, params, context)
@@ -115,8 +115,13 @@ class KernelShap(Explainer):
             weights = getattr(summary, "weights", None)
         else:
             # Text: a token is integrated out over the one text with it removed (shap's Text
-            # masker), not over other texts' tokens at the same position.
-            background = removed(inputs).reshape(len(inputs), 1, -1).numpy().astype(np.float64)
+            # masker), not over other texts' tokens at the same position. Structured: over
+            # the sample's own removed copies (an id column's marginal draws, never k-means
+            # centres of ids), several when a column is removed by drawing from its marginal.
+            draws = getattr(self.context.embedding, "draws", None)
+            references = draws(inputs) if draws is not None else removed(inputs)[:, None]
+            background = references.reshape(len(inputs), references.shape[1], -1)
+            background = background.numpy().astype(np.float64)
         model, chosen = self.model, torch.as_tensor(targets, dtype=torch.long)
 
         def target_output(batch: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:

@@ -113,6 +113,13 @@ def reference_outputs(
             return outputs[rows, targets].double()
         # Text, gradient methods: the removed text's embedding with the sample's own mask.
         return context.embedding.reference_outputs(model, inputs)[rows, targets].double()
+    draws = getattr(context.embedding, "draws", None)
+    if run.type == "kernel_shap" and draws is not None:
+        # Structured: KernelSHAP's expected value over the sample's removed copies.
+        copies = draws(inputs)
+        flat = copies.reshape(-1, *inputs.shape[1:])
+        outputs = model(flat).to(torch.float64).reshape(len(inputs), copies.shape[1], -1)
+        return outputs.mean(1)[rows, targets]
     if context.removed is not None:
         # Text, perturbation methods: the sample with its tokens removed (padding kept).
         return model(context.removed(inputs))[rows, targets].to(torch.float64)

@@ -65,3 +65,17 @@ def test_completeness_of_ig_is_measured_from_its_own_mixed_baseline(tmp_path: Pa
     # Quadrature error only (ReLU kinks at 64 steps): from the wrong reference it is > 1.
     assert metric["mean"] < 0.01 and metric["values"]["max"] < 0.1, metric
     assert "the dense columns at the 'mean' baseline" in metric["note"]
+
+
+def test_kernel_shap_on_fields_ranks_the_planted_column_and_adds_up(tmp_path: Path) -> None:
+    """KernelSHAP integrates a column out over the sample's own removed copies (marginal
+    draws of its ids, never k-means centres of ids): the planted item_id ranks first, and the
+    values add up to f(x) minus the mean output over those copies."""
+    interactions(tmp_path / "interactions.csv", n=40)
+    body = spec(tmp_path, "  - type: kernel_shap\n")
+    body += "metrics:\n  - type: completeness_error\n"
+    code, output, folder = invoke(tmp_path, body)
+    assert code == 0, output
+    record = json.loads((folder / "results.json").read_text())["explainers"]["kernel_shap"]
+    assert record["ranking"][0]["feature"] == "item_id"
+    assert record["metrics"]["completeness_error"]["values"]["max"] < 1e-4
