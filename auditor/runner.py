@@ -30,7 +30,12 @@ from auditor.baseline import (
 from auditor.baseline import resolve as resolve_baseline
 from auditor.checks import evaluate, failing, stored_rankings
 from auditor.data.base import AuditDataset
-from auditor.data.groups import FeatureGroups, build_groups, with_group_ranking
+from auditor.data.groups import (
+    FeatureGroups,
+    build_groups,
+    group_tie_warnings,
+    with_group_ranking,
+)
 from auditor.data.slicing import iter_batches, select_indices
 from auditor.errors import SpecError, SpecIssue, UsageError
 from auditor.explain import ExplainJob, ExplainStage, feature_names, plan
@@ -498,6 +503,10 @@ def store(
     warnings = health.assess(
         folder, data, summary, explained, spec.report.top_k, model_info.get("layer_stats")
     )
+    if audit.plan.groups is not None:  # ties of the group ranking, not of split groups
+        warnings = group_tie_warnings(
+            warnings, explained, folder, audit.plan.groups, spec.report.top_k
+        )
     tied = {w.subject for w in warnings if w.code == "ranking_tied"}
     explained = {
         key: r.model_copy(update={"ranking_tied": True}) if key in tied else r

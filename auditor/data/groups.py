@@ -200,3 +200,44 @@ def with_group_ranking(result: Any, folder: Any, groups: FeatureGroups) -> Any:
     )
     ranking = top_features(importance, spread, groups.names)
     return result.model_copy(update={"group_ranking": ranking})
+
+
+def group_tie_warnings(
+    warnings: list[Any], explained: dict[str, Any], folder: Any, groups: FeatureGroups, k: int
+) -> list[Any]:
+    """Health warnings with groups: a column ranking whose tied top is exactly one group's
+    evenly split value is not warned about (the group ranking is the readable unit), and a
+    group ranking whose top ``k`` is one tie is (as a column ranking would be)."""
+    from auditor.explainers.ranking import tie_groups, tied_top
+    from auditor.results import HealthWarning
+
+    out = []
+    for warning in warnings:
+        result = explained.get(warning.subject)
+        if warning.code == "ranking_tied" and result is not None and result.group_ranking:
+            column = np.load(folder.file(f"rankings/{result.id}.npy"))[0]
+            order, starts = tie_groups(column)
+            top = order[starts == 0]
+            units = np.unique(groups.unit_of[top]) if len(column) == len(groups.unit_of) else []
+            if len(units) == 1 and groups.sizes[units[0]] == len(top):
+                continue  # one group's value split evenly over its columns
+        out.append(warning)
+    for key, result in explained.items():
+        path = folder.file(f"rankings/{key}.groups.npy")
+        if result.status != "ok" or not result.group_ranking or not path.is_file():
+            continue
+        importance = np.load(path)[0]
+        tied = tied_top(importance, k)
+        if tied:
+            value = float(np.abs(importance).max())
+            out.append(
+                HealthWarning(
+                    code="ranking_tied",
+                    subject=key,
+                    message=f"{key}: the top of the group ranking is a tie ({tied} of "
+                    f"{len(importance)} groups and ungrouped columns share {value:.4g})",
+                    action=f"a top {k} chosen from a tie is arbitrary; the groups may not "
+                    "matter to the model, or the explainer cannot tell them apart",
+                )
+            )
+    return out
