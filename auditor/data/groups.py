@@ -184,7 +184,7 @@ def with_group_ranking(result: Any, folder: Any, groups: FeatureGroups) -> Any:
     """``result`` (an ok ``ExplainerResult``) with its ``group_ranking``; the full ranking is
     saved as ``rankings/<id>.groups.npy`` (rows: importance, spread), the unit names as
     ``rankings/groups.json`` (``names``: groups, then ungrouped columns; ``groups``: how many
-    of them are groups)."""
+    of them are groups; ``unit_of``: each column's unit)."""
     from auditor.explain import top_features
     from auditor.run_folder import atomic_save_npy
 
@@ -193,7 +193,10 @@ def with_group_ranking(result: Any, folder: Any, groups: FeatureGroups) -> Any:
     if file is not None and np.load(file, mmap_mode="r")[0].size != len(groups.unit_of):
         return result  # attributions not per column (structured fields): no group ranking
     importance, spread = group_ranking_arrays(groups, file, column)
-    folder.write_json("rankings/groups.json", {"names": groups.names, "groups": groups.n_groups})
+    folder.write_json(
+        "rankings/groups.json",
+        {"names": groups.names, "groups": groups.n_groups, "unit_of": groups.unit_of.tolist()},
+    )
     atomic_save_npy(
         folder.file(f"rankings/{result.id}.groups.npy"),
         np.stack([importance, spread]).astype(np.float32),

@@ -121,3 +121,7 @@ def test_checks_name_groups_and_the_report_shows_them(grouped: tuple[int, dict, 
     html = (run_dir / "report.html").read_text()
     assert html.count('<table class="data compact rank groups">') == 6
     assert html.index("pathway_a") < html.index("GENE0014")
+    # the columns of a split group tie: said as such, instead of an arbitrary top 10
+    assert (
+        html.count("share one value, pathway_a&#39;s split evenly over its columns") == 4
+    )  # PI, FA, LIME, KernelSHAP

@@ -206,7 +206,31 @@ def _top(src: ReportSource, e: ExplainerResult, k: int) -> tuple[list[FeatureBar
         has_spread = bool(np.any(spread != 0))
     else:  # only the top of the ranking kept in results.json
         names, importance, spread, has_spread = _kept(e.ranking)
-    return _top_of(e, names, importance, spread, has_spread, k)
+    features, message = _top_of(e, names, importance, spread, has_spread, k)
+    split = _split_group(src, e, importance) if message else None
+    if split is not None:
+        tied = int(np.count_nonzero(tie_groups(importance)[1] == 0))
+        message = (
+            f"the top {tied} of {importance.size} features share one value, "
+            f"{split}'s split evenly over its columns (see the group ranking above)"
+        )
+    return features, message
+
+
+def _split_group(src: ReportSource, e: ExplainerResult, importance: np.ndarray) -> str | None:
+    """The group whose evenly split value is the tied top of a column ranking, if one is."""
+    path = src.folder.file("rankings/groups.json")
+    if e.group_ranking is None or not path.is_file():
+        return None
+    layout = json.loads(path.read_text())
+    unit_of = np.asarray(layout.get("unit_of", []), dtype=np.int64)
+    if unit_of.size != importance.size:
+        return None
+    order, starts = tie_groups(importance)
+    units = np.unique(unit_of[order[starts == 0]])
+    if len(units) != 1 or int(np.count_nonzero(unit_of == units[0])) != int(np.sum(starts == 0)):
+        return None
+    return str(layout["names"][int(units[0])])
 
 
 def _kept(ranking: list[RankedFeature]) -> tuple[list[str], np.ndarray, np.ndarray, bool]:
