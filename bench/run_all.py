@@ -3,7 +3,8 @@
 Usage:
     python bench/run_all.py                 # every case, >= 5 alternating runs (~20 min)
     python bench/run_all.py --smoke         # tiny sizes, 1 run each, for CI (< 60 s)
-    python bench/run_all.py --cases 1,shap  # 1, 2, 3, 4, shap, passes, text, history, adaptive
+    python bench/run_all.py --cases 1,shap  # of: 1 2 3 4 shap passes text history adaptive
+                                            #     workload wide
     python bench/run_all.py --cases 4 --update   # rerun case 4, keep the others' sections
 
 Benchmarks are not tests: the process exits 0 whether or not a target is met (non-zero only
@@ -29,7 +30,9 @@ from typing import Any
 
 from common import BENCH, Section, load_average, log, machine, package_versions, table, verdict
 
-CASE_ORDER = ("1", "2", "shap", "3", "4", "passes", "text", "history", "adaptive", "workload")
+CASE_ORDER = (
+    "1", "2", "shap", "3", "4", "passes", "text", "history", "adaptive", "workload", "wide"
+)  # fmt: skip
 
 
 def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
@@ -59,6 +62,9 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
             "history": case("case_history", sizes=(10, 1_000, 10_000), calls=20),
             "adaptive": case("case_adaptive_ig", samples=32, reference=64, scan=40, resnet={}),
             "workload": case("case_workload", samples=100),
+            "wide": case(
+                "case_wide", samples=8, features=100, reference_samples=2, reference_nsamples=2000
+            ),
         }
     return {
         "1": case("case_end_to_end"),
@@ -76,6 +82,7 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
             resnet={"images": 4, "size": 64, "fixed": [16, 32, 64], "reference": 256},
         ),
         "workload": case("case_workload"),
+        "wide": case("case_wide"),
     }
 
 
