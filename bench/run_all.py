@@ -4,7 +4,7 @@ Usage:
     python bench/run_all.py                 # every case, >= 5 alternating runs (~20 min)
     python bench/run_all.py --smoke         # tiny sizes, 1 run each, for CI (< 60 s)
     python bench/run_all.py --cases 1,shap  # of: 1 2 3 4 shap passes text history adaptive
-                                            #     workload wide
+                                            #     workload wide recommendation
     python bench/run_all.py --cases 4 --update   # rerun case 4, keep the others' sections
 
 Benchmarks are not tests: the process exits 0 whether or not a target is met (non-zero only
@@ -31,7 +31,8 @@ from typing import Any
 from common import BENCH, Section, load_average, log, machine, package_versions, table, verdict
 
 CASE_ORDER = (
-    "1", "2", "shap", "3", "4", "passes", "text", "history", "adaptive", "workload", "wide"
+    "1", "2", "shap", "3", "4", "passes", "text", "history", "adaptive", "workload", "wide",
+    "recommendation",
 )  # fmt: skip
 
 
@@ -65,6 +66,7 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
             "wide": case(
                 "case_wide", samples=8, features=100, reference_samples=2, reference_nsamples=2000
             ),
+            "recommendation": case("case_recommendation", interactions=500),
         }
     return {
         "1": case("case_end_to_end"),
@@ -83,6 +85,7 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
         ),
         "workload": case("case_workload"),
         "wide": case("case_wide"),
+        "recommendation": case("case_recommendation"),
     }
 
 
