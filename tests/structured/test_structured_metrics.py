@@ -8,6 +8,9 @@ import json
 import sys
 from pathlib import Path
 
+from auditor.report.sections.summary import budget_note
+from auditor.results import ExplainerResult
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from test_structured_run import invoke
@@ -79,3 +82,6 @@ def test_kernel_shap_on_fields_ranks_the_planted_column_and_adds_up(tmp_path: Pa
     record = json.loads((folder / "results.json").read_text())["explainers"]["kernel_shap"]
     assert record["ranking"][0]["feature"] == "item_id"
     assert record["metrics"]["completeness_error"]["values"]["max"] < 1e-4
+    # The report states the budget and the additivity error (6 columns: every coalition).
+    note = budget_note(ExplainerResult.model_validate(record))
+    assert note.startswith("62 coalitions per sample; additivity error at most "), note

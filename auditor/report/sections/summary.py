@@ -193,6 +193,20 @@ def steps_note(e: ExplainerResult) -> str:
     return text
 
 
+def budget_note(e: ExplainerResult) -> str:
+    """KernelSHAP: its sampling budget (coalitions per sample) and additivity error (the
+    largest |sum of attributions - (f(x) - E[f(background)])|, ``convergence_delta``)."""
+    budget, gap = e.stats.get("coalitions"), e.stats.get("convergence_delta")
+    if budget is None or budget.mean is None:
+        return ""
+    text = f"{budget.mean:,.0f} coalitions per sample"
+    if budget.max is not None and budget.min is not None and budget.max != budget.min:
+        text = f"{budget.min:,.0f}-{budget.max:,.0f} coalitions per sample"
+    if gap is not None and gap.min is not None and gap.max is not None:
+        text += f"; additivity error at most {max(abs(gap.min), abs(gap.max)):.2g}"
+    return text + "."
+
+
 def build(src: ReportSource) -> Summary:
     r = src.results
     checks = [
@@ -218,7 +232,14 @@ def build(src: ReportSource) -> Summary:
             seconds=fmt_seconds(e.seconds) if e.status == "ok" else "—",
             per_sample=fmt_seconds(e.seconds_per_sample) if e.seconds_per_sample else "—",
             note=" ".join(
-                filter(None, [f"reused from {e.reused}" if e.reused else e.error, steps_note(e)])
+                filter(
+                    None,
+                    [
+                        f"reused from {e.reused}" if e.reused else e.error,
+                        steps_note(e),
+                        budget_note(e),
+                    ],
+                )
             ),
         )
         for e in r.explainers.values()
