@@ -286,7 +286,7 @@ def _outputs_at_ends(
     owner = torch.arange(n)
     fx = _call(f, torch.as_tensor(x, dtype=torch.float32), owner, batch_size)
     per_sample = np.broadcast_to(bg, (n, *bg.shape[1:])).reshape(-1, bg.shape[-1])
-    rows = torch.as_tensor(per_sample, dtype=torch.float32)
+    rows = torch.from_numpy(np.ascontiguousarray(per_sample, dtype=np.float32))
     out = _call(f, rows, owner.repeat_interleave(bg.shape[1]), batch_size)
     expected = out.reshape(n, -1) @ w_bg
     return fx, expected
