@@ -123,6 +123,18 @@ def save_atomic(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
         raise
 
 
+def refuse_inaccurate(label: str, acc: float, minimum: float, seconds: float, path: Path) -> bool:
+    """True (and why, on stderr) when ``acc`` is below ``minimum``: the weights at ``path``
+    are then left as they are."""
+    if acc >= minimum:
+        return False
+    print(
+        f"{label} accuracy {acc:.4f} < {minimum} after {seconds:.1f}s; not saving {path}",
+        file=sys.stderr,
+    )
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train every recipe (or those named), print test accuracy, save those good enough."""
     parser = argparse.ArgumentParser(prog="python -m examples.train", description=__doc__)
@@ -138,12 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         model, acc = train(recipe, seed=args.seed)
         seconds = time.perf_counter() - start
         path = args.out / recipe.filename
-        if acc < MIN_ACCURACY:
-            print(
-                f"{key}: test accuracy {acc:.4f} < {MIN_ACCURACY} after {seconds:.1f}s; "
-                f"not saving {path}",
-                file=sys.stderr,
-            )
+        if refuse_inaccurate(f"{key}: test", acc, MIN_ACCURACY, seconds, path):
             failed.append(key)
             continue
         metadata = {

@@ -29,7 +29,7 @@ from examples.gene_expression import (
     tensors,
     write_text,
 )
-from examples.train import save_atomic, seed_everything
+from examples.train import accuracy, refuse_inaccurate, save_atomic, seed_everything
 from examples.train_text import one_thread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,13 +61,6 @@ def fit(model: GeneMLP, x: torch.Tensor, y: torch.Tensor, seed: int) -> None:
     model.eval()
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Share of samples whose arg-max logit is the label."""
-    model.eval()
-    return float((model(x).argmax(dim=1) == y).float().mean())
-
-
 def main(argv: list[str] | None = None) -> int:
     """Generate, train, check the audit accuracy, then write the weights, CSV and groups."""
     parser = argparse.ArgumentParser(prog="python -m examples.train_gene", description=__doc__)
@@ -91,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         acc = accuracy(model, x_audit, y_audit)
     seconds = time.perf_counter() - start
     weights = args.models / WEIGHTS
-    if acc < MIN_ACCURACY:
-        print(
-            f"gene: audit accuracy {acc:.4f} < {MIN_ACCURACY} after {seconds:.1f}s; "
-            f"not saving {weights}",
-            file=sys.stderr,
-        )
+    if refuse_inaccurate("gene: audit", acc, MIN_ACCURACY, seconds, weights):
         return 1
     metadata = {
         "data": "examples.gene_expression (generated)",

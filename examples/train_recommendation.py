@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from examples.recommendation import RecommendationModel, generate, tensors, write_csv
-from examples.train import save_atomic, seed_everything
+from examples.train import refuse_inaccurate, save_atomic, seed_everything
 from examples.train_text import one_thread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,12 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     area = auc(score, y_audit)
     seconds = time.perf_counter() - start
     weights = args.models / WEIGHTS
-    if acc < MIN_ACCURACY:
-        print(
-            f"recommendation: audit accuracy {acc:.4f} < {MIN_ACCURACY} after {seconds:.1f}s; "
-            f"not saving {weights}",
-            file=sys.stderr,
-        )
+    if refuse_inaccurate("recommendation: audit", acc, MIN_ACCURACY, seconds, weights):
         return 1
     metadata = {
         "data": "examples.recommendation (generated)",

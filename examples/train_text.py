@@ -28,7 +28,7 @@ from torch import nn
 
 from examples.text_corpus import CLASSES, generate, write_csv
 from examples.text_models import PAD_ID, TextClassifier
-from examples.train import MIN_ACCURACY, save_atomic, seed_everything
+from examples.train import MIN_ACCURACY, refuse_inaccurate, save_atomic, seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "models"
@@ -160,12 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         acc = accuracy(model, x_audit, m_audit, y_audit)
     seconds = time.perf_counter() - start
     weights = args.models / WEIGHTS
-    if acc < MIN_ACCURACY:
-        print(
-            f"text: audit accuracy {acc:.4f} < {MIN_ACCURACY} after {seconds:.1f}s; "
-            f"not saving {weights}",
-            file=sys.stderr,
-        )
+    if refuse_inaccurate("text: audit", acc, MIN_ACCURACY, seconds, weights):
         return 1
     metadata = {
         "corpus": "examples.text_corpus (generated)",

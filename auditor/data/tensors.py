@@ -186,15 +186,21 @@ def _structured(params: TensorsParams) -> StructuredDataset:
     )
 
 
-def _torch_dict(params: TensorsParams) -> dict[str, Any]:
+def _torch_load(params: TensorsParams, hint: str = "") -> Any:
+    """``torch.load(weights_only=True)`` of the spec's file (never code); a SpecError at
+    ``data.path`` saying why it could not be loaded, and ``hint``."""
     try:
-        data = torch.load(params.path, map_location="cpu", weights_only=True)
+        return torch.load(params.path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
         raise SpecError.at(
             ("data", "path"),
             f"{params.path} could not be loaded with torch.load(weights_only=True) "
-            f"({_unpickling_reason(exc)})",
+            f"({_unpickling_reason(exc)}){hint}",
         ) from exc
+
+
+def _torch_dict(params: TensorsParams) -> dict[str, Any]:
+    data = _torch_load(params)
     if not isinstance(data, dict):
         raise SpecError.at(
             ("data", "path"),
@@ -289,15 +295,9 @@ def _from_npz(params: TensorsParams) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _from_torch(params: TensorsParams) -> tuple[Any, Any]:
-    try:
-        data = torch.load(params.path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
-        raise SpecError.at(
-            ("data", "path"),
-            f"{params.path} could not be loaded with torch.load(weights_only=True) "
-            f"({_unpickling_reason(exc)}); save plain tensors, e.g. "
-            "torch.save({'inputs': x, 'labels': y}, path)",
-        ) from exc
+    data = _torch_load(
+        params, "; save plain tensors, e.g. torch.save({'inputs': x, 'labels': y}, path)"
+    )
     if isinstance(data, dict):
         return _pick(data, params, params.path.suffix.lower())
     if isinstance(data, tuple | list) and len(data) == 2:

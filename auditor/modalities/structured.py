@@ -32,13 +32,12 @@ import torch
 from torch import nn
 
 from auditor.errors import SpecError, SpecIssue
-from auditor.modalities.base import Modality, register
+from auditor.modalities.base import ModelFeed, register
 from auditor.modalities.tabular import TabularModality
 from auditor.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from auditor.data.structured_table import InputField, StructuredDataset
-    from auditor.explainers.grid import SliceFeatures
 
 #: Removed copies per sample where a method averages over marginal draws (feature ablation,
 #: LIME; KernelSHAP's background): one draw is a one-sample estimate of the expectation.
@@ -58,66 +57,32 @@ PERTURBATION_EXPLAINERS = (
 )
 
 
-class StructuredModality(Modality):
-    """Decisions for structured rows: the columns (across fields) are the features."""
+class StructuredModality(TabularModality):
+    """Decisions for structured rows: the columns (across fields) are the features, as in a
+    table (a categorical column as its ids); what differs is how the model is fed and where
+    gradient methods run (``prepare``)."""
 
     name: ClassVar[str] = "structured"
-    fixed_features: ClassVar[bool] = True
     gradients_hook: ClassVar[bool] = True
     precisions: ClassVar[tuple[str, ...]] = ("float32",)
-
-    def magnitude(self, attributions: np.ndarray) -> np.ndarray:
-        return TabularModality.magnitude(TABULAR_LIKE, attributions)
-
-    def ranked_features(
-        self, input_shape: tuple[int, ...] | None, feature_names: list[str] | None
-    ) -> list[str] | None:
-        return TabularModality.ranked_features(TABULAR_LIKE, input_shape, feature_names)
-
-    def slice_features(
-        self,
-        inputs: torch.Tensor,
-        feature_names: list[str] | None,
-        grid: tuple[int, int],
-        pad_id: int | None = None,
-    ) -> SliceFeatures:
-        """The columns as they are (a categorical column as its ids)."""
-        return TabularModality.slice_features(TABULAR_LIKE, inputs, feature_names, grid)
 
     def prepare(self, dataset: Any, module: nn.Module) -> StructuredInputs:
         return StructuredInputs.build(dataset, module)
 
 
-TABULAR_LIKE = TabularModality()
 STRUCTURED = register(StructuredModality())
 
 
 # -- calling the model --------------------------------------------------------------------
-class StructuredFeed(nn.Module):
+class StructuredFeed(ModelFeed):
     """The model as a function of one row per sample ``(N, C)``: split into its fields,
-    categorical ones as int64 (float ids are rounded).
-
-    Its modules have the model's own names (``user_emb``, not ``module.user_emb``): the model
-    is kept unregistered and called, and its children, parameters and buffers are registered
-    here too (the same objects), as ``auditor.modalities.text.TextFeed`` does."""
+    categorical ones as int64 (float ids are rounded); its layers under their own names
+    (``user_emb``, not ``inner.user_emb``: ``ModelFeed``)."""
 
     def __init__(self, module: nn.Module, fields: list[InputField], keyword: bool) -> None:
-        super().__init__()
-        object.__setattr__(self, "inner", module)
-        for name, child in module.named_children():
-            self.add_module(name, child)
-        for name, param in module.named_parameters(recurse=False):
-            self.register_parameter(name, param)
-        for name, buffer in module.named_buffers(recurse=False):
-            self.register_buffer(name, buffer)
+        super().__init__(module)
         self.fields = list(fields)
         self.keyword = keyword
-        self.training = module.training
-
-    def train(self, mode: bool = True) -> StructuredFeed:
-        super().train(mode)
-        self.inner.train(mode)
-        return self
 
     def split(self, rows: torch.Tensor) -> list[torch.Tensor]:
         """One tensor per field: categorical ``(N,)``/``(N, k)`` int64, dense ``(N, k)``."""

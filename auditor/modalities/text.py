@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from auditor.errors import SpecError
-from auditor.modalities.base import Modality, register
+from auditor.modalities.base import Modality, ModelFeed, register
 from auditor.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -381,32 +381,15 @@ def rank_tokens(
     return shrunk(magnitude, count), mean, tables
 
 
-class TextFeed(nn.Module):
-    """The model as a function of token ids ``(N, L)`` (float ids are rounded).
-
-    Its modules have the model's own names (``fc1``, not ``module.fc1``), so layer names in
-    specs, model tables and randomization steps read as the user wrote them: the model is
-    kept unregistered and called, and its children, parameters and buffers are registered
-    here too (the same objects; a deep copy keeps them shared)."""
+class TextFeed(ModelFeed):
+    """The model as a function of token ids ``(N, L)`` (float ids are rounded), its layers
+    under their own names (``ModelFeed``)."""
 
     def __init__(self, module: nn.Module, feed: Any, pad_id: int) -> None:
-        super().__init__()
-        object.__setattr__(self, "inner", module)
-        for name, child in module.named_children():
-            self.add_module(name, child)
-        for name, param in module.named_parameters(recurse=False):
-            self.register_parameter(name, param)
-        for name, buffer in module.named_buffers(recurse=False):
-            self.register_buffer(name, buffer)
+        super().__init__(module)
         self.positional = tuple(feed.positional)
         self.keywords = tuple(feed.keywords)
         self.pad_id = int(pad_id)
-        self.training = module.training
-
-    def train(self, mode: bool = True) -> TextFeed:
-        super().train(mode)
-        self.inner.train(mode)
-        return self
 
     def arguments(self, ids: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
         """The model's positional and keyword arguments for token ids ``(N, L)``."""
