@@ -10,7 +10,7 @@ import traceback
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -171,6 +171,30 @@ def top_features(
     ]
 
 
+def explain_batch(
+    explainer: Explainer, inputs: torch.Tensor, targets: torch.Tensor
+) -> tuple[np.ndarray, dict[str, list[float]]]:
+    """One batch's attributions and the per-sample diagnostics recorded while computing them."""
+    before = {k: len(v) for k, v in explainer.sample_stats.items()}
+    attr = explainer.explain(inputs, targets)
+    new = {k: v[before.get(k, 0) :] for k, v in explainer.sample_stats.items()}
+    return attr.numpy(), new
+
+
+class ShardRunner(Protocol):
+    """Runs a local explainer's batches elsewhere (``auditor.scale.ray_shards``)."""
+
+    def explain(
+        self,
+        job: ExplainJob,
+        batches: list[tuple[int, np.ndarray]],
+        writer: AttributionWriter,
+        task: Any,
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class ExplainStage:
     """Runs explainer jobs for one run folder."""
 
@@ -189,6 +213,7 @@ class ExplainStage:
         resume: bool = False,
         reuse: RunFolder | None = None,
         inputs: Any = None,
+        shards: ShardRunner | None = None,
     ) -> None:
         self.model = model
         self.dataset = dataset
@@ -203,6 +228,8 @@ class ExplainStage:
         self.previous = self._previous_results(reuse)
         #: What the modality prepared (text: ``TextInputs``; rankings are over tokens).
         self.inputs = inputs
+        #: Where local explainers run their batches: None for this process.
+        self.shards = shards
         self.names = feature_names(dataset, None if inputs is None else inputs.vocab)
 
     @staticmethod
@@ -274,22 +301,22 @@ class ExplainStage:
     def _compute_local(
         self, job: ExplainJob, final: Path, shape: tuple[int, ...]
     ) -> dict[str, list[float]]:
-        explainer = job.cls(self.model, job.params, self.context)
         writer = AttributionWriter(final, shape, resume=self.resume)
         batches = list(iter_batches(np.arange(len(self.indices)), self.batch_size))
         targets = torch.as_tensor(self.predictions.targets)
         try:
             done = writer.done_batches  # a resumed run's: no time of this run went into them
             with self.reporter.task(f"explain {job.id}", len(batches), done=done) as task:
-                for b, positions in enumerate(batches):
-                    if b < writer.done_batches:
-                        continue
-                    x = self.dataset.get(self.indices[positions])
-                    before = {k: len(v) for k, v in explainer.sample_stats.items()}
-                    attr = explainer.explain(x, targets[positions])
-                    new = {k: v[before.get(k, 0) :] for k, v in explainer.sample_stats.items()}
-                    writer.write(b, int(positions[0]), attr.numpy(), new)
-                    task.advance()
+                todo = [(b, p) for b, p in enumerate(batches) if b not in writer.done]
+                if self.shards is not None:
+                    self.shards.explain(job, todo, writer, task)
+                else:
+                    explainer = job.cls(self.model, job.params, self.context)
+                    for b, positions in todo:
+                        x = self.dataset.get(self.indices[positions])
+                        attr, new = explain_batch(explainer, x, targets[positions])
+                        writer.write(b, int(positions[0]), attr, new)
+                        task.advance()
         except BaseException:
             writer.abandon()
             raise

@@ -45,6 +45,8 @@ class Provenance(Record):
     seconds: float
     stage_seconds: dict[str, float]
     overrides: list[str] = Field(default_factory=list)
+    #: Where local explainers ran: ``spec.runner`` when its backend is ray, else None.
+    runner: dict[str, Any] | None = None
 
 
 class DataSummary(Record):

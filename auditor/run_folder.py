@@ -184,10 +184,12 @@ class AttributionWriter:
     """Streams ``(N, *shape)`` float32 attributions batch by batch through a memory map.
 
     After each flushed batch, the batch's per-sample diagnostics are appended as one JSON
-    line to ``<id>.stats.jsonl`` and then a progress record (``<id>.progress.json``: the
-    shape and the batches done) is written atomically, so a resumed run knows exactly what
-    is complete. Both writes have a constant size per batch, however long the slice. A
-    resumed run trusts a batch only when both its record and its line are there.
+    line to ``<id>.stats.jsonl`` (naming its batch) and then a progress record
+    (``<id>.progress.json``: the shape and how many lines are trusted) is written atomically,
+    so a resumed run knows exactly what is complete. Batches may arrive in any order (shards
+    of a Ray run finish out of order). Both writes have a constant size per batch, however
+    long the slice. A resumed run trusts a batch only when both its record and its line are
+    there.
     """
 
     def __init__(self, final: Path, shape: tuple[int, ...], *, resume: bool) -> None:
@@ -197,15 +199,15 @@ class AttributionWriter:
         self.stats_path = final.with_suffix(".stats.jsonl")
         self.shape = shape
         final.parent.mkdir(parents=True, exist_ok=True)
-        self.done_batches = 0
-        self.stats: dict[str, list[float]] = {}
+        #: Per-sample diagnostics of each batch written, by batch index.
+        self.batch_stats: dict[int, dict[str, list[float]]] = {}
         if resume and self.partial.exists() and self.progress_path.exists():
             progress = json.loads(self.progress_path.read_text())
             if tuple(progress["shape"]) == shape:
                 lines = self._stats_lines(int(progress["batches"]))
-                self.done_batches = len(lines)
                 for line in lines:
-                    self._add(json.loads(line)["stats"])
+                    record = json.loads(line)
+                    self.batch_stats[int(record["batch"])] = record["stats"]
                 atomic_write_text(self.stats_path, "".join(lines))  # drop any line past them
                 self.array = np.lib.format.open_memmap(self.partial, mode="r+")
                 return
@@ -214,37 +216,54 @@ class AttributionWriter:
         )
         atomic_write_text(self.stats_path, "")
 
+    @property
+    def done(self) -> frozenset[int]:
+        """The batches written (by this writer or the run it resumes)."""
+        return frozenset(self.batch_stats)
+
+    @property
+    def done_batches(self) -> int:
+        return len(self.batch_stats)
+
+    @property
+    def stats(self) -> dict[str, list[float]]:
+        """Every written batch's diagnostics, concatenated in batch (sample) order."""
+        out: dict[str, list[float]] = {}
+        for index in sorted(self.batch_stats):
+            for key, vals in self.batch_stats[index].items():
+                out.setdefault(key, []).extend(vals)
+        return out
+
     def _stats_lines(self, limit: int) -> list[str]:
-        """The first ``limit`` complete lines of the stats file, batch 0, 1, ... in order."""
+        """The first ``limit`` complete lines of the stats file, each a distinct batch."""
         if not self.stats_path.exists():
             return []
-        lines = []
+        lines: list[str] = []
+        seen: set[int] = set()
         for i, line in enumerate(self.stats_path.read_text().splitlines(keepends=True)):
             if i >= limit or not line.endswith("\n"):
                 break
             try:
-                if json.loads(line)["batch"] != i:
-                    break
+                index = json.loads(line)["batch"]
+                valid = isinstance(index, int) and index >= 0 and index not in seen
             except (ValueError, KeyError, TypeError):
+                valid = False
+            if not valid:
                 break
+            seen.add(index)
             lines.append(line)
         return lines
-
-    def _add(self, stats: dict[str, list[float]]) -> None:
-        for key, vals in stats.items():
-            self.stats.setdefault(key, []).extend(vals)
 
     def write(
         self, batch_index: int, start: int, values: np.ndarray, stats: dict[str, list[float]]
     ) -> None:
         self.array[start : start + len(values)] = values
         self.array.flush()
-        self._add(stats)
+        self.batch_stats[batch_index] = stats
         with open(self.stats_path, "a", encoding="utf-8") as fh:  # NaN round-trips here
             fh.write(json.dumps({"batch": batch_index, "stats": stats}) + "\n")
-        self.done_batches = batch_index + 1
         atomic_write_json(
-            self.progress_path, {"shape": list(self.shape), "batches": self.done_batches}
+            self.progress_path, {"shape": list(self.shape), "batches": len(self.batch_stats)}
         )
 
     def finish(self) -> Path:

@@ -68,6 +68,7 @@ from auditor.results import (
 )
 from auditor.resume import RunInputs, record_data, refuse_changed_weights, spec_to_run
 from auditor.run_folder import RunFolder, atomic_save_npy
+from auditor.scale.ray_shards import RayShards, WorkerSetup
 from auditor.spec import AuditSpec, ValidatedSpec
 
 T = TypeVar("T")
@@ -348,19 +349,27 @@ def predict_slice(audit: Audit) -> Predicted:
     labels = dataset.labels[indices]
     targets = resolve_targets(spec.targets, logits, labels, dataset.class_names)
     predictions = Predictions(logits=logits, labels=labels, targets=targets)
-    context = explain_context(dataset, indices, spec.seed, audit.inputs)
-    context = replace(context, groups=audit.plan.groups)
+    context = slice_context(spec, audit.plan, model)
     if isinstance(audit.inputs, TextInputs):
         save_tokens(folder, dataset, indices, audit.inputs)
     elif audit.inputs is not None:  # structured: categories.json
         audit.inputs.save(folder, dataset, indices)
-    elif spec.precision == "float32":
-        context = replace(context, inference=FastInference(model, context.background[:8]))
     atomic_save_npy(folder.file("predictions.npy"), logits)
     chosen = gallery.choose(spec.report.gallery, predictions, spec.seed)
     gallery.save(folder, chosen, dataset, indices, predictions)
     summary = summarize_predictions(predictions, dataset.class_names, spec.targets)
     return Predicted(model, predictions, context, data_sha256, summary)
+
+
+def slice_context(spec: AuditSpec, planned: Planned, model: nn.Module) -> ExplainContext:
+    """The context explainers and metrics get for this slice (``explain_context``), with
+    the feature groups and, for a float32 model fed plain tensors, a frozen copy of it for
+    forward passes (``FastInference``). Ray workers build theirs with it too."""
+    context = explain_context(planned.dataset, planned.indices, spec.seed, planned.inputs)
+    context = replace(context, groups=planned.groups)
+    if planned.inputs is None and spec.precision == "float32":
+        context = replace(context, inference=FastInference(model, context.background[:8]))
+    return context
 
 
 def layer_statistics(audit: Audit, predicted: Predicted) -> dict[str, Any]:
@@ -612,9 +621,9 @@ def with_precision(
 
 
 def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult]:
-    """Every explainer in spec order; skipped when the model's outputs are not finite."""
-    spec, options, jobs = audit.spec, audit.options, audit.plan.jobs
-    finite = predicted.summary.finite
+    """Every explainer in spec order; skipped when the model's outputs are not finite.
+    Local explainers run here or, with ``runner.backend: ray``, as shards on Ray workers."""
+    spec, options = audit.spec, audit.options
     inputs_key = (
         f"{predicted.data_sha256}:{audit.loaded.weights_sha256}:{spec.seed}:{spec.precision}:"
         f"{sha_targets(predicted.predictions.targets)}"
@@ -637,8 +646,41 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
         resume=options.resume is not None,
         reuse=RunFolder.open(options.reuse) if options.reuse else None,
         inputs=audit.inputs if isinstance(audit.inputs, TextInputs) else None,  # token rankings
+        shards=shard_runner(audit, predicted),
     )
-    stage.share_gradients(jobs)
+    try:
+        return explain_jobs(audit, predicted, stage)
+    finally:
+        if stage.shards is not None:
+            stage.shards.close()
+
+
+def shard_runner(audit: Audit, predicted: Predicted) -> RayShards | None:
+    """With ``runner.backend: ray``, what sends the local explainers' shards to Ray workers:
+    each worker rebuilds the run from this run folder's spec, the overrides and the targets."""
+    runner = audit.spec.runner
+    if runner.backend != "ray":
+        return None
+    spec_path = audit.validated.path.resolve()
+    if runner.working_dir is not None:  # where the spec sits in the shipped folder
+        spec_path = spec_path.relative_to(Path(runner.working_dir).resolve())
+    setup = WorkerSetup(
+        spec_text=audit.folder.file("spec.yaml").read_text(encoding="utf-8"),
+        spec_path=str(spec_path),
+        overrides=tuple(audit.options.overrides),
+        indices=audit.indices,
+        targets=predicted.predictions.targets,
+    )
+    return RayShards(runner, setup, audit.spec.data.batch_size, audit.reporter.log)
+
+
+def explain_jobs(
+    audit: Audit, predicted: Predicted, stage: ExplainStage
+) -> dict[str, ExplainerResult]:
+    """The explain stage's jobs in spec order, each isolated from the others' failures."""
+    jobs, options, finite = audit.plan.jobs, audit.options, predicted.summary.finite
+    if stage.shards is None:
+        stage.share_gradients(jobs)
     results: dict[str, ExplainerResult] = {}
     for job in jobs:
         stop = options.fail_fast and any(r.status == "failed" for r in results.values())
@@ -653,6 +695,8 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
             )
             continue
         results[job.id] = stage.run(job)
+        if isinstance(stage.shards, RayShards) and job.cls.scope == "local":
+            results[job.id].extra["ray"] = stage.shards.record(job.id)
         if results[job.id].status == "failed":
             audit.reporter.log(f"explain {job.id}: FAILED: {results[job.id].error}")
         elif hasattr(audit.inputs, "save_fields"):  # structured: attributions/<id>/<field>.npy
@@ -770,6 +814,7 @@ def provenance(
         seconds=(finished - started).total_seconds(),
         stage_seconds=dict(seconds),
         overrides=list(audit.options.overrides),
+        runner=spec.runner.model_dump(mode="json") if spec.runner.backend == "ray" else None,
     )
 
 

@@ -300,6 +300,51 @@ class ReportSpec(Strict):
     )
 
 
+class RunnerSpec(Strict):
+    """``runner:`` where the local explainers run: this process, or shards of the slice on
+    a Ray cluster (``pip install 'auditor[ray]'``)."""
+
+    backend: Literal["local", "ray"] = Field(
+        "local", description="local: this process; ray: shards of the slice on Ray workers."
+    )
+    address: str = Field(
+        "auto",
+        min_length=1,
+        max_length=500,
+        description="auto: the cluster in RAY_ADDRESS or one already running on this machine, "
+        "else a new local one; local: always a new local one; or a Ray address "
+        "(host:port, ray://host:10001).",
+    )
+    workers: int = Field(2, ge=1, le=4096, description="Ray actors, each holding the model.")
+    shard_size: int = Field(
+        256,
+        ge=1,
+        le=10_000_000,
+        description="Samples per shard, rounded up to whole batches of data.batch_size.",
+    )
+    resources_per_worker: dict[str, float] = Field(
+        default_factory=lambda: {"CPU": 1.0},
+        description="Ray resources each worker reserves, e.g. {CPU: 4, GPU: 1}.",
+    )
+    working_dir: SpecPath | None = Field(
+        None,
+        description="A folder (relative to the spec) Ray ships to a remote cluster's workers "
+        "(runtime_env working_dir): it must hold the spec, the model's Python file and its "
+        "weights at the same relative paths. Not needed on a local cluster.",
+    )
+
+    @field_validator("resources_per_worker")
+    @classmethod
+    def _resources(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in value.items() if v < 0 or not k]
+        if bad:
+            raise ValueError(f"resources must be named and >= 0: {', '.join(bad)}")
+        return value
+
+
+DEVICE = r"^(auto|cpu|cuda|cuda:[0-9]{1,2})$"
+
+
 #: ``baseline:`` values that are not a run folder.
 BASELINE_WORDS = ("previous", "none")
 
@@ -314,6 +359,13 @@ class AuditSpec(Strict):
     description: str = Field("", max_length=10_000)
     seed: int = Field(0, ge=0, le=2**32 - 1)
     precision: Literal["float32", "bfloat16"] = "float32"
+    device: str = Field(
+        "auto",
+        pattern=DEVICE,
+        description="auto (the first CUDA device when there is one, else the CPU), cpu, cuda "
+        "or cuda:N: where the model, explainers and metrics run.",
+    )
+    runner: RunnerSpec = Field(default_factory=RunnerSpec)
     model: ModelBlock
     data: DataBlock
     targets: Targets = Field("predicted", description="predicted | label | class index or name")

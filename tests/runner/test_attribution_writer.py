@@ -73,3 +73,20 @@ def test_a_missing_stats_line_redoes_its_batch(tmp_path: Path) -> None:
     resumed = AttributionWriter(path, SHAPE, resume=True)
     assert resumed.done_batches == 1
     assert resumed.stats == {"delta": [0.5, 0.0]}
+
+
+def test_batches_written_out_of_order_resume_and_finish_in_sample_order(tmp_path: Path) -> None:
+    """Ray shards finish in any order: batch 2 then 0, a kill, then batch 1 on resume."""
+    expected_array, expected_stats = uninterrupted(tmp_path / "clean.npy")
+    path = tmp_path / "shards.npy"
+    writer = AttributionWriter(path, SHAPE, resume=False)
+    for i in (2, 0):
+        values, stats = batch(i)
+        writer.write(i, 2 * i, values, stats)
+    writer.abandon()
+    resumed = AttributionWriter(path, SHAPE, resume=True)
+    assert resumed.done == {0, 2}
+    values, stats = batch(1)
+    resumed.write(1, 2, values, stats)
+    np.testing.assert_array_equal(resumed.stats["delta"], expected_stats["delta"])
+    np.testing.assert_array_equal(np.load(resumed.finish()), expected_array)
