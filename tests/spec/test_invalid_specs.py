@@ -62,8 +62,8 @@ CASES: list[tuple[str, str, list[str]]] = [
         BASE + "seeds: 3\n",
         [
             "{f}:15:1 seeds: unknown key 'seeds'. Did you mean: seed? Allowed: baseline, "
-            "checks, data, description, explainers, metrics, model, name, output, precision, "
-            "report, seed, targets, version"
+            "checks, data, description, device, explainers, metrics, model, name, output, "
+            "precision, report, runner, seed, targets, version"
         ],
     ),
     (

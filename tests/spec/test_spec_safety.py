@@ -132,8 +132,8 @@ CASES: list[tuple[str, str | bytes, list[str]]] = [
         BASE + "model_: {~: x}\n",
         [
             "{f}:11:1 model_: unknown key 'model_'. Did you mean: model? Allowed: baseline, "
-            "checks, data, description, explainers, metrics, model, name, output, precision, "
-            "report, seed, targets, version"
+            "checks, data, description, device, explainers, metrics, model, name, output, "
+            "precision, report, runner, seed, targets, version"
         ],
     ),
 ]
