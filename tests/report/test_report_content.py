@@ -1,0 +1,141 @@
+"""The report's content is what it was before the render was made faster (issue 17).
+
+The digits test run's report.html and report.pdf are reduced to what must not change when
+only the speed of rendering changes: the visible text (every number masked as ``#``, since
+the run's figures may differ in the last digit between machines; durations and machine
+paths replaced), the images with their display sizes and alternative texts, the PDF's page count,
+images, attachments and PDF/A identification. ``tests/report/golden/`` holds that reduction
+as the code before the speed work produced it.
+
+After a deliberate change of the report's content, rewrite the golden files with
+``AUDITOR_WRITE_GOLDEN=1 pytest tests/report/test_report_content.py`` and review their diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from auditor.run_folder import RunFolder
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parent / "golden"
+WRITE = os.environ.get("AUDITOR_WRITE_GOLDEN") == "1"
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.skip(f"{tool} is not installed (Debian poppler-utils; .ci/run installs it)")
+    return path
+
+
+def durations(text: str) -> str:
+    """Every duration ("12 ms", "1.4 s") as ``<time>``: they differ from run to run."""
+    return re.sub(r"\d+(?:\.\d+)?\s?(?:ms|s|min)\b", "<time>", text)
+
+
+def mask(text: str, folder: RunFolder) -> str:
+    """Machine paths as placeholders, then every run of digits as ``#``."""
+    text = text.replace(str(folder.path.parent.parent), "<TMP>").replace(str(ROOT), "<ROOT>")
+    return re.sub(r"\d+", "#", text)
+
+
+class _Text(HTMLParser):
+    """The text a reader sees (no style), one line per block of text, and every image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.images: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script"):
+            self._hidden += 1
+        elif tag == "img":
+            a = dict(attrs)
+            self.images.append(f"{a.get('width')}x{a.get('height')} {a.get('alt')}")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script"):
+            self._hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        words = " ".join(data.split())
+        if words and not self._hidden:
+            self.parts.append(words)
+
+
+def html_content(folder: RunFolder) -> str:
+    parser = _Text()
+    parser.feed((folder.path / "report.html").read_text(encoding="utf-8"))
+    lines = [*parser.parts, "", "images:", *parser.images]
+    return mask(durations("\n".join(lines)), folder) + "\n"
+
+
+def pdf_text(folder: RunFolder) -> str:
+    """The PDF's text in drawing order, page by page, with no whitespace (line breaks of
+    long words and paths depend on glyph widths, not on content)."""
+    raw = subprocess.run(
+        [need("pdftotext"), "-raw", str(folder.path / "report.pdf"), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    pages = ["".join(page.split()) for page in durations(raw).split("\f")]
+    return mask("\n".join(p for p in pages if p), folder) + "\n"
+
+
+def pdf_facts(folder: RunFolder) -> dict[str, object]:
+    reader = PdfReader(folder.path / "report.pdf")
+    images = subprocess.run(
+        [need("pdfimages"), "-list", str(folder.path / "report.pdf")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()[2:]
+    metadata = reader.xmp_metadata
+    assert metadata is not None
+    xmp = metadata.rdf_root.toxml()
+    return {
+        "pages": len(reader.pages),
+        "images per page": [
+            sum(1 for line in images if int(line.split()[0]) == n)
+            for n in range(1, len(reader.pages) + 1)
+        ],
+        "attachments": sorted(reader.attachments),
+        "pdfa": re.findall(r'pdfaid:(?:part|conformance)="(\w+)"', xmp),
+    }
+
+
+def check(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if WRITE:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+    expected = path.read_text(encoding="utf-8")
+    assert actual.splitlines() == expected.splitlines(), f"{name} changed"
+
+
+def test_html_text_and_images_are_unchanged(digits_run: RunFolder) -> None:
+    check("digits_report.html.txt", html_content(digits_run))
+
+
+def test_pdf_text_is_unchanged(digits_run: RunFolder) -> None:
+    check("digits_report.pdf.txt", pdf_text(digits_run))
+
+
+def test_pdf_pages_images_attachments_and_pdfa_are_unchanged(digits_run: RunFolder) -> None:
+    facts = pdf_facts(digits_run)
+    assert facts["pdfa"] == ["3", "B"]
+    assert facts["attachments"] == ["results.json", "spec.yaml"]
+    check("digits_report.pdf.json", json.dumps(facts, indent=1) + "\n")
