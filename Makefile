@@ -13,7 +13,7 @@ $(BIN)/python:
 # Reinstall when the dependency list or the tested versions change. pyproject.toml declares
 # ranges; constraints.txt pins the versions CI tests with.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)

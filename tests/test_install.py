@@ -39,7 +39,8 @@ def test_torch_and_torchvision_are_declared_as_ranges() -> None:
 def test_every_declared_dependency_has_a_tested_pin() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {Requirement(d).name.lower() for d in project["dependencies"]}
-    names |= {Requirement(d).name.lower() for d in project["optional-dependencies"]["dev"]}
+    for extra in ("dev", "ray"):  # make test installs both
+        names |= {Requirement(d).name.lower() for d in project["optional-dependencies"][extra]}
     pinned = {n.lower() for n in constraints()}
     assert sorted(names - pinned - {"setuptools"}) == []
 
@@ -54,6 +55,6 @@ def test_make_installs_through_the_constraints_file() -> None:
     install = re.search(r"^\$\(STAMP\):(.*)\n((?:\t.*\n)+)", makefile, re.M)
     assert install is not None
     assert "constraints.txt" in install.group(1)  # a changed pin reinstalls
-    assert "pip install --quiet -c constraints.txt -e '.[dev]'" in install.group(2)
+    assert "pip install --quiet -c constraints.txt -e '.[dev,ray]'" in install.group(2)
     for target in ("test", "demo"):
         assert re.search(rf"^{target}: install\b", makefile, re.M), target

@@ -21,6 +21,7 @@ explainer with the error, as a local run does.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Callable
@@ -115,7 +116,11 @@ class RayShards:
 
     def _connect(self, ray: Any) -> None:
         """``ray.init``: the named cluster, else (``auto`` finding none) a local one."""
-        kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
+        kwargs: dict[str, Any] = {
+            "log_to_driver": False,  # workers' output stays in Ray's logs, not in the run's
+            "include_dashboard": False,
+            "logging_level": logging.ERROR,
+        }
         if self.runner.working_dir is not None:
             kwargs["runtime_env"] = {"working_dir": str(self.runner.working_dir)}
         address = self.runner.address

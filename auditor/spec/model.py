@@ -7,6 +7,8 @@ Plugin blocks are validated in two steps: these models check the common keys
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -333,6 +335,13 @@ class RunnerSpec(Strict):
         "weights at the same relative paths. Not needed on a local cluster.",
     )
 
+    @field_validator("backend")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        if value == "ray" and not module_installed("ray"):
+            raise ValueError("Ray is not installed here: pip install 'auditor[ray]'")
+        return value
+
     @field_validator("resources_per_worker")
     @classmethod
     def _resources(cls, value: dict[str, float]) -> dict[str, float]:
@@ -340,6 +349,13 @@ class RunnerSpec(Strict):
         if bad:
             raise ValueError(f"resources must be named and >= 0: {', '.join(bad)}")
         return value
+
+
+def module_installed(name: str) -> bool:
+    """Whether ``import name`` would find the module (without importing it)."""
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    return importlib.util.find_spec(name) is not None
 
 
 DEVICE = r"^(auto|cpu|cuda|cuda:[0-9]{1,2})$"
@@ -358,7 +374,7 @@ class AuditSpec(Strict):
     name: str = Field(pattern=SLUG, description="Names the run folder <output>/<name>/.")
     description: str = Field("", max_length=10_000)
     seed: int = Field(0, ge=0, le=2**32 - 1)
-    precision: Literal["float32", "bfloat16"] = "float32"
+    precision: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str = Field(
         "auto",
         pattern=DEVICE,
