@@ -155,7 +155,8 @@ class RayShards:
             options["resources"] = resources
         remote = self.ray.remote(AuditWorker).options(**options)
         s = self.setup
-        return remote.remote(s.spec_text, s.spec_path, s.overrides, s.indices, s.targets)
+        threads = math.floor(options["num_cpus"])
+        return remote.remote(s.spec_text, s.spec_path, s.overrides, s.indices, s.targets, threads)
 
     def close(self) -> None:
         """Stop the actors; shut the cluster down when this run started it."""

@@ -9,7 +9,6 @@ the same batches, the same per-sample seeds (``auditor.explainers.base.sample_se
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -31,8 +30,11 @@ class AuditWorker:
         overrides: tuple[str, ...],
         indices: np.ndarray,
         targets: np.ndarray,
+        threads: int = 1,
     ) -> None:
         from auditor import runner
+
+        torch.set_num_threads(max(1, threads))  # the CPUs the actor reserved
         from auditor.spec.load import apply_overrides, parse_document, validate_document
 
         doc = parse_document(spec_text, Path(spec_path))
@@ -80,8 +82,3 @@ class AuditWorker:
             attr, stats = explain_batch(explainer, x, self.targets[positions])
             out.append((b, int(positions[0]), attr, stats))
         return out
-
-    def pid(self) -> Any:
-        import os
-
-        return os.getpid()
