@@ -208,7 +208,10 @@ def feature_maps(
         k = min(TOP_CHANNELS, maps.shape[1])
         order = maps.mean(dim=(2, 3)).topk(k, dim=1).indices  # (N, k)
         picked = torch.gather(maps, 1, order[:, :, None, None].expand(-1, -1, *maps.shape[2:]))
-        found[name] = (picked.numpy().astype(np.float16), order.numpy().astype(np.int64))
+        found[name] = (
+            picked.cpu().numpy().astype(np.float16),
+            order.cpu().numpy().astype(np.int64),
+        )
     return found
 
 
@@ -216,7 +219,7 @@ def first_conv(model: nn.Module) -> tuple[str, np.ndarray] | None:
     """The first 2-d convolution's name and weights (out, in, kh, kw), at most ``MAX_FILTERS``."""
     for name, module in _user_model(model).named_modules():
         if isinstance(module, nn.Conv2d):
-            return name, module.weight.detach().float()[:MAX_FILTERS].numpy()
+            return name, module.weight.detach().float()[:MAX_FILTERS].cpu().numpy()
     return None
 
 

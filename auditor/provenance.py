@@ -23,5 +23,12 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
     return versions
 
 
-def machine() -> dict[str, str | int]:
-    return {"hostname": socket.gethostname(), "threads": torch.get_num_threads(), "device": "cpu"}
+def machine(device: torch.device | None = None) -> dict[str, str | int]:
+    """Host name, torch's CPU threads and the run's device (``cpu`` or ``cuda:0 (name)``)."""
+    from auditor.device import device_label
+
+    return {
+        "hostname": socket.gethostname(),
+        "threads": torch.get_num_threads(),
+        "device": device_label(device or torch.device("cpu")),
+    }

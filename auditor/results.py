@@ -37,7 +37,12 @@ class Provenance(Record):
     precision: str
     #: How forward passes without gradients ran: a frozen TorchScript copy or the model.
     inference: str = "eager"
+    #: ``cpu`` or ``cuda:N (device name)``.
     device: str
+    #: What the device is (``auditor.device.describe_device``): name, memory, versions.
+    device_info: dict[str, Any] = Field(default_factory=dict)
+    #: Ops torch warned have no deterministic implementation on this device, by name.
+    nondeterministic_ops: list[str] = Field(default_factory=list)
     threads: int
     hostname: str
     started: str

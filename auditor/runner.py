@@ -37,6 +37,15 @@ from auditor.data.groups import (
     with_group_ranking,
 )
 from auditor.data.slicing import iter_batches, select_indices
+from auditor.device import (
+    OnDevice,
+    describe_device,
+    exact_float32,
+    model_device,
+    nondeterministic_ops,
+    precision_issues,
+    resolve_device,
+)
 from auditor.errors import SpecError, SpecIssue, UsageError
 from auditor.explain import ExplainJob, ExplainStage, feature_names, plan
 from auditor.explainers.base import ExplainContext, Predictions
@@ -130,6 +139,10 @@ class Planned:
     inputs: Any = None
     #: ``data.groups`` checked against the data's columns, or None.
     groups: FeatureGroups | None = None
+    #: Where the model runs (``device``, resolved); ``loaded.module`` is there.
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: What that device is, read when planning (``auditor.device.describe_device``).
+    device_info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,7 +202,11 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
         spec_path, options.resume, options.overrides, log=Reporter(options.progress).log
     )
     options = replace(options, overrides=overrides)
-    with Reporter(options.progress) as reporter, deterministic_algorithms():
+    with (
+        Reporter(options.progress) as reporter,
+        deterministic_algorithms(),
+        nondeterministic_ops() as nondeterministic,
+    ):
         stage = Stages(validated, reporter)
         seed_everything(validated.spec.seed)
         loaded = stage("load model", load_model, validated)
@@ -206,7 +223,15 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
             measured = stage("measure", measure_all, audit, predicted, explained)
             checks = stage("check", check_all, audit, predicted, explained, measured)
             results = store(
-                audit, predicted, started, stage.seconds, model_info, explained, measured, checks
+                audit,
+                predicted,
+                started,
+                stage.seconds,
+                model_info,
+                explained,
+                measured,
+                checks,
+                nondeterministic,
             )
             if baseline.path is not None:
                 results = stage("compare with baseline", compare_baseline, audit, results)
@@ -231,7 +256,7 @@ def seed_everything(seed: int) -> None:
 def deterministic_algorithms() -> Iterator[None]:
     """``torch.use_deterministic_algorithms(True, warn_only=True)`` and no attention fast
     path for the run, then the caller's settings again (``run`` may be called from a
-    library user's process).
+    library user's process), TF32 flags included (``plan_run`` turns TF32 off on CUDA).
 
     Set through ``torch._C``: the public call imports ``torch._inductor`` only to set one
     flag there (1-2 s of a run's start-up); auditor never compiles, so that flag is set only
@@ -242,6 +267,7 @@ def deterministic_algorithms() -> Iterator[None]:
         torch.is_deterministic_algorithms_warn_only_enabled(),
     )
     fastpath = torch.backends.mha.get_fastpath_enabled()
+    tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     _set_deterministic(True, warn_only=True)
     # The fused attention fast path (nn.TransformerEncoder and nn.MultiheadAttention in eval
     # mode without gradients) turns padded batches into nested tensors, which the forward
@@ -253,6 +279,8 @@ def deterministic_algorithms() -> Iterator[None]:
     finally:
         _set_deterministic(*before)
         torch.backends.mha.set_fastpath_enabled(fastpath)
+        # plan_run turns TF32 off on a CUDA device (auditor.device.exact_float32)
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
 
 
 def _set_deterministic(enabled: bool, warn_only: bool) -> None:
@@ -279,11 +307,14 @@ def plan_run(
     """Explainer jobs, checked against the model and data before anything is written:
     modality, shape-dependent params, layer names, TorchScript, features in checks; and
     what the modality needs of the model (text: its embedding layer), after which the run
-    calls the model as the modality feeds it (``Modality.prepare``)."""
+    calls the model as the modality feeds it (``Modality.prepare``); the spec's ``device``
+    (``auditor.device.resolve_device``), where the model then is."""
     issues: list[SpecIssue] = []
     inputs = None
     kind = modality_of(dataset.modality)
-    if validated.spec.precision not in kind.precisions:
+    # float16 is CUDA autocast as bfloat16 is: the modality allows both or neither.
+    precision = "bfloat16" if validated.spec.precision == "float16" else validated.spec.precision
+    if precision not in kind.precisions:
         issues.append(
             SpecIssue(
                 f"precision {validated.spec.precision} is not supported for {kind.name} data "
@@ -299,6 +330,10 @@ def plan_run(
         loaded = replace(loaded, module=inputs.feed)
         if hasattr(inputs, "explainer_issues"):  # structured: columns gradients cannot reach
             issues += inputs.explainer_issues(validated.spec.explainers)
+    # Text and structured feeds build their tensors on the CPU: those run there (yet).
+    cpu_only = None if kind.name in ("image", "tabular") else kind.name
+    device, found = resolve_device(validated.spec.device, cpu_only=cpu_only)
+    issues += found + precision_issues(validated.spec.precision, device)
     groups = None
     if validated.spec.data.groups is not None:
         names = feature_names(dataset, None if inputs is None else inputs.vocab)
@@ -313,13 +348,17 @@ def plan_run(
         issues=issues,
         features=None if inputs is None else inputs.vocab,
     )
-    return Planned(loaded, dataset, indices, jobs, inputs, groups)
+    info = describe_device(device)  # before the run takes any of its memory
+    if device.type != "cpu":
+        exact_float32()
+        loaded = replace(loaded, module=loaded.module.to(device))
+    return Planned(loaded, dataset, indices, jobs, inputs, groups, device, info)
 
 
 def describe(audit: Audit) -> dict[str, Any]:
     """Layers, output shapes, parameter counts, weight histograms and the block graph (the
     report's architecture diagram) of the model."""
-    sample = audit.dataset.get(audit.indices[:1])
+    sample = audit.dataset.get(audit.indices[:1]).to(audit.plan.device)
     info = describe_model(audit.loaded, sample)
     module, example = audit.loaded.module, sample[:1]
     if audit.inputs is not None:  # the user's model with the arguments the feed gives it
@@ -367,7 +406,8 @@ def slice_context(spec: AuditSpec, planned: Planned, model: nn.Module) -> Explai
     forward passes (``FastInference``). Ray workers build theirs with it too."""
     context = explain_context(planned.dataset, planned.indices, spec.seed, planned.inputs)
     context = replace(context, groups=planned.groups)
-    if planned.inputs is None and spec.precision == "float32":
+    on_cpu = model_device(model).type == "cpu"
+    if planned.inputs is None and spec.precision == "float32" and on_cpu:
         context = replace(context, inference=FastInference(model, context.background[:8]))
     return context
 
@@ -500,8 +540,10 @@ def store(
     explained: dict[str, ExplainerResult],
     measured: MeasureStage,
     checks: list[CheckResult],
+    nondeterministic: list[str] | None = None,
 ) -> Results:
-    """results.json and junit.xml, with the verdict."""
+    """results.json and junit.xml, with the verdict; ``nondeterministic``: the ops torch
+    warned have no deterministic implementation (provenance)."""
     spec, folder, summary = audit.spec, audit.folder, predicted.summary
     problems = [] if summary.finite else ["the model's outputs contain NaN or inf on the slice"]
     if measured.failed:
@@ -532,7 +574,7 @@ def store(
         description=spec.description,
         status={0: "passed", 1: "failed"}.get(exit_code, "error"),
         exit_code=exit_code,
-        provenance=provenance(audit, predicted, started, seconds),
+        provenance=provenance(audit, predicted, started, seconds, nondeterministic),
         model=model_info,
         data=data,
         predictions=summary,
@@ -612,11 +654,24 @@ def _runs_channels_last(module: nn.Module, example: torch.Tensor) -> bool:
     return True
 
 
+#: Autocast dtypes of the reduced precisions.
+AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
 def with_precision(
     module: nn.Module, precision: str, example: torch.Tensor | None = None
 ) -> nn.Module:
-    """The model as the run calls it: itself (float32) or under bfloat16 autocast, in
-    channels_last when ``example`` (a few samples) shows that the model allows it."""
+    """The model as the run calls it, on the device its weights are on (``plan_run`` put
+    them on the spec's ``device``).
+
+    On the CPU: itself (float32) or under bfloat16 autocast, in channels_last when
+    ``example`` (a few samples) shows that the model allows it. On a CUDA device: behind
+    ``OnDevice``, which moves inputs there and outputs back, under CUDA autocast for
+    bfloat16 and float16.
+    """
+    device = model_device(module)
+    if device.type != "cpu":
+        return OnDevice(module, device, AUTOCAST.get(precision)).eval()
     return _Autocast(module, example).eval() if precision == "bfloat16" else module
 
 
@@ -791,10 +846,14 @@ def verdict(
 
 
 def provenance(
-    audit: Audit, predicted: Predicted, started: datetime, seconds: dict[str, float]
+    audit: Audit,
+    predicted: Predicted,
+    started: datetime,
+    seconds: dict[str, float],
+    nondeterministic: list[str] | None = None,
 ) -> Provenance:
     finished = datetime.now(UTC)
-    info = machine()
+    info = machine(audit.plan.device)
     spec = audit.spec
     return Provenance(
         spec_sha256=sha256_file(audit.folder.file("spec.yaml")),
@@ -807,6 +866,8 @@ def provenance(
         if predicted.context.inference is not None
         else "eager",
         device=str(info["device"]),
+        device_info=audit.plan.device_info or describe_device(audit.plan.device),
+        nondeterministic_ops=list(nondeterministic or []),
         threads=int(info["threads"]),
         hostname=str(info["hostname"]),
         started=started.isoformat(),

@@ -3,7 +3,8 @@
 Local contract: ``explain(inputs, targets) -> Tensor`` of the same shape as ``inputs``,
 float32, on CPU; deterministic under the run's seed; leaves no hooks on the model and
 does not mutate its inputs. The base class owns those guarantees so that a concrete
-method only implements ``_attribute``.
+method only implements ``_attribute``. The model may be on a GPU (``auditor.device``):
+a method marked ``on_device`` gets its inputs there, every other one on the CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from auditor.data.base import Modality
+from auditor.device import model_device
 from auditor.errors import RunError, SpecError, SpecIssue
 from auditor.explainers.gradients import SharedGradients, input_gradient
 from auditor.explainers.layers import resolve_layer
@@ -114,6 +116,11 @@ class Explainer(Plugin):
     differentiable: ClassVar[bool] = False
     #: True for methods that draw references from ``context.background`` (SHAP family).
     uses_background: ClassVar[bool] = False
+    #: True for methods whose every tensor follows the device of their inputs (random
+    #: draws made on the CPU from a seeded generator, then moved): ``explain`` hands them
+    #: inputs and targets on the model's device (a GPU's passes stay there). Others get
+    #: CPU tensors and the run's model moves each pass (``auditor.device.OnDevice``).
+    on_device: ClassVar[bool] = False
 
     @classmethod
     def input_issues(
@@ -170,6 +177,9 @@ class Explainer(Plugin):
         """``explain`` on inputs taken as float32 values (the explainer's own input space)."""
         x = inputs.detach().clone().to(torch.float32)
         t = torch.as_tensor(targets, dtype=torch.long).detach().clone()
+        if self.on_device and self.model is not None:
+            device = model_device(self.model)
+            x, t = x.to(device), t.to(device)
         # Gradient methods need autograd even when the caller runs without it (Captum's
         # sensitivity_max explains under torch.no_grad): the result must not depend on it.
         with torch.enable_grad():

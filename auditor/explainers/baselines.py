@@ -29,7 +29,8 @@ def make_baseline(
     if kind == "mean":
         if background is None:
             raise ValueError("baseline 'mean' needs background samples")
-        return background.mean(dim=0, keepdim=True).expand_as(inputs).clone()
+        mean = background.mean(dim=0, keepdim=True).to(inputs.device)
+        return mean.expand_as(inputs).clone()
     if kind == "blur":
         if inputs.dim() != 4:
             raise ValueError("baseline 'blur' applies to images (N, C, H, W) only")
@@ -37,7 +38,7 @@ def make_baseline(
     if kind == "uniform":
         gen = torch.Generator().manual_seed(seed)
         low, high = float(inputs.min()), float(inputs.max())
-        noise = torch.rand(inputs.shape, generator=gen, dtype=inputs.dtype)
+        noise = torch.rand(inputs.shape, generator=gen, dtype=inputs.dtype).to(inputs.device)
         return low + (high - low) * noise
     raise ValueError(f"unknown baseline {kind!r}")
 
@@ -45,7 +46,7 @@ def make_baseline(
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (N, C, H, W) with reflect padding."""
     radius = max(1, int(3 * sigma))
-    coords = torch.arange(-radius, radius + 1, dtype=images.dtype)
+    coords = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
     kernel = torch.exp(-(coords**2) / (2 * sigma**2))
     channels = images.shape[1]
     pad_h = min(radius, images.shape[2] - 1)

@@ -35,6 +35,7 @@ class GradCam(Explainer):
 
     name: ClassVar[str] = "gradcam"
     needs_hooks = True  # a forward hook keeps the layer's activations
+    on_device = True
     Params = GradCamParams
     modalities = frozenset({"image"})
 

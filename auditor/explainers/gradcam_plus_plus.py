@@ -39,6 +39,7 @@ class GradCamPlusPlus(Explainer):
 
     name: ClassVar[str] = "gradcam_plus_plus"
     needs_hooks = True  # a forward hook keeps the layer's activations
+    on_device = True
     Params = GradCamPlusPlusParams
     modalities = frozenset({"image"})
 
@@ -93,7 +94,8 @@ def layer_gradients(
             (grads,) = torch.autograd.grad(score, kept[0])
     finally:
         handle.remove()
-    return kept[0].detach(), grads.detach()
+    # On the inputs' device: the model may run elsewhere (``auditor.device.OnDevice``).
+    return kept[0].detach().to(inputs.device), grads.detach().to(inputs.device)
 
 
 def check_single_output(kept: list[object], path: str) -> None:

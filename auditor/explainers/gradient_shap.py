@@ -51,6 +51,15 @@ class Draws:
     coefficients: torch.Tensor  # (n,) the position on the path, U(0, 1)
     noise: torch.Tensor | None  # (n, *shape) Gaussian noise, None when stdevs is 0
 
+    def to(self, device: torch.device) -> Draws:
+        """The same draws on ``device``."""
+        return Draws(
+            self.baselines.to(device),
+            self.baseline_index.to(device),
+            self.coefficients.to(device),
+            None if self.noise is None else self.noise.to(device),
+        )
+
 
 def draw(seed: int, background: torch.Tensor, n: int, stdevs: float) -> Draws:
     """The draws ``captum.attr.GradientShap`` makes for one sample after seeding with ``seed``."""
@@ -77,6 +86,7 @@ class GradientShap(Explainer):
     name: ClassVar[str] = "gradient_shap"
     uses_background = True
     differentiable = True
+    on_device = True
     stats = ("convergence_delta",)
     Params = GradientShapParams
     _draws: Draws | None = None
@@ -86,7 +96,10 @@ class GradientShap(Explainer):
         p = self.params
         if self._draws is None:
             background = background_sample(self.context, p.n_background, self.name)
-            self._draws = draw(self.context.seed, background, p.n_samples, p.stdevs)
+            # Drawn on the CPU (the same draws on every device), then moved to the inputs'.
+            drawn = draw(self.context.seed, background, p.n_samples, p.stdevs)
+            self._draws = drawn.to(inputs.device)
+            background = background.to(inputs.device)
             with torch.no_grad():
                 self._background_out = self.model(background)
         with torch.no_grad():  # f(x) for the delta; with noise, f(x + e) is taken per draw
@@ -95,7 +108,7 @@ class GradientShap(Explainer):
         draws = min(p.n_samples, rows)  # per forward pass and sample
         samples = max(1, rows // draws)  # per forward pass
         sums = torch.zeros_like(inputs)
-        gaps = torch.zeros(len(inputs), dtype=torch.float64)
+        gaps = torch.zeros(len(inputs), dtype=torch.float64, device=inputs.device)
         for i in range(0, len(inputs), samples):
             for k in range(0, p.n_samples, draws):
                 chunk = slice(i, i + samples)

@@ -31,6 +31,7 @@ class GuidedBackprop(Explainer):
     name: ClassVar[str] = "guided_backprop"
     differentiable = True
     needs_hooks = True  # Captum hooks every nn.ReLU's backward pass
+    on_device = True
     Params = GuidedBackpropParams
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

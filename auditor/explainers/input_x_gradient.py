@@ -28,6 +28,7 @@ class InputXGradient(Explainer):
     differentiable = True
     Params = InputXGradientParams
     reads_input_gradient = True
+    on_device = True
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return inputs * self.input_gradient(inputs, targets)

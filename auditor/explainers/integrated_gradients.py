@@ -131,6 +131,7 @@ class IntegratedGradients(Explainer):
 
     name: ClassVar[str] = "integrated_gradients"
     differentiable = True
+    on_device = True
     Params = IntegratedGradientsParams
     stats = ("convergence_delta", "steps", "above_tolerance")
 

@@ -47,6 +47,7 @@ class Occlusion(Explainer):
 
     name: ClassVar[str] = "occlusion"
     Params = OcclusionParams
+    on_device = True
 
     def __init__(self, model: nn.Module, params: BaseModel, context: ExplainContext) -> None:
         super().__init__(model, params, context)

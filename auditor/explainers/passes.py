@@ -25,6 +25,10 @@ CNN: 14,612 elements both ways) and a little more where a model also adds or con
 outside modules (resnet18: 16.9M against 15.0M by hooks, so passes a little smaller). It
 is preferred to a fixed ratio of activations to input elements, which would be off by 2x
 between these two models alone; the ratio remains the fallback when a model cannot be run.
+
+On a CUDA device there is no cache to fit: a pass takes as many rows as a share of the
+device's free memory holds (``auditor.device.memory_rows``: a quarter of it, at most 65,536
+rows), counting 4 bytes per activation and input element of a row.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
+
+from auditor.device import memory_rows, model_device
 
 #: Input elements per pass, at most: 16 MB of float32.
 ROW_ELEMENTS = 2**22
@@ -61,6 +67,9 @@ def rows_per_pass(model: nn.Module, inputs: torch.Tensor) -> int:
     shape = tuple(inputs.shape[1:])
     numel = max(1, inputs[0].numel())
     activations = activation_elements(model, shape, inputs.dtype)
+    on_gpu = memory_rows(model_device(model), 4 * (activations + 2 * numel))
+    if on_gpu is not None:
+        return on_gpu
     bound = min(ROW_ELEMENTS // numel, ACTIVATION_ELEMENTS // activations)
     return max(1, min(bound, max(MIN_ROWS, CACHE_ELEMENTS // activations)))
 
@@ -81,7 +90,7 @@ def activation_elements(model: nn.Module, shape: tuple[int, ...], dtype: torch.d
 
 
 def _measure(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> int:
-    sample = torch.zeros(1, *shape, dtype=dtype)
+    sample = torch.zeros(1, *shape, dtype=dtype, device=model_device(model))
     scripted = contains_torchscript(model)
     try:
         total = _count_operations(model, sample) if scripted else _count_leaves(model, sample)

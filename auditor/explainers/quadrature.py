@@ -57,7 +57,7 @@ def path_gradient_sum(
             chunk = alphas[start : start + steps]
             points = torch.cat([base + a * diff for a in chunk])
             grads = input_gradient(model, points, t.repeat(len(chunk)))
-            w = torch.tensor(weights[start : start + steps], dtype=grads.dtype)
+            w = torch.tensor(weights[start : start + steps], dtype=grads.dtype, device=grads.device)
             shaped = grads.view(len(chunk), len(t), *baselines.shape[1:])
             total[part] += (shaped * w.view(-1, *([1] * baselines.dim()))).sum(dim=0)
     return total
@@ -119,10 +119,11 @@ def adaptive_integrated_gradients(
     delta = (f_x - f_b).to(torch.float64)
     scale = delta.abs().clamp_min(EPS)
     difference = inputs - baselines
-    total = torch.zeros(inputs.shape, dtype=torch.float64)  # sum of gradients over the nodes
-    steps = torch.zeros(len(inputs), dtype=torch.long)
-    error = torch.full((len(inputs),), float("nan"), dtype=torch.float64)
-    active = torch.arange(len(inputs))
+    device = inputs.device
+    total = torch.zeros(inputs.shape, dtype=torch.float64, device=device)  # sum of gradients
+    steps = torch.zeros(len(inputs), dtype=torch.long, device=device)
+    error = torch.full((len(inputs),), float("nan"), dtype=torch.float64, device=device)
+    active = torch.arange(len(inputs), device=device)
     done = 0
     for n in ladder(min_steps, max_steps):
         alphas = midpoint_nodes(n) if done == 0 else tripling_nodes(done)

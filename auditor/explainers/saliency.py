@@ -27,6 +27,7 @@ class Saliency(Explainer):
     differentiable = True
     Params = SaliencyParams
     reads_input_gradient = True
+    on_device = True
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         grad = self.input_gradient(inputs, targets)

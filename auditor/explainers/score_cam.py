@@ -43,6 +43,7 @@ class ScoreCam(Explainer):
 
     name: ClassVar[str] = "score_cam"
     needs_hooks = True  # a forward hook keeps the layer's activations
+    on_device = True
     Params = ScoreCamParams
     modalities = frozenset({"image"})
 
@@ -71,10 +72,10 @@ class ScoreCam(Explainer):
     ) -> torch.Tensor:
         """The target's probability on ``x * H_k`` for every sample and channel, flat."""
         n, k = masks.shape[:2]
-        sample_of = torch.arange(n).repeat_interleave(k)
+        sample_of = torch.arange(n, device=inputs.device).repeat_interleave(k)
         flat_masks = masks.flatten(0, 1).unsqueeze(1)  # (n*k, 1, H, W), broadcast over C
         scores = []
-        for rows in torch.arange(n * k).split(self.params.batch_size):
+        for rows in torch.arange(n * k, device=inputs.device).split(self.params.batch_size):
             masked = inputs[sample_of[rows]] * flat_masks[rows]
             probs = self.model(masked).softmax(dim=1)
             scores.append(probs.gather(1, targets[sample_of[rows]].view(-1, 1)).squeeze(1))
@@ -101,4 +102,5 @@ def layer_output(model: torch.nn.Module, path: str, inputs: torch.Tensor) -> tor
         check_single_output(kept, path)
     finally:
         handle.remove()
-    return kept[0].detach()  # type: ignore[union-attr]
+    # On the inputs' device: the model may run elsewhere (``auditor.device.OnDevice``).
+    return kept[0].detach().to(inputs.device)  # type: ignore[union-attr]

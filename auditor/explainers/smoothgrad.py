@@ -66,6 +66,7 @@ class SmoothGrad(Explainer):
 
     name: ClassVar[str] = "smoothgrad"
     differentiable = True
+    on_device = True
     Params = SmoothGradParams
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -110,7 +111,8 @@ class SmoothGrad(Explainer):
         for k in sizes:
             if k:
                 std = torch.tensor(float(stdev)).repeat(k, *sample.shape)
-                yield sample.unsqueeze(0) + torch.normal(0.0, std, generator=generator)
+                noise = torch.normal(0.0, std, generator=generator)  # on the CPU: same draws
+                yield sample.unsqueeze(0) + noise.to(sample.device)
 
     def _base(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The base method's attributions of noisy copies (one target each)."""

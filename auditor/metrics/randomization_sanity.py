@@ -104,7 +104,8 @@ class RandomizationSanity(Metric):
             raise ValueError(
                 f"criterion '{p.criterion}' needs images; this data is {ctx.context.modality}"
             )
-        steps = cascade(ctx.model, p.max_steps)
+        # Layer names of the user's model, not of the run's wrapper (precision, device).
+        steps = cascade(getattr(ctx.model, "wrapped_model", ctx.model), p.max_steps)
         if not steps:
             raise ValueError("the model has no layer with parameters to randomize")
         modality = ctx.context.modality
@@ -115,7 +116,7 @@ class RandomizationSanity(Metric):
             images=image,
         )
         model = copy.deepcopy(ctx.model).eval()
-        modules = dict(model.named_modules())
+        modules = dict(getattr(model, "wrapped_model", model).named_modules())
         curves: dict[str, list] = {"layers": [], "spearman": [], "ssim": []}
         for step, names in enumerate(steps):
             for layer in names:
@@ -205,7 +206,19 @@ def cascade(model: nn.Module, max_steps: int) -> list[list[str]]:
 
 @torch.no_grad()
 def randomize(module: nn.Module, seed: int) -> None:
-    """Re-initialize a layer's own parameters, seeded: its ``reset_parameters`` if any."""
+    """Re-initialize a layer's own parameters, seeded: its ``reset_parameters`` if any.
+
+    Drawn on the CPU, whatever device the layer is on, so that every device draws the same
+    weights (CUDA's generator gives other numbers for the same seed).
+    """
+    device = next(module.parameters(recurse=False), torch.empty(0)).device
+    if device.type != "cpu":
+        module.to("cpu")
+        try:
+            randomize(module, seed)
+        finally:
+            module.to(device)
+        return
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         reset = getattr(module, "reset_parameters", None)
