@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,12 +98,26 @@ class RayShards:
     #: Retries per explainer id: {"shard", "samples", "attempt", "error"}.
     retries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     shards: dict[str, int] = field(default_factory=dict)
+    #: Why the cluster or its workers could not start, once they failed to.
+    broken: str | None = None
 
     # -- cluster and actors -----------------------------------------------------------------
     def start(self) -> None:
-        """Connect to (or start) the cluster and build the actors; waits until all are ready."""
+        """Connect to (or start) the cluster and build the actors; waits until all are ready.
+
+        A failed start fails every later explainer at once with the same error.
+        """
+        if self.broken is not None:
+            raise RunError(self.broken)
         if self.actors:
             return
+        try:
+            self._start()
+        except RunError as exc:
+            self.broken = str(exc)
+            raise
+
+    def _start(self) -> None:
         ray = self.ray = import_ray()
         if not ray.is_initialized():
             self._connect(ray)
@@ -125,6 +140,7 @@ class RayShards:
             kwargs["runtime_env"] = {"working_dir": str(self.runner.working_dir)}
         address = self.runner.address
         if address not in ("auto", "local"):
+            refuse_unreachable(address)
             ray.init(address=address, **kwargs)
             self.log(f"ray: connected to {address}")
             return
@@ -250,6 +266,21 @@ class RayShards:
             "shards": self.shards.get(job_id, 0),
             "retries": self.retries.get(job_id, []),
         }
+
+
+def refuse_unreachable(address: str, timeout: float = 5.0) -> None:
+    """A RunError unless something accepts TCP connections at ``address`` (host:port or
+    ray://host:port): ``ray.init`` would otherwise retry an unreachable address for ever."""
+    hostport = address.removeprefix("ray://").rsplit("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise RunError(f"runner.address {address!r}: expected host:port or ray://host:port")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RunError(
+            f"runner.address {address}: no Ray cluster answers there ({exc.strerror or exc})"
+        ) from None
 
 
 def _cluster_named() -> bool:

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from auditor.cli import cli
+from auditor.runner import RunOptions, run
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDITOR = Path(sys.executable).parent / "auditor"
@@ -74,3 +75,27 @@ def test_the_schema_lists_runner_and_device() -> None:
         "working_dir",
     }
     assert runner["backend"]["enum"] == ["local", "ray"]
+
+
+def test_an_unreachable_address_fails_the_local_explainers_at_once(tmp_path: Path) -> None:
+    """ray.init would retry an address where nothing listens for ever: the run says so."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(DIGITS.read_text().replace("../", f"{ROOT}/"))
+    sets = [
+        "runner.backend=ray",
+        "runner.address=127.0.0.1:1",
+        "data.slice.stop=16",
+        "explainers=[{type: saliency}, {type: occlusion}]",
+        "metrics=[]",
+        "checks=[]",
+        "report.formats=[]",
+    ]
+    outcome = run(spec, RunOptions(out=tmp_path / "runs", progress="quiet", overrides=tuple(sets)))
+    assert outcome.exit_code == 3
+    for name in ("saliency", "occlusion"):
+        record = outcome.results.explainers[name]
+        assert record.status == "failed"
+        assert record.error == (
+            "RunError: runner.address 127.0.0.1:1: no Ray cluster answers there "
+            "(Connection refused)"
+        )
