@@ -565,6 +565,9 @@ def store(
     }
     for warning in warnings:
         audit.reporter.log(f"warning: {warning.message}")
+    if nondeterministic:
+        ops = ", ".join(nondeterministic)
+        audit.reporter.log(f"ops without a deterministic implementation on this device: {ops}")
     exit_code = verdict(explained, checks, problems, audit.options.fail_on, warnings)
     results = Results(
         auditor_version=__version__,

@@ -197,17 +197,20 @@ def test_ops_without_a_deterministic_implementation_are_listed_once_each() -> No
         "{} does not have a deterministic implementation, but you set "
         "'torch.use_deterministic_algorithms(True, warn_only=True)'."
     )
-    with nondeterministic_ops() as found, pytest.warns(UserWarning, match="other"):
-        for op in ("scatter_add_cuda_kernel", "index_put_", "scatter_add_cuda_kernel"):
-            warnings.warn(text.format(op), UserWarning, stacklevel=1)
-        warnings.warn(
-            "Deterministic behavior was enabled ... but this operation is not deterministic "
-            "because it uses CuBLAS and you have CUDA >= 10.2.",
-            UserWarning,
-            stacklevel=1,
-        )
-        warnings.warn("other warnings are shown as before", UserWarning, stacklevel=1)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with nondeterministic_ops() as found:
+            for op in ("scatter_add_cuda_kernel", "index_put_", "scatter_add_cuda_kernel"):
+                warnings.warn(text.format(op), UserWarning, stacklevel=1)
+            warnings.warn(
+                "Deterministic behavior was enabled ... but this operation is not "
+                "deterministic because it uses CuBLAS and you have CUDA >= 10.2.",
+                UserWarning,
+                stacklevel=1,
+            )
+            warnings.warn("other warnings are shown as before", UserWarning, stacklevel=1)
     assert found == ["scatter_add_cuda_kernel", "index_put_", CUBLAS_OP]
+    assert [str(w.message) for w in shown] == ["other warnings are shown as before"]
 
 
 def test_on_device_moves_inputs_to_the_model_and_outputs_back_with_gradients() -> None:
@@ -219,6 +222,9 @@ def test_on_device_moves_inputs_to_the_model_and_outputs_back_with_gradients() -
     (grad,) = torch.autograd.grad(out[:, 1].sum(), x)
     assert torch.equal(grad, model.weight[1].expand(4, 3))
     assert wrapped.wrapped_model is model and model_device(wrapped) == torch.device("cpu")
+    reduced = OnDevice(model, torch.device("cpu"), torch.bfloat16)(x)  # autocast there
+    assert reduced.dtype == torch.float32 and not torch.equal(reduced, out)
+    torch.testing.assert_close(reduced, out, atol=0.05, rtol=0.05)
 
 
 # -- runs ------------------------------------------------------------------------------------
