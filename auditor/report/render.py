@@ -3,20 +3,26 @@
 One set of templates serves both: ``report.html`` inlines every image as a data URI and
 its styles (no network request, no JavaScript); ``report.pdf`` links the same figure files
 inside the run folder and adds the print stylesheet (cover, contents with page numbers,
-running header, page breaks).
+running header, page breaks). The PDF is laid out in a second process where that pays
+(``auditor.report.pdf_worker``): weasyprint sets up while the figures are drawn.
+
+This module imports only jinja2 at the top, so that the PDF worker can read the stylesheet
+without loading the report's drawing code.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from auditor.report.canvas import Canvas, Image
-from auditor.report.view import View, draw, open_view
-from auditor.run_folder import RunFolder
+if TYPE_CHECKING:
+    from auditor.report.canvas import Image
+    from auditor.report.view import View
+    from auditor.run_folder import RunFolder
 
 #: ``auditor/templates`` links to the repository's ``templates/``; a wheel holds a copy.
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -75,16 +81,30 @@ def render(folder: RunFolder, formats: list[str]) -> list[Path]:
     """
     if not formats:
         return []
-    view, src = open_view(folder)
-    with Canvas(folder) as canvas:
-        draw(view, src, canvas)
-    written = []
-    if "html" in formats:
-        html = render_html(view, canvas.images, for_print=False)
-        written.append(folder.write_text("report.html", html))
-    if "pdf" in formats:
-        from auditor.report.pdf import write_pdf  # weasyprint is slow to import
+    from auditor.report.canvas import Canvas
+    from auditor.report.pdf_worker import PdfWorker
+    from auditor.report.view import draw, open_view
 
-        pdf = write_pdf(folder, render_html(view, canvas.images, for_print=True))
-        written.append(folder.write_bytes("report.pdf", pdf))
-    return written
+    worker = PdfWorker.start() if "pdf" in formats else None
+    try:
+        view, src = open_view(folder)
+        with Canvas(folder) as canvas:
+            draw(view, src, canvas)
+        if worker is not None:
+            worker.submit(folder.path, render_html(view, canvas.images, for_print=True))
+        written = []
+        if "html" in formats:
+            html = render_html(view, canvas.images, for_print=False)
+            written.append(folder.write_text("report.html", html))
+        if "pdf" in formats:
+            if worker is not None:
+                pdf = worker.result()
+            else:
+                from auditor.report.pdf import write_pdf  # weasyprint is slow to import
+
+                pdf = write_pdf(folder, render_html(view, canvas.images, for_print=True))
+            written.append(folder.write_bytes("report.pdf", pdf))
+        return written
+    finally:
+        if worker is not None:
+            worker.close()
