@@ -274,7 +274,10 @@ def test_reduced_precision_runs_under_cuda_autocast(tmp_path: Path, precision: s
     reference = audit(tmp_path, "float32", "device=cuda")
     logits = np.load(folder / "predictions.npy")
     assert logits.dtype == np.float32 and np.isfinite(logits).all()
-    np.testing.assert_allclose(logits, np.load(reference / "predictions.npy"), atol=0.1)
+    full = np.load(reference / "predictions.npy")
+    assert not np.array_equal(logits, full)  # autocast ran: reduced precision on the way
+    assert np.abs(logits - full).max() < 0.05 * np.ptp(full)
+    assert (logits.argmax(1) == full.argmax(1)).mean() >= 0.95
     assert provenance(folder)["precision"] == precision
 
 
