@@ -1,9 +1,15 @@
-"""Case 1: the digits audit end to end, ``auditor run`` against the hand-written script.
+"""Cases 1 and e2e17: a digits audit end to end, ``auditor run`` against a hand-written script.
 
 Both run as child processes (interpreter start and imports included, as for a user), in
 turn A B A B; each round writes its own folder. Afterwards the last round's attributions
 are compared: the deterministic explainers within 1e-5, GradientSHAP (stochastic, drawn
 per sample by auditor and per batch by the script) by per-sample Spearman.
+
+Case 1 (``run``) is issue 6's audit (``specs/digits_1000.yaml``). Case e2e17
+(``run_workload17``) is issue 17's workload (``specs/workload_17.yaml``, the hand script's
+``--workload 17``): besides the end-to-end ratio it compares the measure stage with the
+hand script's metric part, times the report (in the run, and ``auditor render`` in a fresh
+process), and checks that the completeness, deletion and sanity numbers are equal.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from common import (
     ratio,
     spread_text,
     table,
+    verdict,
 )
 
 SPEC = BENCH / "specs" / "digits_1000.yaml"
@@ -235,3 +242,248 @@ and ranking the attributions):
                "rss_hand": h.rss_mb, "agreement": raw, "metrics": with_metrics,
                "seconds": {k: t.seconds for k, t in timed.items()}}  # fmt: skip
     return Section("Case 1: end to end, auditor vs hand-written script", text, raw_all, targets)
+
+
+# -- case e2e17: issue 17's workload ------------------------------------------------------
+SPEC_17 = BENCH / "specs" / "workload_17.yaml"
+SPEC_17_NAME = "bench-workload-17"
+#: Issue 17's targets: end-to-end and measure-stage speedups (x), report wall time (s).
+SPEEDUP_17, MEASURE_17, REPORT_17 = 1.3, 1.5, 2.5
+#: The metrics' numbers of auditor and the hand script agree within this (absolute): both
+#: compute in float64 from float32 model outputs and attributions that differ by up to
+#: ~6e-6 (occlusion), and auditor rounds its curves to 6 decimals.
+METRIC_TOLERANCE = 1e-6
+GLOBAL_17 = ("surrogate_tree", "permutation_importance")
+METRICS_17 = (
+    ("integrated_gradients", "completeness_error"),
+    ("integrated_gradients", "deletion"),
+    ("occlusion", "deletion"),
+    ("saliency", "randomization_sanity"),
+    ("integrated_gradients", "randomization_sanity"),
+)
+
+
+def commands_17(
+    out: Path, samples: int, formats: str, in_run_report: dict[int, float]
+) -> dict[str, Callable[[int], list[str | Path]]]:
+    """auditor on workload_17.yaml, the hand script's --workload 17, and ``auditor render``.
+
+    ``auditor render`` re-renders round r's run folder in a fresh process; before it
+    rewrites the reports, the in-run report time (results.json to the last report file) is
+    read into ``in_run_report[r]``.
+    """
+    sets = [f"data.slice.stop={samples}", f"report.formats=[{formats}]"]
+    flags = [a for o in sets for a in ("--set", o)]
+    listed = [f.strip() for f in formats.split(",") if f.strip()]
+    only = ["--format", listed[0]] if len(listed) == 1 else []
+
+    def run_dir(r: int) -> Path:
+        return out / "auditor" / SPEC_17_NAME / f"r{r}"
+
+    def render(r: int) -> list[str | Path]:
+        in_run_report[r] = render_seconds(run_dir(r), {})
+        return [AUDITOR, "render", run_dir(r), *only]
+
+    return {
+        "auditor": lambda r: [AUDITOR, "run", SPEC_17, "-q", "--out", out / "auditor",
+                              "--run-id", f"r{r}", *flags],
+        "hand": lambda r: [PYTHON, HAND, "--workload", "17", "--samples", str(samples),
+                           "--sanity-samples", str(samples), "--formats",
+                           ",".join(listed), "--out", out / "hand" / f"r{r}"],
+        "auditor render (fresh process)": render,
+    }  # fmt: skip
+
+
+def compare_17(run_dir: Path, hand_dir: Path) -> tuple[list[list[Any]], dict[str, Any]]:
+    """Attributions and every metric number of one round, auditor against the hand script.
+
+    Rows of (what, auditor, hand script, max abs diff, within tolerance); ``raw`` has the
+    worst differences and whether each group is within its tolerance.
+    """
+    results = json.loads((run_dir / "results.json").read_text())
+    summary = json.loads((hand_dir / "summary.json").read_text())
+    rows: list[list[Any]] = []
+    raw: dict[str, Any] = {"attributions": {}, "metrics": {}}
+    for name in LOCAL:
+        ours = np.load(run_dir / "attributions" / f"{name}.npy")
+        theirs = np.load(hand_dir / "attributions" / f"{name}.npy")
+        if name in DETERMINISTIC:
+            diff = float(np.abs(ours - theirs).max())
+            raw["attributions"][name] = diff
+            rows.append([f"{name} attributions", "", "", f"{diff:.1e}", diff <= TOLERANCE])
+        else:  # stochastic: auditor draws per sample, the script per batch
+            rho = per_sample_spearman(ours, theirs)
+            rows.append([f"{name} attributions (stochastic)", "", "",
+                         "Spearman " + spread_text(rho), None])  # fmt: skip
+    numbers = summary["metrics"]
+    for explainer, metric in METRICS_17:
+        entry = results["explainers"][explainer]["metrics"][metric]
+        ours = np.load(run_dir / entry["file"])
+        theirs = np.load(hand_dir / "metrics" / f"{explainer}.{metric}.npy")
+        pairs: list[tuple[str, Any, Any]] = [("per sample", ours, theirs)]
+        if metric == "completeness_error":
+            pairs += [("mean", entry["mean"], numbers[metric]["mean"]),
+                      ("max", entry["values"]["max"], numbers[metric]["max"])]  # fmt: skip
+        elif metric == "deletion":
+            hand = numbers[metric][explainer]
+            pairs += [("AUC", entry["values"]["auc"], hand["auc"]),
+                      ("random AUC", entry["values"]["random_auc"], hand["random_auc"]),
+                      ("mean curve", entry["curves"]["explainer"], hand["curve"])]  # fmt: skip
+        else:
+            hand = numbers[metric][explainer]
+            pairs += [("Spearman per step", entry["curves"]["spearman"], hand["spearman"]),
+                      ("SSIM per step", entry["curves"]["ssim"], hand["ssim"]),
+                      ("final Spearman", entry["values"]["spearman_final"],
+                       hand["spearman_final"])]  # fmt: skip
+        for what, a, b in pairs:
+            a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+            same_nan = bool(np.array_equal(np.isnan(a_arr), np.isnan(b_arr)))
+            diff = float(np.nanmax(np.abs(a_arr - b_arr))) if a_arr.size else 0.0
+            ok = same_nan and diff <= METRIC_TOLERANCE
+            raw["metrics"][f"{explainer}.{metric} {what}"] = {"max_abs_diff": diff, "ok": ok}
+            shown = (f"{float(np.nanmean(a_arr)):.6f}", f"{float(np.nanmean(b_arr)):.6f}")
+            if a_arr.size > 1:
+                shown = (f"mean {shown[0]}", f"mean {shown[1]}")
+            rows.append([f"{explainer}.{metric}: {what}", *shown, f"{diff:.1e}", ok])
+    return rows, raw
+
+
+def parts_17(
+    out: Path, runs: int, in_run_report: dict[int, float], render: list[float]
+) -> tuple[list[list[Any]], dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds per part and round: auditor's provenance, the hand script's summary.json."""
+    ours: dict[str, list[float]] = {}
+    theirs: dict[str, list[float]] = {}
+
+    def add(store: dict[str, list[float]], key: str, value: float) -> None:
+        store.setdefault(key, []).append(float(value))
+
+    for r in range(runs):
+        results = json.loads(
+            (out / "auditor" / SPEC_17_NAME / f"r{r}" / "results.json").read_text()
+        )
+        stages = results["provenance"]["stage_seconds"]
+        per_metric: dict[str, float] = {}
+        for name, entry in results["explainers"].items():
+            add(ours, name, entry.get("seconds") or 0.0)
+            for metric, record in entry.get("metrics", {}).items():
+                per_metric[metric] = per_metric.get(metric, 0.0) + (record.get("seconds") or 0.0)
+        for metric, value in per_metric.items():
+            add(ours, metric, value)
+        add(ours, "explain", stages.get("explain", 0.0))
+        add(ours, "measure", stages.get("measure", 0.0))
+        other = sum(v for k, v in stages.items() if k not in ("explain", "measure"))
+        add(ours, "other stages", other)
+        add(ours, "total", results["provenance"]["seconds"])
+        add(ours, "report", in_run_report.get(r, float("nan")))
+        seconds = json.loads((out / "hand" / f"r{r}" / "summary.json").read_text())["seconds"]
+        for key, value in seconds.items():
+            add(theirs, key, value)
+        add(theirs, "explain", sum(seconds[n] for n in (*LOCAL, *GLOBAL_17)))
+        add(theirs, "measure", seconds["metrics"])
+    stage_names = ", ".join(
+        k for k in json.loads(
+            (out / "auditor" / SPEC_17_NAME / "r0" / "results.json").read_text()
+        )["provenance"]["stage_seconds"] if k not in ("explain", "measure")
+    )  # fmt: skip
+    labels = [
+        ("explain", "explain stage (7 explainers)"),
+        *((n, f"  {n}") for n in (*LOCAL, *GLOBAL_17)),
+        ("measure", "measure stage (hand: its metric part)"),
+        *((m, f"  {m}") for m in ("completeness_error", "deletion", "randomization_sanity")),
+        ("other stages", f"auditor's other stages ({stage_names})"),
+        ("total", "in-process total (auditor: to results.json; hand: with its report)"),
+        ("report", "report (auditor: results.json to the last report file)"),
+    ]
+    rows = [[label, _med(ours.get(k)), _med(theirs.get(k))] for k, label in labels]
+    rows.append(["auditor render in a fresh process (imports included)",
+                 _med(render), "-"])  # fmt: skip
+    return rows, ours, theirs
+
+
+def run_workload17(runs: int, samples: int = 1000, formats: str = "html, pdf") -> Section:
+    """Issue 17's workload end to end: auditor against the hand script, three targets."""
+    in_run_report: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        cmds = commands_17(out, samples, formats, in_run_report)
+        log(f"case e2e17: {samples} samples, {runs} alternating rounds, formats {formats}")
+        timed: dict[str, Timed] = alternate_children(cmds, runs)
+        last = runs - 1
+        rows, raw = compare_17(
+            out / "auditor" / SPEC_17_NAME / f"r{last}", out / "hand" / f"r{last}"
+        )
+        render = timed["auditor render (fresh process)"].seconds
+        parts, ours, theirs = parts_17(out, runs, in_run_report, render)
+        shown = {k: [str(a).replace(tmp, "TMP") for a in make(0)] for k, make in cmds.items()}
+    a, h = timed["auditor"], timed["hand"]
+    speedup = ratio(h, a)
+    measure = float(np.median(theirs["measure"]) / np.median(ours["measure"]))
+    report = float(np.median(ours["report"]))
+    sanity = float(
+        np.median(theirs["randomization_sanity"]) / np.median(ours["randomization_sanity"])
+    )
+    log(f"case e2e17: auditor {a.median:.2f}s hand {h.median:.2f}s speedup {speedup:.2f}x, "
+        f"measure {measure:.2f}x, report {report:.2f}s")  # fmt: skip
+    attributions_ok = all(v <= TOLERANCE for v in raw["attributions"].values())
+    metrics_ok = all(v["ok"] for v in raw["metrics"].values())
+    worst = max(raw["metrics"].items(), key=lambda kv: kv[1]["max_abs_diff"])
+    listing = "\n".join(f"    {shlex.join(argv)}" for argv in shown.values())
+    what = "HTML + PDF" if "pdf" in formats and "html" in formats else formats
+    text = f"""Issue 17's workload (`bench/specs/workload_17.yaml`): {samples} digits (split all,
+batch 64, predicted targets, seed 0); saliency, integrated gradients (32 steps), GradientSHAP
+(50 draws, 50 background samples), occlusion (2x2 windows, stride 1, 49 per forward),
+Grad-CAM (features.3), a depth-4 surrogate tree, permutation importance (5 repeats);
+completeness error of IG, deletion of IG and occlusion (8 steps, every sample, zero
+baseline, 1-pixel patches), randomization sanity of saliency and IG (every sample, 4
+cascade steps); report {what}, gallery of 12. The hand script (`bench/hand_script.py
+--workload 17`) does the same work with Captum, scikit-learn, scipy and matplotlib (its PDF
+is matplotlib's PdfPages of its figures, its HTML inlines them), SSIM included, as auditor
+computes it for the report.
+
+Commands (round 0; TMP is a temp folder):
+
+{listing}
+
+{runs} alternating rounds (auditor, hand script, then `auditor render` of that round's
+run folder), wall time of each child process including interpreter start and imports.
+
+{table(["variant", "median s", "min..max s", "median peak RSS MB"],
+       [[k, f"{t.median:.2f}", t.spread, f"{t.median_rss:.0f}"] for k, t in timed.items()])}
+
+- **End to end: auditor {speedup:.2f}x the speed of the hand script** (target >=
+  {SPEEDUP_17}x; ratio of the fastest runs {h.minimum / a.minimum:.2f}x).
+- **Measure stage: {measure:.2f}x** (target >= {MEASURE_17}x): auditor's
+  `stage_seconds["measure"]` against the hand script's timing of its metric part (medians);
+  randomization sanity alone {sanity:.2f}x.
+- **Report ({what}): {report:.2f} s** in the run (target <= {REPORT_17} s), from
+  results.json's time to the last report file's; `auditor render` of the same folder in a
+  fresh process takes {np.median(render):.2f} s with its imports.
+
+Where the time goes (medians over the rounds, seconds):
+
+{table(["part", "auditor", "hand script"], parts)}
+
+Agreement of the last round (attributions within {TOLERANCE:g}, metric numbers within
+{METRIC_TOLERANCE:g}, NaNs in the same places):
+
+{table(["what", "auditor", "hand script", "max abs diff", "within tolerance"],
+       [[*r[:4], verdict(r[4])] for r in rows])}
+"""  # fmt: skip
+    targets: list[tuple[str, str, bool | None]] = [
+        (f"e2e17: auditor >= {SPEEDUP_17}x faster end to end ({what})", f"{speedup:.2f}x",
+         speedup >= SPEEDUP_17),
+        (f"e2e17: measure stage >= {MEASURE_17}x faster than the hand loop", f"{measure:.2f}x",
+         measure >= MEASURE_17),
+        (f"e2e17: report ({what}) <= {REPORT_17} s", f"{report:.2f} s", report <= REPORT_17),
+        (f"e2e17: deterministic attributions equal within {TOLERANCE:g}",
+         ", ".join(f"{k} {v:.1e}" for k, v in raw["attributions"].items()), attributions_ok),
+        (f"e2e17: completeness, deletion and sanity numbers equal within {METRIC_TOLERANCE:g}",
+         f"worst {worst[0]} {worst[1]['max_abs_diff']:.1e}", metrics_ok),
+    ]  # fmt: skip
+    raw_all = {"seconds": {k: t.seconds for k, t in timed.items()},
+               "rss": {k: t.rss_mb for k, t in timed.items()},
+               "parts": {"auditor": ours, "hand": theirs}, "agreement": raw,
+               "samples": samples, "formats": formats}  # fmt: skip
+    return Section("Case e2e17: issue 17's workload end to end, auditor vs hand script", text,
+                   raw_all, targets)  # fmt: skip

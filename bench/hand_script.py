@@ -1,4 +1,4 @@
-"""Case 1's baseline: the digits audit as a user would write it by hand.
+"""Cases 1 and e2e17's baseline: the digits audits as a user would write them by hand.
 
 The same work as ``bench/specs/digits_1000.yaml``, written directly with Captum,
 scikit-learn, scipy, matplotlib and jinja2: predictions; saliency, integrated gradients (32
@@ -9,6 +9,15 @@ cascading-randomization sanity check; an HTML report (jinja2, figures inlined) a
 explainers' attributions can be compared with auditor's within 1e-5.
 
 Usage: python bench/hand_script.py --samples 1000 --out DIR [--formats html,pdf]
+       python bench/hand_script.py --workload 17 --sanity-samples 1000 --out DIR
+
+``--workload 17`` does the work of ``bench/specs/workload_17.yaml`` (issue 17) instead:
+GradientSHAP over 50 background samples, 2x2 occlusion windows at stride 1 (49 per forward),
+a depth-4 surrogate tree; completeness error of integrated gradients, deletion curves of
+integrated gradients and occlusion (8 steps, all samples, zero baseline, 1-pixel patches)
+and the sanity check of saliency and integrated gradients (4 layers, ``--sanity-samples``).
+Its summary.json has the metrics' numbers and ``metrics/`` their per-sample values, named
+as auditor's run folder names them, so that both can be compared.
 
 Writes DIR/attributions/<explainer>.npy, DIR/summary.json and the reports. GradientSHAP uses
 Captum (auditor's engine for ``gradient_shap``) on whole batches with one seed per batch,
@@ -79,7 +88,7 @@ def integrated_gradients(model, x, t, background):
     return attr
 
 
-def gradient_shap(model, x, t, background):
+def gradient_shap(model, x, t, background, **params):
     np.random.seed(SEED)  # Captum draws baselines and path points from numpy
     torch.manual_seed(SEED)
     attr, _delta = GradientShap(model).attribute(
@@ -88,14 +97,14 @@ def gradient_shap(model, x, t, background):
     return attr
 
 
-def occlusion(model, x, t, background):
+def occlusion(model, x, t, background, window=1, perturbations_per_eval=16):
     return Occlusion(model).attribute(
         x,
-        sliding_window_shapes=(1, 1, 1),
+        sliding_window_shapes=(1, window, window),
         strides=(1, 1, 1),
         baselines=0.0,
         target=t,
-        perturbations_per_eval=16,
+        perturbations_per_eval=perturbations_per_eval,
     )
 
 
@@ -114,12 +123,30 @@ EXPLAINERS = {
 }
 
 
-def explain_all(model, name, x, targets, background):
+#: Parameters that differ between the workloads: case 1's (issue 6, auditor's defaults) and
+#: issue 17's (bench/specs/workload_17.yaml).
+WORKLOADS = {
+    "6": {
+        "gradient_shap": {"n_background": N_BACKGROUND},
+        "occlusion": {"window": 1, "perturbations_per_eval": 16},
+        "surrogate_tree": {"max_depth": 6},
+    },
+    "17": {
+        "gradient_shap": {"n_background": 50},
+        "occlusion": {"window": 2, "perturbations_per_eval": 49},
+        "surrogate_tree": {"max_depth": 4},
+    },
+}
+
+
+def explain_all(model, name, x, targets, background, params=None):
+    """One local explainer on every sample, in batches of 64: ``(N, 1, 8, 8)`` numpy."""
+    params = {k: v for k, v in (params or {}).items() if k != "n_background"}
     parts = []
     for start in range(0, len(x), BATCH):
         xb = x[start : start + BATCH].clone()
         tb = targets[start : start + BATCH]
-        parts.append(EXPLAINERS[name](model, xb, tb, background).detach())
+        parts.append(EXPLAINERS[name](model, xb, tb, background, **params).detach())
     return torch.cat(parts).numpy()
 
 
@@ -129,19 +156,23 @@ def pooled(x):
     return x.reshape(len(x), 4, 2, 4, 2).mean(axis=(2, 4)).reshape(len(x), 16)
 
 
-def surrogate_tree(x, predicted):
+def surrogate_tree(x, predicted, max_depth=6):
     features = pooled(x.numpy()[:, 0])
     f_train, f_test, y_train, y_test = train_test_split(
         features, predicted, test_size=0.25, random_state=SEED
     )
-    tree = DecisionTreeClassifier(max_depth=6, min_samples_leaf=5, random_state=SEED)
+    tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=5, random_state=SEED)
     tree.fit(f_train, y_train)
     return tree, tree.score(f_test, y_test), tree.feature_importances_
 
 
-def predict(model, x):
+def logits_of(model, x, batch=256):
     with torch.no_grad():
-        return torch.cat([model(x[s : s + 256]) for s in range(0, len(x), 256)]).argmax(1).numpy()
+        return torch.cat([model(x[s : s + batch]) for s in range(0, len(x), batch)])
+
+
+def predict(model, x):
+    return logits_of(model, x).argmax(1).numpy()
 
 
 def permutation_importance(model, x, labels, repeats=5):
@@ -236,7 +267,9 @@ def rank_correlations(before, after):
         )
 
 
-def randomization_sanity(model, names, x, targets, background, originals, n=16, with_ssim=True):
+def randomization_sanity(
+    model, names, x, targets, background, originals, n=16, with_ssim=True, params=None
+):
     """Cascading randomization from the output layer down, one cascade for all ``names``.
 
     A deep copy of the model; each step re-initializes the next layer with parameters
@@ -257,7 +290,9 @@ def randomization_sanity(model, names, x, targets, background, originals, n=16, 
             torch.manual_seed(SEED + step)
             layer.reset_parameters()
         for name in names:
-            after = np.abs(explain_all(randomized, name, x, targets, background)).mean(axis=1)
+            params_of = (params or {}).get(name)
+            after = explain_all(randomized, name, x, targets, background, params_of)
+            after = np.abs(after).mean(axis=1)
             rho = rank_correlations(before[name].reshape(n, -1), after.reshape(n, -1))
             similar = (
                 float(np.mean(ssim_stack(scaled[name], normalized(after.astype(np.float64)))))
@@ -268,6 +303,93 @@ def randomization_sanity(model, names, x, targets, background, originals, n=16, 
             curves[name].append((mean_rho, similar))
             final[name] = rho
     return curves, final
+
+
+# -- issue 17's metrics (--workload 17) ---------------------------------------------------
+def completeness_error(model, x, targets, attributions):
+    """|sum of attributions - (f(x) - f(0))| / |f(x)| per sample, f the target's logit.
+
+    Completeness of integrated gradients with a zero baseline (Sundararajan et al. 2017,
+    https://arxiv.org/abs/1703.01365), in float64 from the float32 logits.
+    """
+    rows = torch.arange(len(x))
+    f_x = logits_of(model, x, BATCH)[rows, targets].double()
+    with torch.no_grad():
+        f_ref = model(torch.zeros_like(x[:1]))[0].double()[targets]
+    total = torch.as_tensor(attributions).reshape(len(x), -1).double().sum(1)
+    return ((total - (f_x - f_ref)).abs() / f_x.abs().clamp_min(1e-12)).numpy()
+
+
+def deletion_batched(model, x, targets, orders, steps):
+    """Target probability as pixels are zeroed in each row's ``orders``, ``(N, steps + 1)``.
+
+    Deletion (Petsiuk et al. 2018, https://arxiv.org/abs/1806.07421): after step k the first
+    ``round(k * 64 / steps)`` pixels of the order are zero. The ``steps + 1`` images of 64
+    samples go through the model in one forward.
+    """
+    n, pixels = orders.shape
+    counts = torch.as_tensor(np.round(np.linspace(0, pixels, steps + 1)).astype(np.int64))
+    ranks = torch.as_tensor(np.argsort(orders, axis=1))  # position of each pixel in the order
+    curves = []
+    for start in range(0, n, BATCH):
+        xb = x[start : start + BATCH].reshape(-1, 1, pixels)
+        removed = ranks[start : start + BATCH, None, :] < counts[None, :, None]
+        images = torch.where(removed, 0.0, xb).reshape(-1, *x.shape[1:])
+        with torch.no_grad():
+            probs = torch.softmax(model(images).double(), dim=1).reshape(len(xb), steps + 1, -1)
+        curves.append(probs[torch.arange(len(xb)), :, targets[start : start + BATCH]].numpy())
+    return np.concatenate(curves)
+
+
+def workload_17_metrics(model, x, targets, background, attributions, sanity_samples, out):
+    """Issue 17's three metrics: numbers (for summary.json), per-sample arrays, seconds."""
+    numbers, seconds, per_sample = {}, {}, {}
+    start = time.perf_counter()
+    error = completeness_error(model, x, targets, attributions["integrated_gradients"])
+    per_sample["integrated_gradients.completeness_error"] = error
+    numbers["completeness_error"] = {"mean": float(error.mean()), "max": float(error.max())}
+    seconds["completeness_error"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    steps = 8
+    random_orders = np.stack(
+        [np.random.default_rng([SEED, i]).permutation(64) for i in range(len(x))]
+    )
+    random_curve = deletion_batched(model, x, targets, random_orders, steps)
+    random_auc = (random_curve[:, :-1] + random_curve[:, 1:]).sum(axis=1) / (2 * steps)
+    curves, numbers["deletion"] = {}, {}
+    for name in ("integrated_gradients", "occlusion"):
+        orders = np.argsort(-attributions[name].reshape(len(x), -1), axis=1, kind="stable")
+        curves[name] = deletion_batched(model, x, targets, orders, steps)
+        auc = (curves[name][:, :-1] + curves[name][:, 1:]).sum(axis=1) / (2 * steps)
+        per_sample[f"{name}.deletion"] = auc
+        numbers["deletion"][name] = {
+            "auc": float(auc.mean()),
+            "random_auc": float(random_auc.mean()),
+            "curve": curves[name].mean(axis=0).tolist(),
+        }
+    seconds["deletion"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    names = ["saliency", "integrated_gradients"]
+    sanity, final = randomization_sanity(
+        model, names, x, targets, background, attributions, sanity_samples
+    )
+    numbers["randomization_sanity"] = {
+        name: {
+            "spearman": [c[0] for c in sanity[name]],
+            "ssim": [c[1] for c in sanity[name]],
+            "spearman_final": float(np.nanmean(final[name])),
+        }
+        for name in names
+    }
+    for name in names:
+        per_sample[f"{name}.randomization_sanity"] = final[name]
+    seconds["randomization_sanity"] = time.perf_counter() - start
+    (out / "metrics").mkdir(exist_ok=True)
+    for key, values in per_sample.items():
+        np.save(out / "metrics" / f"{key}.npy", values)
+    return numbers, seconds, curves, random_curve, sanity
 
 
 # -- report -------------------------------------------------------------------------------
@@ -318,7 +440,7 @@ def make_figures(
         ax.barh([f"r{i // 4}c{i % 4}" for i in top][::-1], importance[top][::-1])
         figures.append((f"{name}: importance", fig))
     fig, ax = plt.subplots(figsize=(6, 4))
-    steps = np.linspace(0, 1, STEPS + 1)
+    steps = np.linspace(0, 1, random_curve.shape[1])
     for name, curves in deletion_curves.items():
         ax.plot(steps, curves.mean(axis=0), label=name)
     ax.plot(steps, random_curve.mean(axis=0), "k--", label="random")
@@ -358,15 +480,24 @@ def main():
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--formats", default="html,pdf")
-    parser.add_argument("--no-metrics", action="store_true", help="Skip deletion and sanity.")
+    parser.add_argument(
+        "--workload",
+        choices=sorted(WORKLOADS),
+        default="6",
+        help="6: case 1's work (digits_1000.yaml); 17: issue 17's (workload_17.yaml).",
+    )
+    parser.add_argument("--no-metrics", action="store_true", help="Skip the metrics.")
     parser.add_argument("--sanity-samples", type=int, default=16, help="Samples for sanity.")
     parser.add_argument(
-        "--sanity-explainers", default=",".join(LOCAL), help="Explainers of the sanity check."
+        "--sanity-explainers",
+        default=",".join(LOCAL),
+        help="Explainers of the sanity check (workload 6; 17 checks saliency and IG).",
     )
     parser.add_argument("--no-sanity-ssim", action="store_true", help="Spearman only.")
     args = parser.parse_args()
     started = time.perf_counter()
     out = args.out
+    params = WORKLOADS[args.workload]
     (out / "attributions").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(SEED)
     np.random.seed(SEED)
@@ -382,16 +513,17 @@ def main():
     predicted = predict(model, x)
     targets = torch.as_tensor(predicted)
     rng = np.random.default_rng(SEED)
-    background = x[np.sort(rng.choice(len(x), size=min(N_BACKGROUND, len(x)), replace=False))]
+    n_background = min(params["gradient_shap"]["n_background"], len(x))
+    background = x[np.sort(rng.choice(len(x), size=n_background, replace=False))]
 
     seconds, attributions = {}, {}
     for name in LOCAL:
         start = time.perf_counter()
-        attributions[name] = explain_all(model, name, x, targets, background)
+        attributions[name] = explain_all(model, name, x, targets, background, params.get(name))
         np.save(out / "attributions" / f"{name}.npy", attributions[name])
         seconds[name] = time.perf_counter() - start
     start = time.perf_counter()
-    tree, fidelity, tree_importance = surrogate_tree(x, predicted)
+    tree, fidelity, tree_importance = surrogate_tree(x, predicted, **params["surrogate_tree"])
     seconds["surrogate_tree"] = time.perf_counter() - start
     start = time.perf_counter()
     perm_mean, perm_std = permutation_importance(model, x, labels)
@@ -401,7 +533,16 @@ def main():
     random_curve = np.full((1, STEPS + 1), np.nan)
     deletion_curves = {n: random_curve for n in LOCAL}
     sanity = {n: [(np.nan, np.nan)] for n in LOCAL}
-    if not args.no_metrics:
+    numbers = {}
+    if args.no_metrics:
+        pass
+    elif args.workload == "17":
+        numbers, metric_seconds, deletion_curves, random_curve, curves = workload_17_metrics(
+            model, x, targets, background, attributions, args.sanity_samples, out
+        )
+        sanity.update(curves)
+        seconds.update(metric_seconds)
+    else:
         random_curve = random_deletion(model, x, predicted)
         deletion_curves = {n: deletion(model, x, predicted, attributions[n]) for n in LOCAL}
         names = [n for n in args.sanity_explainers.split(",") if n]
@@ -426,11 +567,22 @@ def main():
         if formats
         else []  # no report, no figures
     )  # fmt: skip
+    if formats and "completeness_error" in numbers:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        errors = np.load(out / "metrics" / "integrated_gradients.completeness_error.npy")
+        ax.hist(errors, bins=40)
+        figures.append(("Integrated gradients: completeness error per sample", fig))
+
+    def mean_auc(name: str) -> float:
+        if name not in deletion_curves:  # workload 17: deletion of IG and occlusion only
+            return float("nan")
+        return float(np.mean([auc(c) for c in deletion_curves[name]]))
+
     rows = [
         {
             "name": n,
             "seconds": seconds[n],
-            "auc": float(np.mean([auc(c) for c in deletion_curves[n]])),
+            "auc": mean_auc(n),
             "rho": sanity[n][-1][0],
             "ssim": sanity[n][-1][1],
         }
@@ -447,7 +599,13 @@ def main():
     write_reports(out, formats, figures, context, tree)
     seconds["report"] = time.perf_counter() - start
     seconds["total"] = time.perf_counter() - started
-    summary = {"seconds": seconds, **context, "permutation_importance": perm_mean.tolist()}
+    summary = {
+        "workload": args.workload,
+        "seconds": seconds,
+        **context,
+        "permutation_importance": perm_mean.tolist(),
+        "metrics": numbers,
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
 
 

@@ -4,7 +4,7 @@ Usage:
     python bench/run_all.py                 # every case, >= 5 alternating runs (~20 min)
     python bench/run_all.py --smoke         # tiny sizes, 1 run each, for CI (< 60 s)
     python bench/run_all.py --cases 1,shap  # of: 1 2 3 4 shap passes text history adaptive
-                                            #     workload wide recommendation
+                                            #     workload wide recommendation e2e17 ray
     python bench/run_all.py --cases 4 --update   # rerun case 4, keep the others' sections
 
 Benchmarks are not tests: the process exits 0 whether or not a target is met (non-zero only
@@ -32,7 +32,7 @@ from common import BENCH, Section, load_average, log, machine, package_versions,
 
 CASE_ORDER = (
     "1", "2", "shap", "3", "4", "passes", "text", "history", "adaptive", "workload", "wide",
-    "recommendation",
+    "recommendation", "e2e17", "ray",
 )  # fmt: skip
 
 
@@ -43,8 +43,8 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
     still run case 3.
     """
 
-    def case(module: str, **sizes: Any) -> Callable[[], Section]:
-        return lambda: importlib.import_module(module).run(runs, **sizes)
+    def case(module: str, function: str = "run", **sizes: Any) -> Callable[[], Section]:
+        return lambda: getattr(importlib.import_module(module), function)(runs, **sizes)
 
     if smoke:
         return {
@@ -67,6 +67,8 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
                 "case_wide", samples=8, features=100, reference_samples=2, reference_nsamples=2000
             ),
             "recommendation": case("case_recommendation", interactions=500),
+            "e2e17": case("case_end_to_end", "run_workload17", samples=32, formats="html"),
+            "ray": case("case_ray", images=2),
         }
     return {
         "1": case("case_end_to_end"),
@@ -86,6 +88,8 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
         "workload": case("case_workload"),
         "wide": case("case_wide"),
         "recommendation": case("case_recommendation"),
+        "e2e17": case("case_end_to_end", "run_workload17"),
+        "ray": case("case_ray", images=16),
     }
 
 
