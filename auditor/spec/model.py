@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from auditor.data.slicing import SliceSpec
-from auditor.paths import ExistingFile, SpecPath
+from auditor.paths import ExistingDir, ExistingFile, SpecPath
 
 #: Names used in folder names and result keys: no path separators, no leading dot.
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -328,7 +328,7 @@ class RunnerSpec(Strict):
         default_factory=lambda: {"CPU": 1.0},
         description="Ray resources each worker reserves, e.g. {CPU: 4, GPU: 1}.",
     )
-    working_dir: SpecPath | None = Field(
+    working_dir: ExistingDir | None = Field(
         None,
         description="A folder (relative to the spec) Ray ships to a remote cluster's workers "
         "(runtime_env working_dir): it must hold the spec, the model's Python file and its "

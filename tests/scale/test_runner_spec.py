@@ -34,6 +34,7 @@ def validate(tmp_path: Path, runner: str) -> Result:
         ("{shard_size: -5}", "runner.shard_size: Input should be greater than or equal to 1"),
         ("{resources_per_worker: {CPU: -1}}", "resources must be named and >= 0: CPU"),
         ("{backend: ray, nodes: 3}", "unknown key 'nodes'"),
+        ("{backend: ray, working_dir: no/such/dir}", "runner.working_dir:"),
     ],
 )
 def test_a_bad_runner_is_a_located_error(tmp_path: Path, runner: str, message: str) -> None:
