@@ -272,8 +272,11 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "bad-precision",
-        BASE + "precision: float16\n",
-        ["{f}:15:12 precision: Input should be 'float32' or 'bfloat16' (got 'float16')"],
+        BASE + "precision: float64\n",
+        [
+            "{f}:15:12 precision: Input should be 'float32', 'bfloat16' or 'float16' "
+            "(got 'float64')"
+        ],
     ),
     (
         "targets-list",
