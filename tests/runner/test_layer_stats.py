@@ -62,10 +62,10 @@ def test_stats_of_a_model_with_known_activations_streamed_in_batches() -> None:
 
 
 def test_a_unit_of_a_conv_map_is_a_channel() -> None:
-    torch.manual_seed(0)  # unseeded, a random channel could be dead on every input too
     model = DigitsCNN()
     with torch.no_grad():
         model.features[0].bias[:4] = -1e4  # 4 of 16 channels negative everywhere
+        model.features[0].bias[4:] = 1e4  # the others positive: random weights kill none
     x = torch.rand(10, 1, 8, 8)
     rows = {r["name"]: r for r in layer_stats(model, _tabular(x), np.arange(10), 4)}
     assert (rows["features.1"]["units"], rows["features.1"]["dead_fraction"]) == (16, 0.25)
