@@ -45,6 +45,7 @@ class PdfWorker:
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
+        self.fell_back = False  # the child gave no answer: result() wrote the PDF here
         self._root: Path | None = None
         self._html = ""
 
@@ -94,6 +95,7 @@ class PdfWorker:
         except Exception:  # no answer: the child died
             from auditor.report.pdf import write_pdf
 
+            self.fell_back = True
             return write_pdf(self._root, self._html)
         if status == "error":
             raise value

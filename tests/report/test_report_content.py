@@ -13,6 +13,7 @@ After a deliberate change of the report's content, rewrite the golden files with
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -139,3 +140,47 @@ def test_pdf_pages_images_attachments_and_pdfa_are_unchanged(digits_run: RunFold
     assert facts["pdfa"] == ["3", "B"]
     assert facts["attachments"] == ["results.json", "spec.yaml"]
     check("digits_report.pdf.json", json.dumps(facts, indent=1) + "\n")
+
+
+def _text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "out.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(
+        [need("pdftotext"), "-raw", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_the_pdf_worker_writes_what_this_process_writes(
+    digits_run: RunFolder, copy_of, tmp_path: Path
+) -> None:
+    from auditor.report.pdf import write_pdf
+    from auditor.report.pdf_worker import PdfWorker
+
+    folder = copy_of(digits_run)
+    figure = next((folder.path / "figures").rglob("*.png")).relative_to(folder.path)
+    html = (
+        "<html><head><title>t</title></head><body><h1>Worker</h1><p>One page, "
+        f"one figure.</p><img src='{figure.as_posix()}' width='100' height='50'></body></html>"
+    )
+    with PdfWorker.start() or pytest.skip("one CPU: no worker") as worker:
+        worker.submit(folder.path, html)
+        pdf = worker.result()
+        assert not worker.fell_back
+    here = write_pdf(folder, html)
+    assert pdf.startswith(b"%PDF-") and len(PdfReader(io.BytesIO(pdf)).pages) == 1
+    assert "One page, one figure." in _text(pdf, tmp_path)
+    assert _text(pdf, tmp_path) == _text(here, tmp_path)
+    assert len(PdfReader(io.BytesIO(pdf)).pages[0].images) == 1
+    assert sorted(PdfReader(io.BytesIO(pdf)).attachments) == ["results.json", "spec.yaml"]
+
+
+def test_the_pdf_worker_raises_a_refused_fetch(digits_run: RunFolder) -> None:
+    from auditor.report.pdf import RefusedFetch
+    from auditor.report.pdf_worker import PdfWorker
+
+    outside = "<html><body><img src='file:///etc/hostname'></body></html>"
+    with PdfWorker.start() or pytest.skip("one CPU: no worker") as worker:
+        worker.submit(digits_run.path, outside)
+        with pytest.raises(RefusedFetch, match="outside its folders"):
+            worker.result()
+        assert not worker.fell_back
