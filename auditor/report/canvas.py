@@ -2,6 +2,10 @@
 
 Templates refer to figures by name; ``Canvas.images`` maps each name to an ``Image`` that
 knows its display size and how to be inlined (HTML) or linked (PDF).
+
+A canvas that defers figures (``Canvas(folder, defer_figures=True)``) only sizes each
+matplotlib figure when it is handed over, and draws them all in ``finish()``: the page that
+links them can be written, and laid out elsewhere, while they are drawn.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ class Image:
     mime: str
     width: int  # CSS px
     height: int
-    data: bytes
+    data: bytes  # empty while a deferred figure is not drawn yet
 
     @property
     def data_uri(self) -> str:
@@ -48,13 +52,18 @@ class Canvas:
 
     Each file is written atomically (temp file, fsync, rename); a gallery has hundreds of
     small pictures, so the writes run on a few threads (fsync waits on the disk, not the
-    CPU). Use as a context manager, or call ``finish()``: it waits for every write and
-    raises the first error.
+    CPU). Use as a context manager, or call ``finish()``: it draws the deferred figures,
+    waits for every write and raises the first error.
+
+    Deferring, a file about to be rewritten is removed at once, so that a reader waiting
+    for it (the PDF worker) never reads the one an earlier render left.
     """
 
-    def __init__(self, folder: RunFolder, writers: int = 8) -> None:
+    def __init__(self, folder: RunFolder, writers: int = 8, *, defer_figures: bool = False) -> None:
         self.folder = folder
         self.images: dict[str, Image] = {}
+        self.defer_figures = defer_figures
+        self._deferred: list[tuple[str, Figure]] = []
         self._pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="figures")
         self._pending: list[Future[object]] = []
 
@@ -76,6 +85,12 @@ class Canvas:
         (a re-render after a layout change would otherwise keep dead files).
         """
         try:
+            deferred, self._deferred = self._deferred, []
+            for name, fig in deferred:
+                sized = self.images[name]
+                drawn = self._draw(name, fig)
+                if (drawn.width, drawn.height) != (sized.width, sized.height):
+                    raise RuntimeError(f"figure {name} was sized {sized} but drawn {drawn}")
             for future in self._pending:
                 future.result()
         finally:
@@ -95,6 +110,8 @@ class Canvas:
                 path.rmdir()
 
     def _store(self, name: str, data: bytes, mime: str, width: float, height: float) -> Image:
+        if self.defer_figures:
+            (self.folder.path / "figures" / name).unlink(missing_ok=True)
         self._pending.append(self._pool.submit(self.folder.write_bytes, f"figures/{name}", data))
         image = Image(name, mime, round(width), round(height), data)
         self.images[name] = image
@@ -105,8 +122,22 @@ class Canvas:
 
         Drawing on the canvas directly skips ``savefig``'s second pass; dropping the alpha
         channel (the figure is opaque white) spares weasyprint a soft mask per figure.
+        Deferring, the figure is only sized here (Agg's buffer is the figure's size in pixels,
+        truncated) and drawn by ``finish()``.
         """
         fig.set_dpi(DPI)
+        if not self.defer_figures:
+            return self._draw(name, fig)
+        (self.folder.path / "figures" / name).unlink(missing_ok=True)
+        w, h = FigureCanvasAgg(fig).get_width_height(physical=True)
+        width = fig.get_figwidth() * 96
+        mime = "image/jpeg" if name.endswith(".jpg") else "image/png"
+        image = Image(name, mime, round(width), round(width * h / w), b"")
+        self.images[name] = image
+        self._deferred.append((name, fig))
+        return image
+
+    def _draw(self, name: str, fig: Figure) -> Image:
         agg = FigureCanvasAgg(fig)
         agg.draw()
         rgb = np.asarray(agg.buffer_rgba())[..., :3]

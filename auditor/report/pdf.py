@@ -3,12 +3,15 @@ report its results.json and spec.yaml).
 
 weasyprint reads only what is inside the run folder (an attachment: inside its own folder):
 ``RunFolderFetcher`` refuses every URL that is not a ``data:`` URI or a ``file:`` path within
-the folder (no network, no other files), and records what it refused.
+the folder (no network, no other files), and records what it refused. Given a
+``files_done`` event, it waits for a file of the folder that is not there yet until the
+event is set (the PDF worker lays out the page while the figures are still being drawn).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +36,10 @@ class RefusedFetch(ValueError):
 class RunFolderFetcher(URLFetcher):
     """A weasyprint URL fetcher that serves ``data:`` URIs and files in one folder only."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, files_done: threading.Event | None = None) -> None:
         super().__init__(allowed_protocols={"file", "data"}, allow_redirects=False)
         self.root = Path(root).resolve()
+        self.files_done = files_done
         self.refused: list[str] = []
 
     def allows(self, url: str) -> bool:
@@ -45,7 +49,12 @@ class RunFolderFetcher(URLFetcher):
         if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
             return False
         path = Path(url2pathname(unquote(parts.path))).resolve()
-        return path.is_relative_to(self.root) and path.is_file()
+        if not path.is_relative_to(self.root):
+            return False
+        if self.files_done is not None:
+            while not path.is_file() and not self.files_done.wait(0.005):
+                pass
+        return path.is_file()
 
     def fetch(self, url: str, headers: dict | None = None):  # type: ignore[no-untyped-def]
         if not self.allows(url):
@@ -82,20 +91,23 @@ def write_pdf(
     folder: RunFolder | Path,
     html: str,
     attachments: Sequence[PdfAttachment] | None = None,
+    *,
+    files_done: threading.Event | None = None,
 ) -> bytes:
     """The PDF/A-3b of ``html`` (relative URLs resolve inside ``folder``, nothing is read
     outside it) with ``attachments`` embedded; by default the run folder's
     (``run_attachments``). Raises ``RefusedFetch`` when the page or an attachment asked for
-    a file outside its folder."""
+    a file outside its folder. ``files_done``: files of ``folder`` may still appear until
+    it is set (``RunFolderFetcher``)."""
     root = folder.path if isinstance(folder, RunFolder) else Path(folder)
     if attachments is None:
         attachments = run_attachments(root)
-    fetchers: dict[Path, RunFolderFetcher] = {}
+    page_fetcher = RunFolderFetcher(root, files_done)
+    fetchers: dict[Path, RunFolderFetcher] = {root.resolve(): page_fetcher}
 
     def fetcher_of(path: Path) -> RunFolderFetcher:
         return fetchers.setdefault(path.resolve(), RunFolderFetcher(path))
 
-    page_fetcher = fetcher_of(root)
     base = root.resolve().as_uri() + "/"
     embedded = [
         Attachment(

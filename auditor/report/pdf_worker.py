@@ -4,10 +4,13 @@ Importing weasyprint and its first document (fonts, cffi types, the user-agent s
 take a second or two of CPU that does not depend on the run. ``PdfWorker.start()`` launches
 this module as a child process, before the report's figures are drawn; the child imports
 weasyprint, lays out a small page with the report's own print stylesheet, and waits. The
-parent sends the finished print HTML (``submit``) and goes on with report.html while the
-child lays out and writes the PDF (``auditor.report.pdf.write_pdf``: PDF/A-3b, attachments,
-the same fetcher that reads nothing outside the run folder); ``result()`` returns its bytes
-or raises what the child raised (``RefusedFetch`` included).
+parent sends the print HTML (``submit``) as soon as it knows every figure's size, before
+drawing them: the child parses and styles the page meanwhile and waits for each figure
+file it needs until the parent says they are all written (``files_done``). The parent goes
+on with report.html while the child lays out and writes the PDF
+(``auditor.report.pdf.write_pdf``: PDF/A-3b, attachments, the same fetcher that reads
+nothing outside the run folder); ``result()`` returns its bytes or raises what the child
+raised (``RefusedFetch`` included).
 
 Only where two or more CPUs are available: on one, the child would only compete with the
 drawing. A child that dies without answering leaves the PDF to ``write_pdf`` in this
@@ -19,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import TracebackType
 
@@ -46,6 +51,7 @@ class PdfWorker:
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
         self.fell_back = False  # the child gave no answer: result() wrote the PDF here
+        self._sender: threading.Thread | None = None
         self._root: Path | None = None
         self._html = ""
 
@@ -74,20 +80,37 @@ class PdfWorker:
         self.close()
 
     def submit(self, root: Path, html: str) -> None:
-        """Send the job: the print HTML of the run folder ``root``."""
+        """Send the job: the print HTML of the run folder ``root``. Returns at once (a
+        thread writes it while the child may still be warming up). Until ``files_done()``,
+        the child waits for files of ``root`` that are not there yet."""
         self._root, self._html = root, html
+        job = pickle.dumps((str(root), html))
+        self._sender = threading.Thread(
+            target=self._send, args=(struct.pack("<Q", len(job)) + job,), daemon=True
+        )
+        self._sender.start()
+
+    def _send(self, job: bytes) -> None:
         stdin = self._process.stdin
         assert stdin is not None
-        try:
-            stdin.write(pickle.dumps((str(root), html)))
-            stdin.close()
-        except OSError:  # the child is gone; result() writes the PDF here
-            pass
+        with contextlib.suppress(OSError):  # the child is gone; result() writes the PDF here
+            stdin.write(job)
+            stdin.flush()
+
+    def files_done(self) -> None:
+        """Every file the page links is in place (closing the child's stdin says so)."""
+        if self._sender is not None:
+            self._sender.join()
+        stdin = self._process.stdin
+        if stdin is not None and not stdin.closed:
+            with contextlib.suppress(OSError):
+                stdin.close()
 
     def result(self) -> bytes:
         """The PDF's bytes; raises what ``write_pdf`` raised in the child."""
         stdout = self._process.stdout
         assert stdout is not None and self._root is not None
+        self.files_done()
         answer = stdout.read()
         self._process.wait()
         try:
@@ -105,9 +128,9 @@ class PdfWorker:
         if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
-        for stream in (self._process.stdin, self._process.stdout):
-            if stream is not None:
-                stream.close()
+        self.files_done()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 def warm_up() -> None:
@@ -129,19 +152,28 @@ def warm_up() -> None:
 
 
 def serve() -> None:
-    """The child: warm up, read one job from stdin, answer on stdout (pickled)."""
+    """The child: warm up, read one job from stdin, answer on stdout (pickled). The end of
+    stdin says that every file of the run folder is in place."""
     answer_to = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed goes to stderr, not into the answer
     from auditor.report.pdf import write_pdf
 
     with contextlib.suppress(Exception):  # a failed warm-up costs time only
         warm_up()
-    job = sys.stdin.buffer.read()
-    if not job:
+    stdin = sys.stdin.buffer
+    head = stdin.read(8)
+    if len(head) < 8:
         return
-    root, html = pickle.loads(job)
+    root, html = pickle.loads(stdin.read(struct.unpack("<Q", head)[0]))
+    files_done = threading.Event()
+
+    def wait_for_end() -> None:
+        stdin.read()
+        files_done.set()
+
+    threading.Thread(target=wait_for_end, daemon=True).start()
     try:
-        answer = pickle.dumps(("ok", write_pdf(Path(root), html)))
+        answer = pickle.dumps(("ok", write_pdf(Path(root), html, files_done=files_done)))
     except Exception as exc:
         try:
             answer = pickle.dumps(("error", exc))

@@ -88,10 +88,12 @@ def render(folder: RunFolder, formats: list[str]) -> list[Path]:
     worker = PdfWorker.start() if "pdf" in formats else None
     try:
         view, src = open_view(folder)
-        with Canvas(folder) as canvas:
+        with Canvas(folder, defer_figures=worker is not None) as canvas:
             draw(view, src, canvas)
+            if worker is not None:  # laid out while the figures are drawn (in finish())
+                worker.submit(folder.path, render_html(view, canvas.images, for_print=True))
         if worker is not None:
-            worker.submit(folder.path, render_html(view, canvas.images, for_print=True))
+            worker.files_done()
         written = []
         if "html" in formats:
             html = render_html(view, canvas.images, for_print=False)

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -184,3 +185,55 @@ def test_the_pdf_worker_raises_a_refused_fetch(digits_run: RunFolder) -> None:
         with pytest.raises(RefusedFetch, match="outside its folders"):
             worker.result()
         assert not worker.fell_back
+
+
+def test_the_pdf_worker_waits_for_a_figure_until_files_are_done(
+    digits_run: RunFolder, copy_of, tmp_path: Path
+) -> None:
+    from auditor.report.pdf import RefusedFetch
+    from auditor.report.pdf_worker import PdfWorker
+
+    folder = copy_of(digits_run)
+    figure = next((folder.path / "figures").rglob("*.png"))
+    data = figure.read_bytes()
+    figure.unlink()
+    name = figure.relative_to(folder.path).as_posix()
+    html = f"<html><body><p>Late figure.</p><img src='{name}' width='80' height='40'></body></html>"
+    with PdfWorker.start() or pytest.skip("one CPU: no worker") as worker:
+        worker.submit(folder.path, html)
+        time.sleep(1.0)  # the child is waiting for the file by now
+        folder.write_bytes(name, data)
+        worker.files_done()
+        pdf = worker.result()
+    assert len(PdfReader(io.BytesIO(pdf)).pages[0].images) == 1
+    missing = html.replace(name, "figures/never-drawn.png")
+    with PdfWorker.start() or pytest.skip("one CPU: no worker") as worker:
+        worker.submit(folder.path, missing)
+        worker.files_done()
+        with pytest.raises(RefusedFetch):
+            worker.result()
+
+
+def test_a_deferring_canvas_sizes_figures_as_drawn_and_removes_the_old_file(
+    digits_run: RunFolder, copy_of
+) -> None:
+    from matplotlib.figure import Figure
+
+    from auditor.report.canvas import Canvas
+
+    folder = copy_of(digits_run)
+    old = folder.path / "figures" / "late.png"
+    old.write_bytes(b"an earlier render's figure")
+
+    def figure() -> Figure:
+        fig = Figure(figsize=(3.33, 2.17))
+        fig.add_subplot().plot([0, 1], [1, 0])
+        return fig
+
+    with Canvas(folder) as now:
+        drawn = now.figure("late.png", figure())
+    with Canvas(folder, defer_figures=True) as later:
+        sized = later.figure("late.png", figure())
+        assert not old.exists() and sized.data == b""
+    assert (sized.width, sized.height) == (drawn.width, drawn.height)
+    assert later.images["late.png"].data == drawn.data == old.read_bytes()
