@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from auditor.explainers.ranking import tied_top
-from auditor.report.sections.rankings import feature_names_of
 from auditor.report.source import ReportSource
 from auditor.report.trust import Assessment
 from auditor.suggest import join_names
@@ -53,6 +52,9 @@ def top_features(src: ReportSource, a: Assessment, k: int) -> tuple[list[str], s
         if ranked is None or not ranked.overall:
             return [], "no token ranking stored"
         return [t.token for t in ranked.overall[:k]], ""
+    # here, not at the top: the sections package imports this module (summary)
+    from auditor.report.sections.rankings import feature_names_of
+
     arrays = src.ranking_arrays(a.id)
     result = src.results.explainers[a.id]
     if arrays is not None:
