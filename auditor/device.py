@@ -189,11 +189,17 @@ def free_memory(device: torch.device) -> int | None:
 def memory_rows(device: torch.device, bytes_per_row: int) -> int | None:
     """Rows one pass may take on a CUDA device: ``MEMORY_SHARE`` of its free memory over
     ``bytes_per_row``, at most ``GPU_MAX_ROWS`` (at least 1); None for the CPU, whose
-    passes are sized for its caches instead (``auditor.explainers.passes``)."""
+    passes are sized for its caches instead (``auditor.explainers.passes``).
+
+    Rounded down to a power of two: how a sum is split into passes changes its float
+    rounding, so the row count should not follow every small change in what other
+    processes hold on the device (the same run twice, a Ray worker beside the driver).
+    """
     free = free_memory(device)
     if free is None:
         return None
-    return max(1, min(GPU_MAX_ROWS, int(free * MEMORY_SHARE) // max(1, bytes_per_row)))
+    rows = max(1, min(GPU_MAX_ROWS, int(free * MEMORY_SHARE) // max(1, bytes_per_row)))
+    return 1 << (rows.bit_length() - 1)
 
 
 def exact_float32() -> None:

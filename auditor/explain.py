@@ -307,7 +307,8 @@ class ExplainStage:
         try:
             done = writer.done_batches  # a resumed run's: no time of this run went into them
             with self.reporter.task(f"explain {job.id}", len(batches), done=done) as task:
-                todo = [(b, p) for b, p in enumerate(batches) if b not in writer.done]
+                written = writer.done
+                todo = [(b, p) for b, p in enumerate(batches) if b not in written]
                 if self.shards is not None:
                     self.shards.explain(job, todo, writer, task)
                 else:

@@ -334,6 +334,7 @@ def plan_run(
     cpu_only = None if kind.name in ("image", "tabular") else kind.name
     device, found = resolve_device(validated.spec.device, cpu_only=cpu_only)
     issues += found + precision_issues(validated.spec.precision, device)
+    issues += runner_issues(validated)
     groups = None
     if validated.spec.data.groups is not None:
         names = feature_names(dataset, None if inputs is None else inputs.vocab)
@@ -353,6 +354,36 @@ def plan_run(
         exact_float32()
         loaded = replace(loaded, module=loaded.module.to(device))
     return Planned(loaded, dataset, indices, jobs, inputs, groups, device, info)
+
+
+def runner_issues(validated: ValidatedSpec) -> list[SpecIssue]:
+    """``runner`` against the rest of the spec: a ``device: cuda`` whose Ray workers get no
+    GPU (they would compute on the CPU), and a ``working_dir`` that does not hold the spec
+    (the workers could not find it)."""
+    spec, issues = validated.spec, []
+    if spec.runner.backend != "ray":
+        return []
+    gpus = spec.runner.resources_per_worker.get("GPU", 0)
+    if spec.device.startswith("cuda") and gpus <= 0:
+        issues.append(
+            SpecIssue(
+                f"device is {spec.device} but the Ray workers get no GPU: add GPU: 1 (or a "
+                "fraction) to runner.resources_per_worker, or use device: cpu",
+                ("runner", "resources_per_worker"),
+            )
+        )
+    working_dir = spec.runner.working_dir
+    if working_dir is not None and not validated.path.resolve().is_relative_to(
+        Path(working_dir).resolve()
+    ):
+        issues.append(
+            SpecIssue(
+                f"runner.working_dir {working_dir} does not hold the spec file "
+                f"{validated.path}: the workers read the spec's paths from inside it",
+                ("runner", "working_dir"),
+            )
+        )
+    return issues
 
 
 def describe(audit: Audit) -> dict[str, Any]:
@@ -686,8 +717,8 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
         f"{predicted.data_sha256}:{audit.loaded.weights_sha256}:{spec.seed}:{spec.precision}:"
         f"{sha_targets(predicted.predictions.targets)}"
     )
-    if audit.plan.device.type != "cpu":  # CUDA kernels give other float rounding than the CPU
-        inputs_key += f":device={audit.plan.device.type}"
+    if explain_device(audit) != "cpu":  # CUDA kernels give other float rounding than the CPU
+        inputs_key += f":device={explain_device(audit)}"
     if audit.plan.groups is not None:  # perturbation explainers perturb groups as units
         inputs_key += ":groups=" + json.dumps(audit.plan.groups.as_lists())
     if hasattr(audit.inputs, "summary"):  # structured: references and embeddings shape results
@@ -713,6 +744,15 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
     finally:
         if stage.shards is not None:
             stage.shards.close()
+
+
+def explain_device(audit: Audit) -> str:
+    """Where local explainers compute: the run's device, or on Ray the workers' ("cuda" when
+    each has a GPU, else "cpu")."""
+    runner = audit.spec.runner
+    if runner.backend == "ray":
+        return "cuda" if runner.resources_per_worker.get("GPU", 0) > 0 else "cpu"
+    return audit.plan.device.type
 
 
 def shard_runner(audit: Audit, predicted: Predicted) -> RayShards | None:

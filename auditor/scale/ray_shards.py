@@ -21,6 +21,7 @@ explainer with the error, as a local run does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -42,6 +43,10 @@ from auditor.spec.model import RunnerSpec
 IN_FLIGHT = 2
 #: Attempts a shard gets before its explainer fails.
 ATTEMPTS = 2
+#: Seconds between "waiting for workers" lines, and before a worker that never starts
+#: (the cluster cannot place it, say) fails the run's local explainers.
+HEARTBEAT = 30.0
+START_TIMEOUT = 600.0
 
 
 @dataclass
@@ -100,6 +105,8 @@ class RayShards:
     shards: dict[str, int] = field(default_factory=dict)
     #: Why the cluster or its workers could not start, once they failed to.
     broken: str | None = None
+    #: Where the workers compute (``AuditWorker.ready``): "cpu" or "cuda:0 (name)".
+    device: str | None = None
 
     # -- cluster and actors -----------------------------------------------------------------
     def start(self) -> None:
@@ -113,21 +120,59 @@ class RayShards:
             return
         try:
             self._start()
-        except RunError as exc:
-            self.broken = str(exc)
-            raise
+        except Exception as exc:
+            self.broken = str(exc) if isinstance(exc, RunError) else f"ray: {_cause(exc)}"
+            raise RunError(self.broken) from None
 
     def _start(self) -> None:
         ray = self.ray = import_ray()
         if not ray.is_initialized():
+            self.started_cluster = True  # before init: a Ctrl-C in it still shuts it down
             self._connect(ray)
-            self.started_cluster = True
-        self.log(f"ray: {self.runner.workers} workers, {self.runner.resources_per_worker}")
-        self.actors = [self._new_actor() for _ in range(self.runner.workers)]
-        try:
-            ray.get([a.ready.remote() for a in self.actors])
-        except ray.exceptions.RayError as exc:
-            raise RunError(f"ray: a worker could not load the audit: {_cause(exc)}") from None
+        workers = self._workers_that_fit(ray.cluster_resources())
+        self.log(f"ray: {workers} workers, each {self.runner.resources_per_worker}")
+        self.actors = [self._new_actor() for _ in range(workers)]
+        ready = {a.ready.remote(): a for a in self.actors}
+        waited = 0.0
+        while ready:
+            done, _ = ray.wait(list(ready), num_returns=len(ready), timeout=HEARTBEAT)
+            for ref in done:
+                ready.pop(ref)
+                try:
+                    self.device = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    raise RunError(
+                        f"ray: a worker could not load the audit: {_cause(exc)}"
+                    ) from None
+            waited += HEARTBEAT
+            if ready and waited >= START_TIMEOUT:
+                raise RunError(
+                    f"ray: {len(ready)} of {workers} workers did not start within "
+                    f"{START_TIMEOUT:.0f} s (each asks for {self.runner.resources_per_worker}; "
+                    f"the cluster has {_resources(ray.cluster_resources())})"
+                )
+            if ready:
+                self.log(f"ray: waiting for {len(ready)} of {workers} workers to start")
+
+    def _workers_that_fit(self, cluster: dict[str, float]) -> int:
+        """``runner.workers``, or as many as the cluster's resources hold (logged); a
+        RunError when not one fits (Ray would wait for such a worker for ever)."""
+        wanted = {"CPU": 1.0, **self.runner.resources_per_worker}
+        fit = self.runner.workers
+        for name, amount in wanted.items():
+            if amount > 0:
+                fit = min(fit, int(cluster.get(name, 0.0) // amount))
+        if fit < 1:
+            raise RunError(
+                f"ray: no worker fits the cluster: each asks for {_resources(wanted)}, the "
+                f"cluster has {_resources(cluster)} (runner.resources_per_worker)"
+            )
+        if fit < self.runner.workers:
+            self.log(
+                f"ray: only {fit} of runner.workers={self.runner.workers} fit the cluster's "
+                f"{_resources(cluster)}; running {fit}"
+            )
+        return fit
 
     def _connect(self, ray: Any) -> None:
         """``ray.init``: the named cluster, else (``auto`` finding none) a local one."""
@@ -156,7 +201,7 @@ class RayShards:
         cores = os.cpu_count() or 1
         more = f"; more than this machine's {cores} cores" if cpus > cores else ""
         self.log(f"ray: starting a local cluster ({cpus} CPUs, loopback only{more})")
-        ray.init(num_cpus=cpus, _node_ip_address="127.0.0.1", **kwargs)
+        ray.init(address="local", num_cpus=cpus, _node_ip_address="127.0.0.1", **kwargs)
 
     def _new_actor(self) -> Any:
         from auditor.scale.worker import AuditWorker
@@ -172,17 +217,21 @@ class RayShards:
         remote = self.ray.remote(AuditWorker).options(**options)
         s = self.setup
         threads = math.floor(options["num_cpus"])
-        return remote.remote(s.spec_text, s.spec_path, s.overrides, s.indices, s.targets, threads)
+        device = "cuda" if options["num_gpus"] > 0 else "cpu"  # Ray shows it its own GPUs
+        overrides = (*s.overrides, f"device={device}")
+        return remote.remote(s.spec_text, s.spec_path, overrides, s.indices, s.targets, threads)
 
     def close(self) -> None:
         """Stop the actors; shut the cluster down when this run started it."""
         if self.ray is None:
             return
-        for actor in self.actors:
-            self.ray.kill(actor)
-        self.actors = []
-        if self.started_cluster:
-            self.ray.shutdown()
+        try:
+            for actor in self.actors:
+                self.ray.kill(actor)
+        finally:
+            self.actors = []
+            if self.started_cluster:
+                self.ray.shutdown()
 
     # -- one explainer ----------------------------------------------------------------------
     def explain(
@@ -193,34 +242,51 @@ class RayShards:
         task: Task,
     ) -> None:
         """Every batch of ``batches`` explained by ``job`` on the actors, written by ``writer``."""
+        if not batches:  # a resumed run that had written them all
+            return
         self.start()
-        ray = self.ray
         per_shard = max(1, -(-self.runner.shard_size // self.batch_size))
         queue = shards_of(batches, per_shard)
         self.shards[job.id] = len(queue)
         pending: dict[Any, tuple[Shard, int]] = {}  # object ref -> shard, actor slot
+        try:
+            self._explain(job, queue, pending, writer, task)
+        finally:
+            for ref in pending:  # after a failure: shards still queued on the actors
+                with contextlib.suppress(Exception):  # best effort: close() kills them anyway
+                    self.ray.cancel(ref)
+
+    def _explain(
+        self,
+        job: ExplainJob,
+        queue: list[Shard],
+        pending: dict[Any, tuple[Shard, int]],
+        writer: AttributionWriter,
+        task: Task,
+    ) -> None:
+        ray = self.ray
         load = [0] * len(self.actors)
-
-        def send(shard: Shard, slot: int) -> None:
-            ref = self.actors[slot].explain.remote(job.index, shard.batches)
-            pending[ref] = (shard, slot)
-            load[slot] += 1
-
         while queue or pending:
             for slot in range(len(self.actors)):
                 while queue and load[slot] < IN_FLIGHT:
-                    send(queue.pop(0), slot)
+                    shard = queue.pop(0)
+                    ref = self.actors[slot].explain.remote(job.index, shard.batches)
+                    pending[ref] = (shard, slot)
+                    load[slot] += 1
             done, _ = ray.wait(list(pending), num_returns=1)
             shard, slot = pending.pop(done[0])
             load[slot] -= 1
             try:
                 results = ray.get(done[0])
             except ray.exceptions.RayActorError as exc:  # the worker process died
+                self._replace(slot, pending, queue, load)  # first: the slot must not stay dead
                 self._retry(job, shard, f"worker died: {_cause(exc)}", queue)
-                self._replace(slot, pending, queue, load)
                 continue
             except ray.exceptions.RayTaskError as exc:  # the explainer raised
                 self._retry(job, shard, _cause(exc), queue, error=exc)
+                continue
+            except ray.exceptions.RayError as exc:  # lost objects, out of memory, ...
+                self._retry(job, shard, f"{type(exc).__name__}: {_cause(exc)}", queue)
                 continue
             for b, start, attr, stats in results:
                 writer.write(b, start, attr, stats)
@@ -263,6 +329,7 @@ class RayShards:
         """What ``ExplainerResult.extra["ray"]`` says of an explainer's shards."""
         return {
             "workers": len(self.actors) or self.runner.workers,
+            "device": self.device,
             "shards": self.shards.get(job_id, 0),
             "retries": self.retries.get(job_id, []),
         }
@@ -288,6 +355,12 @@ def _cluster_named() -> bool:
     if os.environ.get("RAY_ADDRESS"):
         return True
     return Path("/tmp/ray/ray_current_cluster").exists()
+
+
+def _resources(amounts: dict[str, float]) -> str:
+    """``{CPU: 2, GPU: 1}``: the resources that matter for placing a worker."""
+    shown = {k: v for k, v in amounts.items() if "memory" not in k and not k.startswith("node:")}
+    return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(shown.items())) + "}"
 
 
 def _cause(exc: BaseException) -> str:

@@ -49,11 +49,12 @@ class AuditWorker:
         dataset, own = runner.load_data(validated)
         if not np.array_equal(own, indices):
             raise RuntimeError(
-                f"this worker's slice of {spec_path} has {len(own)} samples, the driver's "
-                f"{len(indices)}: the worker reads other data (is the data at the same path "
-                "on every node?)"
+                f"this worker's slice of {spec_path} is not the driver's ({len(own)} samples "
+                f"against {len(indices)}, or other ones): the worker reads other data (is "
+                "the data at the same path on every node?)"
             )
         planned = runner.plan_run(validated, loaded, dataset, own)
+        self.device = planned.device
         example = dataset.get(own[:2])
         self.model = runner.with_precision(planned.loaded.module, spec.precision, example)
         self.context = runner.slice_context(spec, planned, self.model)
@@ -63,9 +64,13 @@ class AuditWorker:
         self.targets = torch.as_tensor(targets)
         self.explainers: dict[int, Explainer] = {}
 
-    def ready(self) -> bool:
-        """Answered once the constructor finished (the driver waits for every worker)."""
-        return True
+    def ready(self) -> str:
+        """Where this worker computes, answered once the constructor finished (the driver
+        waits for every worker)."""
+        device = self.device
+        if device.type == "cuda":
+            return f"{device} ({torch.cuda.get_device_name(device)})"
+        return str(device)
 
     def explain(self, job_index: int, batches: list[tuple[int, np.ndarray]]) -> list[BatchResult]:
         """Attributions of the given batches (index, sample positions) by job ``job_index``.

@@ -99,7 +99,8 @@ def test_ray_shards_equal_a_local_run(cluster: str, tmp_path: Path) -> None:
     found = results(on_ray)
     for name in LOCAL:
         record = found["explainers"][name]
-        assert record["extra"]["ray"] == {"workers": 2, "shards": 3, "retries": []}, name
+        ray_record = {"workers": 2, "device": "cpu", "shards": 3, "retries": []}
+        assert record["extra"]["ray"] == ray_record, name
         assert record["stats"] == results(local)["explainers"][name]["stats"], name
     assert found["explainers"]["surrogate_tree"]["status"] == "ok"  # global: on the driver
     assert found["provenance"]["runner"]["backend"] == "ray"
@@ -135,6 +136,18 @@ def test_a_shard_that_fails_twice_fails_its_explainer_as_locally(
     assert on_ray["status"] == "error"
 
 
+def actor_processes() -> list[int]:
+    """Pids of live Ray actor processes of auditor (their title names ``AuditWorker``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"AuditWorker" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def _progress(folder: Path) -> int:
     try:
         path = folder / "attributions" / "saliency.progress.json"
@@ -167,7 +180,10 @@ def test_a_killed_driver_resumes_with_the_shards_not_yet_written(
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    time.sleep(1.0)  # the dead driver's actor is stopped by Ray
+    deadline = time.monotonic() + 60
+    while actor_processes():  # Ray stops the dead driver's actor; wait until it is gone
+        assert time.monotonic() < deadline, "the killed driver's worker is still running"
+        time.sleep(0.1)
     done = _progress(folder)
     assert 3 <= done < 12
     assert not (folder / "results.json").exists()
@@ -186,3 +202,14 @@ def test_a_killed_driver_resumes_with_the_shards_not_yet_written(
     local = audit(spec, "local")
     same_attributions(local, folder, ("saliency",))
     assert results(folder)["explainers"]["saliency"]["extra"]["ray"]["shards"] == 12 - done
+
+
+def test_workers_the_cluster_cannot_place_fail_at_once(cluster: str, tmp_path: Path) -> None:
+    """A GPU per worker on a cluster without one: Ray would wait for ever; the run says why."""
+    spec = write_spec(tmp_path, "  - type: saliency\n  - type: occlusion\n", stop=16)
+    sets = ("runner.backend=ray", "runner.resources_per_worker={CPU: 1, GPU: 1}")
+    found = results(audit(spec, "nogpu", *sets))
+    for name in ("saliency", "occlusion"):
+        error = found["explainers"][name]["error"]
+        assert error.startswith("RunError: ray: no worker fits the cluster: each asks for "), error
+        assert "{CPU: 1, GPU: 1}, the cluster has {CPU: 2" in error

@@ -100,3 +100,26 @@ def test_an_unreachable_address_fails_the_local_explainers_at_once(tmp_path: Pat
             "RunError: runner.address 127.0.0.1:1: no Ray cluster answers there "
             "(Connection refused)"
         )
+
+
+def test_runner_against_the_rest_of_the_spec_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    """device: cuda with GPU-less Ray workers, and a working_dir without the spec: exit 2 at
+    the runner's lines, no run folder."""
+    spec = tmp_path / "spec.yaml"
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    spec.write_text(
+        DIGITS.read_text().replace("../", f"{ROOT}/")
+        + f"device: cuda\nrunner: {{backend: ray, working_dir: {elsewhere}}}\n"
+    )
+    result = CliRunner().invoke(cli, ["run", str(spec), "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert "runner.resources_per_worker: device is cuda but the Ray workers get no GPU" in (
+        result.stderr
+    )
+    assert f"runner.working_dir: runner.working_dir {elsewhere} does not hold the spec" in (
+        result.stderr
+    )
+    assert not (tmp_path / "runs").exists()
