@@ -15,6 +15,7 @@ process), and checks that the completeness, deletion and sanity numbers are equa
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import tempfile
 from collections.abc import Callable
@@ -446,7 +447,8 @@ Commands (round 0; TMP is a temp folder):
 {listing}
 
 {runs} alternating rounds (auditor, hand script, then `auditor render` of that round's
-run folder), wall time of each child process including interpreter start and imports.
+run folder), wall time of each child process including interpreter start and imports;
+OMP_NUM_THREADS {os.environ.get("OMP_NUM_THREADS", "unset (torch's default threads)")}.
 
 {table(["variant", "median s", "min..max s", "median peak RSS MB"],
        [[k, f"{t.median:.2f}", t.spread, f"{t.median_rss:.0f}"] for k, t in timed.items()])}
