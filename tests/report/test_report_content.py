@@ -237,3 +237,17 @@ def test_a_deferring_canvas_sizes_figures_as_drawn_and_removes_the_old_file(
         assert not old.exists() and sized.data == b""
     assert (sized.width, sized.height) == (drawn.width, drawn.height)
     assert later.images["late.png"].data == drawn.data == old.read_bytes()
+
+
+def test_one_cpu_renders_the_same_pdf_in_this_process(
+    digits_run: RunFolder, copy_of, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.report import pdf_worker, render
+
+    folder = copy_of(digits_run)
+    (folder.path / "report.pdf").unlink()
+    monkeypatch.setattr(pdf_worker, "cpus", lambda: 1)
+    assert pdf_worker.PdfWorker.start() is None
+    assert render(folder, ["pdf"]) == [folder.path / "report.pdf"]
+    expected = (GOLDEN / "digits_report.pdf.txt").read_text(encoding="utf-8")
+    assert pdf_text(folder) == mask(expected, folder)
