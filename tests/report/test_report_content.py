@@ -45,9 +45,29 @@ def durations(text: str) -> str:
     return re.sub(r"\d+(?:\.\d+)?\s?(?:ms|s|min)\b", "<time>", text)
 
 
+def machine_values(folder: RunFolder) -> dict[str, str]:
+    """What differs between machines for the same content, with its placeholder: the host,
+    the CPU's name, and SHA-256 digests (attributions' float rounding depends on the CPU's
+    vector units, and cache keys and the data's digest follow from them and the paths)."""
+    results = json.loads((folder.path / "results.json").read_text())
+    provenance = results["provenance"]
+    found = {provenance["hostname"]: "<HOST>"}
+    name = (provenance.get("device_info") or {}).get("name")
+    if name:  # as the HTML shows it, and as the PDF's text without whitespace
+        found |= {name: "<CPU>", "".join(name.split()): "<CPU>"}
+    digests = [provenance["spec_sha256"], provenance["weights_sha256"], provenance["data_sha256"]]
+    for record in results["explainers"].values():
+        digests += [record.get("attribution_sha256"), record.get("cache_key")]
+    found |= {d: "<sha256>" for d in digests if d}
+    return found
+
+
 def mask(text: str, folder: RunFolder) -> str:
-    """Machine paths as placeholders, then every run of digits as ``#``."""
+    """Machine paths, hosts, CPU names and digests as placeholders, then every run of
+    digits as ``#``."""
     text = text.replace(str(folder.path.parent.parent), "<TMP>").replace(str(ROOT), "<ROOT>")
+    for value, placeholder in sorted(machine_values(folder).items(), key=lambda v: -len(v[0])):
+        text = text.replace(value, placeholder)
     return re.sub(r"\d+", "#", text)
 
 

@@ -20,6 +20,33 @@ class AppendixSection:
     attachments: list[str]
 
 
+def device_text(device: str, info: dict, threads: int) -> str:
+    """``cuda:0 (NVIDIA H200), 139.7 GiB, 138.8 GiB free at the start, CUDA 13.0,
+    driver 580.159.03; 16 CPU threads`` or ``cpu (Intel Xeon ...), 2 threads``."""
+    if info.get("type") == "cuda":
+        parts = [device]
+        if info.get("memory_total"):
+            parts.append(f"{info['memory_total'] / 2**30:.1f} GiB")
+        if info.get("memory_free"):
+            parts.append(f"{info['memory_free'] / 2**30:.1f} GiB free at the start")
+        if info.get("cuda"):
+            parts.append(f"CUDA {info['cuda']}")
+        if info.get("driver"):
+            parts.append(f"driver {info['driver']}")
+        return f"{', '.join(parts)}; {threads} CPU threads"
+    name = info.get("name")
+    return f"{device} ({name}), {threads} threads" if name else f"{device}, {threads} threads"
+
+
+def runner_text(runner: dict) -> str:
+    """``ray at auto, 2 workers of {CPU: 1}, shards of 256 samples``."""
+    resources = ", ".join(f"{k}: {v:g}" for k, v in runner.get("resources_per_worker", {}).items())
+    return (
+        f"{runner.get('backend')} at {runner.get('address')}, {runner.get('workers')} workers "
+        f"of {{{resources}}}, shards of {runner.get('shard_size')} samples"
+    )
+
+
 #: Files attached to the PDF (the complete machine-readable record).
 ATTACHMENTS = ("results.json", "spec.yaml")
 
@@ -38,7 +65,13 @@ def build(src: ReportSource, attachments: list[str] | None = None) -> AppendixSe
         ("Seed", str(p.seed)),
         ("Precision", p.precision),
         ("Inference", p.inference),
-        ("Device", f"{p.device}, {p.threads} threads"),
+        ("Device", device_text(p.device, p.device_info, p.threads)),
+        *(
+            [("Nondeterministic ops", ", ".join(p.nondeterministic_ops))]
+            if p.nondeterministic_ops
+            else []
+        ),
+        *([("Runner", runner_text(p.runner))] if p.runner else []),
         ("Host", p.hostname),
         ("Started", p.started),
         ("Finished", p.finished),
