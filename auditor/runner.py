@@ -63,7 +63,7 @@ from auditor.models.graph import model_graph
 from auditor.models.info import describe_model
 from auditor.predict import predict, resolve_targets, summarize_predictions
 from auditor.progress import Reporter
-from auditor.provenance import machine, package_versions
+from auditor.provenance import PACKAGES, machine, package_versions
 from auditor.results import (
     BaselineInfo,
     CheckResult,
@@ -904,7 +904,7 @@ def provenance(
         spec_sha256=sha256_file(audit.folder.file("spec.yaml")),
         weights_sha256=audit.loaded.weights_sha256,
         data_sha256=predicted.data_sha256,
-        versions=package_versions(),
+        versions=package_versions((*PACKAGES, "ray") if spec.runner.backend == "ray" else PACKAGES),
         seed=spec.seed,
         precision=spec.precision,
         inference=predicted.context.inference.describe()

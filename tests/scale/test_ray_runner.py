@@ -104,6 +104,8 @@ def test_ray_shards_equal_a_local_run(cluster: str, tmp_path: Path) -> None:
         assert record["stats"] == results(local)["explainers"][name]["stats"], name
     assert found["explainers"]["surrogate_tree"]["status"] == "ok"  # global: on the driver
     assert found["provenance"]["runner"]["backend"] == "ray"
+    assert found["provenance"]["versions"]["ray"] == ray.__version__
+    assert "ray" not in results(local)["provenance"]["versions"]
     assert results(local)["provenance"]["runner"] is None
 
 
