@@ -107,6 +107,14 @@ def run_variant(spec: Path, run_id: str, sets: tuple[str, ...]) -> tuple[float, 
     return wall, results
 
 
+def startup(results: dict) -> float:
+    """Seconds the explainers waited for Ray's cluster and workers to start (0 locally)."""
+    return sum(
+        (record.get("extra") or {}).get("ray", {}).get("startup_seconds", 0.0)
+        for record in results["explainers"].values()
+    )
+
+
 def flops_per_image() -> float:
     """FLOPs of IG (32 fwd+bwd), Grad-CAM (1 fwd+bwd) and occlusion (50 fwd) on one image."""
     torch.manual_seed(0)
@@ -166,17 +174,22 @@ def run(runs: int = 1, images: int = 16, workers: tuple[int, ...] = (1, 2)) -> S
     per_image = flops_per_image()
     floor = floor_gflops(5.0 if images <= 4 else 20.0)
     one = found["ray, 1 worker"][1]["provenance"]["stage_seconds"]["explain"]
-    rows, speedups = [], {}
+    one_compute = one - startup(found["ray, 1 worker"][1])
+    rows, speedups, compute_speedups = [], {}, {}
     for name, (wall, results) in found.items():
         explain = results["provenance"]["stage_seconds"]["explain"]
-        gflops = per_image * images / explain / 1e9
+        compute = explain - startup(results)
+        gflops = per_image * images / compute / 1e9
         speedups[name] = one / explain
+        compute_speedups[name] = one_compute / compute
         rows.append(
             [
                 name,
                 f"{explain:.1f}",
+                f"{compute:.1f}",
                 f"{wall:.1f}",
                 f"{one / explain:.2f}x",
+                f"{one_compute / compute:.2f}x",
                 f"{gflops:.1f}",
                 f"{gflops / floor:.0%}",
                 "yes" if equal[name] else "NO",
@@ -189,9 +202,16 @@ def run(runs: int = 1, images: int = 16, workers: tuple[int, ...] = (1, 2)) -> S
         if n == 2:  # this machine's target: 2 workers at least 1.7x one
             met = speedups[name] >= 1.7
             targets.append(("ray: 2 workers >= 1.7x one worker", f"{speedups[name]:.2f}x", met))
+            met = compute_speedups[name] >= 1.7
+            value = f"{compute_speedups[name]:.2f}x"
+            targets.append(("ray: 2 workers >= 1.7x one worker, start-up excluded", value, met))
         if n == 16:  # a 16-core machine's: scaling efficiency at least 0.7
             met = efficiency >= 0.7
             targets.append(("ray: efficiency at 16 workers >= 0.7", f"{efficiency:.2f}", met))
+            compute = compute_speedups[name] / n
+            targets.append(
+                ("ray: efficiency at 16, start-up excluded", f"{compute:.2f}", compute >= 0.7)
+            )
     verdicts = "\n".join(
         f"- Target {name}: {value}, **{'met' if ok else 'not met'}**."
         for name, value, ok in targets
@@ -201,15 +221,18 @@ def run(runs: int = 1, images: int = 16, workers: tuple[int, ...] = (1, 2)) -> S
         f"{BATCH}, shards of {BATCH}: integrated gradients {STEPS} steps, Grad-CAM layer4, "
         f"occlusion {WINDOW} px windows ({per_image / 1e9:.0f} GFLOP per image). Each variant "
         "is `auditor run` in a fresh process; explain = the explain stage's seconds "
-        "(for Ray: starting the cluster and the actors included). The fwd+bwd floor "
+        "(for Ray: starting the cluster and the actors included; `extra.ray.startup_seconds` "
+        "says how long the first explainer waited for them, shown apart). The fwd+bwd floor "
         f"(batch {BATCH}, all cores, plain torch loop): {floor:.1f} GFLOPS.\n\n"
         + table(
             [
                 "variant",
                 "explain (s)",
+                "without start-up (s)",
                 "process wall (s)",
                 "vs 1 worker",
-                "GFLOPS",
+                "without start-up",
+                "GFLOPS (without start-up)",
                 "of floor",
                 "equal to local",
             ],

@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,8 @@ class RayShards:
     broken: str | None = None
     #: Where the workers compute (``AuditWorker.ready``): "cpu" or "cuda:0 (name)".
     device: str | None = None
+    #: Seconds an explainer waited for the cluster and the workers to start (the first).
+    startup: dict[str, float] = field(default_factory=dict)
 
     # -- cluster and actors -----------------------------------------------------------------
     def start(self) -> None:
@@ -244,6 +247,10 @@ class RayShards:
         """Every batch of ``batches`` explained by ``job`` on the actors, written by ``writer``."""
         if not batches:  # a resumed run that had written them all
             return
+        if not self.actors and self.broken is None:  # this explainer waits for the start
+            began = time.perf_counter()
+            self.start()
+            self.startup[job.id] = time.perf_counter() - began
         self.start()
         per_shard = max(1, -(-self.runner.shard_size // self.batch_size))
         queue = shards_of(batches, per_shard)
@@ -332,6 +339,7 @@ class RayShards:
             "device": self.device,
             "shards": self.shards.get(job_id, 0),
             "retries": self.retries.get(job_id, []),
+            "startup_seconds": round(self.startup.get(job_id, 0.0), 3),
         }
 
 
