@@ -27,7 +27,7 @@ from auditor.hashing import sha256_file
 from auditor.modalities import modality_of
 from auditor.modalities.text import rank_tokens
 from auditor.planning import plan_issues
-from auditor.progress import Reporter
+from auditor.progress import Reporter, Task
 from auditor.results import ExplainerResult, RankedFeature
 from auditor.run_folder import AttributionWriter, RunFolder, atomic_save_npy, copy_file
 from auditor.spec.model import AuditSpec, ExplainerEntry
@@ -189,7 +189,7 @@ class ShardRunner(Protocol):
         job: ExplainJob,
         batches: list[tuple[int, np.ndarray]],
         writer: AttributionWriter,
-        task: Any,
+        task: Task,
     ) -> None: ...
 
     def close(self) -> None: ...

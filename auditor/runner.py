@@ -717,8 +717,9 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
         f"{predicted.data_sha256}:{audit.loaded.weights_sha256}:{spec.seed}:{spec.precision}:"
         f"{sha_targets(predicted.predictions.targets)}"
     )
-    if explain_device(audit) != "cpu":  # CUDA kernels give other float rounding than the CPU
-        inputs_key += f":device={explain_device(audit)}"
+    device = explain_device(audit)
+    if device != "cpu":  # CUDA kernels give other float rounding than the CPU
+        inputs_key += f":device={device}"
     if audit.plan.groups is not None:  # perturbation explainers perturb groups as units
         inputs_key += ":groups=" + json.dumps(audit.plan.groups.as_lists())
     if hasattr(audit.inputs, "summary"):  # structured: references and embeddings shape results

@@ -247,11 +247,10 @@ class RayShards:
         """Every batch of ``batches`` explained by ``job`` on the actors, written by ``writer``."""
         if not batches:  # a resumed run that had written them all
             return
-        if not self.actors and self.broken is None:  # this explainer waits for the start
-            began = time.perf_counter()
-            self.start()
-            self.startup[job.id] = time.perf_counter() - began
+        starting, began = not self.actors, time.perf_counter()
         self.start()
+        if starting:  # this explainer waited for the cluster and the workers
+            self.startup[job.id] = time.perf_counter() - began
         per_shard = max(1, -(-self.runner.shard_size // self.batch_size))
         queue = shards_of(batches, per_shard)
         self.shards[job.id] = len(queue)

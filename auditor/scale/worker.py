@@ -8,6 +8,7 @@ the same batches, the same per-sample seeds (``auditor.explainers.base.sample_se
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,9 @@ class AuditWorker:
         validated = validate_document(doc, plan=False)
         spec = validated.spec
         runner.seed_everything(spec.seed)
-        runner._set_deterministic(True, warn_only=True)
-        torch.backends.mha.set_fastpath_enabled(False)
+        #: The run's torch settings, as ``runner.run`` sets them, for this worker's life.
+        self.settings = contextlib.ExitStack()
+        self.settings.enter_context(runner.deterministic_algorithms())
         loaded = runner.load_model(validated)
         dataset, own = runner.load_data(validated)
         if not np.array_equal(own, indices):
