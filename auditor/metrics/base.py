@@ -5,11 +5,18 @@ compares every explainer (``scope = "cross"``), or measures the model (``scope =
 "model"``). It returns per-sample values (summarized as mean, std and a 95% interval by
 the runner, and stored in the run folder) plus any scalar values and curves the report
 shows.
+
+A metric of one explainer that does model work per sample is a ``BatchMetric``: its
+``measure_batch`` turns one batch of the slice (with the stored attributions) into
+per-sample arrays, and its ``finish`` turns the whole slice's arrays into the output. The
+runner runs the batches here or, with ``runner.backend: ray``, as shards on Ray workers,
+and calls ``finish`` on the driver, so that summaries are computed from the same arrays in
+both cases.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -83,6 +90,43 @@ class MetricOutput:
     matrix: dict[str, Any] | None = None  # cross metrics: {"labels": [...], "values": [[...]]}
 
 
+#: A batch's (or the slice's) per-sample arrays of a ``BatchMetric``, by name; every array
+#: has one row per sample.
+PerSample = dict[str, np.ndarray]
+
+
+@dataclass
+class ExplainedBatch:
+    """A batch of the slice with its stored attributions and targets."""
+
+    positions: np.ndarray  # positions in the slice
+    inputs: torch.Tensor  # (B, *input_shape)
+    attributions: torch.Tensor  # (B, *input_shape), read from the explainer's file
+    targets: torch.Tensor  # (B,) int64, the classes the attributions explain
+
+
+def explained_batches(ctx: MetricContext, limit: int | None) -> Iterator[ExplainedBatch]:
+    """The first ``limit`` samples of the slice (all for None) with the explainer's output."""
+    run = ctx.explainer
+    if run is None:
+        raise ValueError("this metric measures one explainer, but the context names none")
+    for positions, inputs in ctx.data.batches(limit=limit):
+        yield ExplainedBatch(
+            positions=positions,
+            inputs=inputs,
+            attributions=torch.as_tensor(np.array(run.attributions[positions], dtype=np.float32)),
+            targets=torch.as_tensor(ctx.predictions.targets[positions], dtype=torch.long),
+        )
+
+
+def concatenated(parts: Iterable[PerSample]) -> PerSample:
+    """The batches' per-sample arrays joined in slice order (batches given in that order)."""
+    parts = list(parts)
+    if not parts:
+        return {}
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 class NotApplicable(Exception):
     """Raised by a metric that does not apply to this explainer (recorded, not a failure)."""
 
@@ -120,3 +164,46 @@ class Metric(Plugin):
 
     def measure(self, ctx: MetricContext) -> MetricOutput:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+class BatchMetric(Metric):
+    """A metric of one explainer whose per-sample values come batch by batch.
+
+    ``measure_batch`` must depend on nothing but its batch (the inputs, stored attributions,
+    targets and slice positions) and what ``prepare`` built, never on ``ctx.data`` or on
+    ``ctx.explainer.attributions`` (a Ray worker has neither): so a batch gives the same
+    values wherever it runs. Random draws are seeded per sample (``auditor.metrics.noise``),
+    so that a sample's value does not depend on the batch or shard it is in. ``finish`` gets
+    every measured sample's arrays at once and computes the summaries.
+    """
+
+    def samples(self) -> int | None:
+        """The first samples of the slice measured (None: all): ``params.samples``."""
+        return getattr(self.params, "samples", None)
+
+    def check(self, ctx: MetricContext) -> None:
+        """Raise before any batch runs when the metric cannot measure this explainer."""
+        if ctx.explainer is None:
+            raise ValueError(f"{self.name} measures one explainer; none was given")
+
+    def prepare(self, ctx: MetricContext) -> Any:
+        """What every batch needs and is built once (an explainer rebuilt, say)."""
+        return None
+
+    def measure_batch(
+        self, ctx: MetricContext, prepared: Any, batch: ExplainedBatch
+    ) -> PerSample:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def finish(
+        self, ctx: MetricContext, values: PerSample
+    ) -> MetricOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def measure(self, ctx: MetricContext) -> MetricOutput:
+        """Every batch here, in order, then ``finish``."""
+        self.check(ctx)
+        prepared = self.prepare(ctx)
+        batches = explained_batches(ctx, self.samples())
+        parts = [self.measure_batch(ctx, prepared, batch) for batch in batches]
+        return self.finish(ctx, concatenated(parts))

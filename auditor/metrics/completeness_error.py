@@ -21,7 +21,7 @@ adaptive rule reached and with how many gradient evaluations (its per-sample ``s
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -29,8 +29,14 @@ from pydantic import Field
 
 from auditor.explainers.baselines import make_baseline
 from auditor.explainers.shap_support import background_sample
-from auditor.metrics.base import ExplainerRun, Metric, MetricContext, MetricOutput
-from auditor.metrics.perturb import explained_batches
+from auditor.metrics.base import (
+    BatchMetric,
+    ExplainedBatch,
+    ExplainerRun,
+    MetricContext,
+    MetricOutput,
+    PerSample,
+)
 from auditor.plugin import Params
 
 #: Explainer types whose attributions sum to f(x) - f(reference), by kind of reference.
@@ -54,7 +60,7 @@ class CompletenessErrorParams(Params):
     )
 
 
-class CompletenessError(Metric):
+class CompletenessError(BatchMetric):
     """|sum of attributions - (f(x) - f(reference))| / |f(x)| per sample (lower is better)."""
 
     name: ClassVar[str] = "completeness_error"
@@ -66,34 +72,42 @@ class CompletenessError(Metric):
     )
     needs: ClassVar[tuple[str, ...]] = ("model forward passes", "the explainer's reference")
 
-    def measure(self, ctx: MetricContext) -> MetricOutput:
+    def check(self, ctx: MetricContext) -> None:
         run = ctx.explainer
         if run is None or run.type not in (self.explainer_types or ()):
             raise ValueError("completeness_error needs an explainer with a reference")
-        errors = []
-        for batch in explained_batches(ctx, self.params.samples):
-            with torch.no_grad():
-                logits = ctx.model(batch.inputs)
-            rows = torch.arange(len(batch.inputs))
-            f_x = logits[rows, batch.targets].to(torch.float64)
-            f_ref = reference_outputs(run, ctx, batch.inputs, batch.targets)
-            total = batch.attributions.reshape(len(rows), -1).to(torch.float64).sum(1)
-            gap = (total - (f_x - f_ref)).abs()
-            errors.append((gap / f_x.abs().clamp_min(1e-12)).numpy())
-        error = np.concatenate(errors)
-        values = {"max": float(error.max())}
+
+    def measure_batch(self, ctx: MetricContext, prepared: Any, batch: ExplainedBatch) -> PerSample:
+        run = ctx.explainer
+        if run is None:
+            raise ValueError("completeness_error needs an explainer with a reference")
+        with torch.no_grad():
+            logits = ctx.model(batch.inputs)
+        rows = torch.arange(len(batch.inputs))
+        f_x = logits[rows, batch.targets].to(torch.float64)
+        f_ref = reference_outputs(run, ctx, batch.inputs, batch.targets)
+        total = batch.attributions.reshape(len(rows), -1).to(torch.float64).sum(1)
+        gap = (total - (f_x - f_ref)).abs()
+        return {"error": (gap / f_x.abs().clamp_min(1e-12)).numpy()}
+
+    def finish(self, ctx: MetricContext, values: PerSample) -> MetricOutput:
+        run = ctx.explainer
+        if run is None:
+            raise ValueError("completeness_error needs an explainer with a reference")
+        error = values["error"]
+        result = {"max": float(error.max())}
         words = reference_words(run, ctx.context.removed is not None, ctx.context.modality)
         note = f"{len(error)} samples; reference: {words}."
         if run.type in SAMPLED_TYPES:
             note += " Expected gradients are complete in expectation only: more draws, less error."
         if run.type == "integrated_gradients" and run.params.n_steps == "auto":
             note += " " + auto_note(run, error)
-            values["gradient_evaluations"] = float(sum(run.stats.get("steps", [])))
+            result["gradient_evaluations"] = float(sum(run.stats.get("steps", [])))
         elif run.type == "integrated_gradients":
             steps = suggested_steps(run.params.n_steps, float(error.mean()), self.params.tolerance)
-            values["suggested_steps"] = float(steps)
+            result["suggested_steps"] = float(steps)
             note += " " + steps_note(run.params, float(error.mean()), self.params.tolerance, steps)
-        return MetricOutput(per_sample=error, values=values, note=note)
+        return MetricOutput(per_sample=error, values=result, note=note)
 
 
 @torch.no_grad()

@@ -4,21 +4,27 @@ Yeh, Hsieh, Suggala, Inouye, Ravikumar 2019, "On the (In)fidelity and Sensitivit
 Explanations", NeurIPS, https://arxiv.org/abs/1901.09392. Engine:
 ``captum.metrics.infidelity``: ``E_I[(I . attribution - (f(x) - f(x - I)))^2]`` for the
 target's logit ``f``, with ``I`` Gaussian noise of standard deviation ``sigma`` times the
-sample's value range (max - min), drawn from a generator seeded with the run's seed. With
+sample's value range (max - min), drawn for each sample from a generator of its own
+(the run's seed and the sample's position: ``auditor.metrics.noise``). With
 ``normalize`` the attributions are first scaled by the least-squares factor, so that the
 score does not depend on their scale (the paper's scale-invariant form); lower is better.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-import numpy as np
 import torch
 from pydantic import Field
 
-from auditor.metrics.base import Metric, MetricContext, MetricOutput
-from auditor.metrics.perturb import explained_batches
+from auditor.metrics.base import (
+    BatchMetric,
+    ExplainedBatch,
+    MetricContext,
+    MetricOutput,
+    PerSample,
+)
+from auditor.metrics.noise import SampleNoise
 from auditor.plugin import Params
 
 
@@ -39,7 +45,7 @@ class InfidelityParams(Params):
     )
 
 
-class Infidelity(Metric):
+class Infidelity(BatchMetric):
     """Expected squared error of attributions as predictors of output changes (Yeh 2019)."""
 
     name: ClassVar[str] = "infidelity"
@@ -50,39 +56,39 @@ class Infidelity(Metric):
     value_range: ClassVar[tuple[float, float] | None] = (0.0, float("inf"))  # a mean squared error
     needs: ClassVar[tuple[str, ...]] = ("model forward passes",)
 
-    def measure(self, ctx: MetricContext) -> MetricOutput:
+    def measure_batch(self, ctx: MetricContext, prepared: Any, batch: ExplainedBatch) -> PerSample:
         from captum.metrics import infidelity
 
         p = self.params
-        generator = torch.Generator().manual_seed(ctx.context.seed)
+        noise = SampleNoise(ctx.context.seed, self.name, batch.positions)
 
         def perturb(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            noise = torch.randn(inputs.shape, generator=generator, dtype=inputs.dtype)
-            noise = noise * (p.sigma * input_span(inputs))
-            return noise, inputs - noise
+            drawn = noise.draw(inputs) * (p.sigma * input_span(inputs))
+            return drawn, inputs - drawn
 
-        parts = []
-        for batch in explained_batches(ctx, p.samples):
-            with torch.no_grad():
-                score = infidelity(
-                    ctx.model,
-                    perturb,
-                    batch.inputs,
-                    batch.attributions,
-                    target=batch.targets,
-                    n_perturb_samples=p.n_perturb,
-                    max_examples_per_batch=examples_per_batch(
-                        len(batch.inputs), p.n_perturb, p.max_batch
-                    ),
-                    normalize=p.normalize,
-                )
-            parts.append(score.detach().to(torch.float64).numpy())
-        values = np.concatenate(parts)
+        with torch.no_grad():
+            score = infidelity(
+                ctx.model,
+                perturb,
+                batch.inputs,
+                batch.attributions,
+                target=batch.targets,
+                n_perturb_samples=p.n_perturb,
+                max_examples_per_batch=examples_per_batch(
+                    len(batch.inputs), p.n_perturb, p.max_batch
+                ),
+                normalize=p.normalize,
+            )
+        return {"infidelity": score.detach().to(torch.float64).numpy()}
+
+    def finish(self, ctx: MetricContext, values: PerSample) -> MetricOutput:
+        p = self.params
+        scores = values["infidelity"]
         return MetricOutput(
-            per_sample=values,
+            per_sample=scores,
             note=(
-                f"{len(values)} samples, {p.n_perturb} Gaussian perturbations each (std "
-                f"{p.sigma:g} x the sample's range), target logit"
+                f"{len(scores)} samples, {p.n_perturb} Gaussian perturbations each (std "
+                f"{p.sigma:g} x the sample's range, drawn per sample), target logit"
                 f"{', attributions rescaled by the least-squares factor' if p.normalize else ''}."
             ),
         )

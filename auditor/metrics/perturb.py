@@ -14,7 +14,6 @@ inputs of many (sample, step) pairs are built and run through the model together
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -27,33 +26,15 @@ from auditor.errors import SpecIssue
 from auditor.explainers.base import issues_of
 from auditor.explainers.baselines import BaselineKind, make_baseline
 from auditor.explainers.grid import check_square
-from auditor.metrics.base import Metric, MetricContext, MetricOutput
+from auditor.metrics.base import (
+    BatchMetric,
+    ExplainedBatch,
+    MetricContext,
+    MetricOutput,
+    PerSample,
+)
 from auditor.modalities import modality_of
 from auditor.plugin import Params
-
-
-@dataclass
-class ExplainedBatch:
-    """A batch of the slice with its stored attributions and targets."""
-
-    positions: np.ndarray  # positions in the slice
-    inputs: torch.Tensor  # (B, *input_shape)
-    attributions: torch.Tensor  # (B, *input_shape), read from the explainer's file
-    targets: torch.Tensor  # (B,) int64, the classes the attributions explain
-
-
-def explained_batches(ctx: MetricContext, limit: int | None) -> Iterator[ExplainedBatch]:
-    """The first ``limit`` samples of the slice (all for None) with the explainer's output."""
-    run = ctx.explainer
-    if run is None:
-        raise ValueError("this metric measures one explainer, but the context names none")
-    for positions, inputs in ctx.data.batches(limit=limit):
-        yield ExplainedBatch(
-            positions=positions,
-            inputs=inputs,
-            attributions=torch.as_tensor(np.array(run.attributions[positions], dtype=np.float32)),
-            targets=torch.as_tensor(ctx.predictions.targets[positions], dtype=torch.long),
-        )
 
 
 #: Image patches per shorter side by default: 16 x 16 patches, 1 pixel on 8x8 digits.
@@ -179,8 +160,24 @@ class CurveParams(Params):
     )
 
 
-class PerturbationCurve(Metric):
-    """Base of deletion and insertion: area under the target-probability curve."""
+@dataclass(frozen=True)
+class CurveSetup:
+    """What every batch of a perturbation curve shares: the feature groups, the steps, the
+    baseline kind and the model its forward passes use."""
+
+    groups: torch.Tensor
+    n_groups: int
+    steps: int
+    kind: BaselineKind
+    model: nn.Module
+
+
+class PerturbationCurve(BatchMetric):
+    """Base of deletion and insertion: area under the target-probability curve.
+
+    Per batch: the probability curves by attribution and in the random order, ``(B, steps
+    + 1)`` each; ``finish`` takes their areas and means.
+    """
 
     Params = CurveParams
     needs: ClassVar[tuple[str, ...]] = ("model forward passes", "a baseline")
@@ -195,47 +192,72 @@ class PerturbationCurve(Metric):
     ) -> list[SpecIssue]:
         return issues_of(lambda: check_square("patch", params.patch, modality, input_shape))
 
-    def measure(self, ctx: MetricContext) -> MetricOutput:
+    def check(self, ctx: MetricContext) -> None:
+        super().check(ctx)
+        check_square("patch", self.params.patch, ctx.context.modality, ctx.context.input_shape)
+
+    def prepare(self, ctx: MetricContext) -> CurveSetup:
         p = self.params
         modality = ctx.context.modality
-        check_square("patch", p.patch, modality, ctx.context.input_shape)
-        kind = p.baseline or self.default_baseline.get(modality, "zeros")
         groups, n_groups = feature_groups(ctx.context.input_shape, modality, p.patch)
-        steps = min(p.steps, n_groups)
         fast = ctx.context.inference
-        model = ctx.model if fast is None else fast.for_model(ctx.model)
-        ranked, rand = [], []
-        for batch in explained_batches(ctx, p.samples):
-            scores = group_scores(batch.attributions, groups, n_groups)
-            removed = ctx.context.removed
-            baseline = (
-                removed(batch.inputs)
-                if removed is not None
-                else make_baseline(
-                    kind,
-                    batch.inputs,
-                    ctx.context.background,
-                    seed=ctx.context.seed,
-                    blur_sigma=p.blur_sigma,
-                )
+        return CurveSetup(
+            groups=groups,
+            n_groups=n_groups,
+            steps=min(p.steps, n_groups),
+            kind=p.baseline or self.default_baseline.get(modality, "zeros"),
+            model=ctx.model if fast is None else fast.for_model(ctx.model),
+        )
+
+    def measure_batch(self, ctx: MetricContext, prepared: Any, batch: ExplainedBatch) -> PerSample:
+        p, setup = self.params, prepared
+        groups, n_groups = setup.groups, setup.n_groups
+        scores = group_scores(batch.attributions, groups, n_groups)
+        removed = ctx.context.removed
+        baseline = (
+            removed(batch.inputs)
+            if removed is not None
+            else make_baseline(
+                setup.kind,
+                batch.inputs,
+                ctx.context.background,
+                seed=ctx.context.seed,
+                blur_sigma=p.blur_sigma,
             )
-            start, end = (baseline, batch.inputs) if self.reveal else (batch.inputs, baseline)
-            order = scores.abs() if p.order == "abs" else scores
-            live = counts = None
-            if removed is not None:  # text: each sample's own tokens, first, in its steps
-                live = group_scores((baseline != batch.inputs).double(), groups, n_groups) > 0
-                order = order.masked_fill(~live, -torch.inf)
-                counts = live.sum(dim=1)
-                live = live.numpy()
-            for store, ranks in (
-                (ranked, attribution_ranks(order)),
-                (rand, random_ranks(batch.positions, n_groups, ctx.context.seed, live)),
-            ):
-                curves = probability_curves(
-                    model, start, end, ranks, groups, batch.targets, steps, p.max_batch, counts
-                )
-                store.append(curves)
-        curve, random_curve = np.concatenate(ranked), np.concatenate(rand)
+        )
+        start, end = (baseline, batch.inputs) if self.reveal else (batch.inputs, baseline)
+        order = scores.abs() if p.order == "abs" else scores
+        live = counts = None
+        if removed is not None:  # text: each sample's own tokens, first, in its steps
+            live = group_scores((baseline != batch.inputs).double(), groups, n_groups) > 0
+            order = order.masked_fill(~live, -torch.inf)
+            counts = live.sum(dim=1)
+            live = live.numpy()
+        out: PerSample = {}
+        for name, ranks in (
+            ("explainer", attribution_ranks(order)),
+            ("random", random_ranks(batch.positions, n_groups, ctx.context.seed, live)),
+        ):
+            out[name] = probability_curves(
+                setup.model,
+                start,
+                end,
+                ranks,
+                groups,
+                batch.targets,
+                setup.steps,
+                p.max_batch,
+                counts,
+            )
+        return out
+
+    def finish(self, ctx: MetricContext, values: PerSample) -> MetricOutput:
+        p = self.params
+        modality = ctx.context.modality
+        _, n_groups = feature_groups(ctx.context.input_shape, modality, p.patch)
+        steps = min(p.steps, n_groups)
+        kind = p.baseline or self.default_baseline.get(modality, "zeros")
+        curve, random_curve = values["explainer"], values["random"]
         auc, random_auc = area_under(curve), area_under(random_curve)
         gain = auc - random_auc if self.reveal else random_auc - auc
         unit = modality_of(modality).group_label(tuple(ctx.context.input_shape), p.patch)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -38,8 +38,14 @@ from pydantic import Field
 from torch import nn
 
 from auditor.explainers.baselines import make_baseline
-from auditor.metrics.base import ExplainerRun, Metric, MetricContext, MetricOutput
-from auditor.metrics.perturb import explained_batches
+from auditor.metrics.base import (
+    BatchMetric,
+    ExplainedBatch,
+    ExplainerRun,
+    MetricContext,
+    MetricOutput,
+    PerSample,
+)
 from auditor.metrics.similarity import (
     feature_maps,
     nanmean,
@@ -85,7 +91,7 @@ class RandomizationSanityParams(Params):
     )
 
 
-class RandomizationSanity(Metric):
+class RandomizationSanity(BatchMetric):
     """Similarity of maps under cascading layer randomization (Adebayo et al. 2018)."""
 
     name: ClassVar[str] = "randomization_sanity"
@@ -94,54 +100,74 @@ class RandomizationSanity(Metric):
     value_range: ClassVar[tuple[float, float] | None] = (-1.0, 1.0)  # a rank correlation
     needs: ClassVar[tuple[str, ...]] = ("model copy", "re-runs the explainer")
 
-    def measure(self, ctx: MetricContext) -> MetricOutput:
-        p = self.params
-        run = ctx.explainer
+    def check(self, ctx: MetricContext) -> None:
+        super().check(ctx)
+        if self.params.criterion != "spearman" and not is_image(ctx):
+            raise ValueError(
+                f"criterion '{self.params.criterion}' needs images; this data is "
+                f"{ctx.context.modality}"
+            )
+        if not self.prepare(ctx):
+            raise ValueError("the model has no layer with parameters to randomize")
+
+    def prepare(self, ctx: MetricContext) -> list[list[str]]:
+        """The cascade's steps: layer names of the user's model, not of the run's wrapper
+        (precision, device)."""
+        return cascade(getattr(ctx.model, "wrapped_model", ctx.model), self.params.max_steps)
+
+    def measure_batch(self, ctx: MetricContext, prepared: Any, batch: ExplainedBatch) -> PerSample:
+        """The whole cascade on this batch: per sample and step, the Spearman and the SSIM,
+        ``(B, steps)``, and the share of features compared at the last step ``(B,)``.
+
+        Each batch randomizes a fresh copy of the model, step by step with the same seeds,
+        so every batch meets the same randomized models.
+        """
+        p, steps, run = self.params, prepared, ctx.explainer
         if run is None:
             raise ValueError("randomization_sanity measures one explainer; none was given")
-        image = modality_of(ctx.context.modality).spatial and len(ctx.context.input_shape) == 3
-        if p.criterion != "spearman" and not image:
-            raise ValueError(
-                f"criterion '{p.criterion}' needs images; this data is {ctx.context.modality}"
-            )
-        # Layer names of the user's model, not of the run's wrapper (precision, device).
-        steps = cascade(getattr(ctx.model, "wrapped_model", ctx.model), p.max_steps)
-        if not steps:
-            raise ValueError("the model has no layer with parameters to randomize")
-        modality = ctx.context.modality
-        batches = list(explained_batches(ctx, p.samples))
+        image, modality = is_image(ctx), ctx.context.modality
         before = Maps(
-            feature_maps(stacked([b.attributions.numpy() for b in batches]), modality),
-            stacked([input_region(run, ctx, b.inputs, p.region) for b in batches]),
+            feature_maps(batch.attributions.numpy(), modality),
+            input_region(run, ctx, batch.inputs, p.region),
             images=image,
         )
         model = copy.deepcopy(ctx.model).eval()
         modules = dict(getattr(model, "wrapped_model", model).named_modules())
-        curves: dict[str, list] = {"layers": [], "spearman": [], "ssim": []}
+        rhos, ssims, share = [], [], np.zeros(0)
         for step, names in enumerate(steps):
             for layer in names:
                 randomize(modules[layer], ctx.context.seed + step)
             explainer = run.rebuild(model, ctx.context)
-            after = feature_maps(
-                stacked([explainer.explain(b.inputs, b.targets).numpy() for b in batches]),
-                modality,
-            )
+            after = feature_maps(explainer.explain(batch.inputs, batch.targets).numpy(), modality)
             rho, share = before.spearman(after, nonzero=p.region == "nonzero")
-            ssims = before.ssim(after, p.ssim_sigma) if image else np.array([math.nan])
-            curves["layers"].append(names[-1])
-            curves["spearman"].append(rounded(nanmean(rho)))
-            curves["ssim"].append(rounded(nanmean(ssims)))
-        final = {"spearman": nanmean(rho), "ssim": nanmean(ssims)}
+            rhos.append(rho)
+            ssims.append(before.ssim(after, p.ssim_sigma) if image else np.full(len(rho), math.nan))
+        return {"spearman": np.stack(rhos, axis=1), "ssim": np.stack(ssims, axis=1), "share": share}
+
+    def finish(self, ctx: MetricContext, values: PerSample) -> MetricOutput:
+        p, run, steps = self.params, ctx.explainer, self.prepare(ctx)
+        if run is None:
+            raise ValueError("randomization_sanity measures one explainer; none was given")
+        image = is_image(ctx)
+        spearman, ssims = values["spearman"], values["ssim"]
+        curves: dict[str, list] = {
+            "layers": [names[-1] for names in steps],
+            "spearman": [rounded(nanmean(spearman[:, s])) for s in range(len(steps))],
+            "ssim": [rounded(nanmean(ssims[:, s])) for s in range(len(steps))],
+        }
+        rho = spearman[:, -1]
+        final = {"spearman": nanmean(rho), "ssim": nanmean(ssims[:, -1])}
         chosen = ["spearman", "ssim"] if p.criterion == "both" else [p.criterion]
         passed = all(final[c] < p.threshold for c in chosen)
-        values = {"spearman_final": final["spearman"], "passed": float(passed)}
+        result = {"spearman_final": final["spearman"], "passed": float(passed)}
         if image:
-            values["ssim_final"] = final["ssim"]
+            result["ssim_final"] = final["ssim"]
         else:
             del curves["ssim"]
+        share = float(np.mean(values["share"]))
         return MetricOutput(
             per_sample=rho,
-            values=values,
+            values=result,
             curves=curves,
             note=(
                 f"{len(rho)} samples, {len(steps)} cascade steps from {steps[0][0]} down to "
@@ -151,6 +177,12 @@ class RandomizationSanity(Metric):
                 f"{'below' if passed else 'not below'} {p.threshold:g}."
             ),
         )
+
+
+def is_image(ctx: MetricContext) -> bool:
+    """Whether the maps are 2-D images (SSIM applies)."""
+    spatial = modality_of(ctx.context.modality).spatial
+    return spatial and len(ctx.context.input_shape) == 3
 
 
 class Maps:
@@ -166,25 +198,20 @@ class Maps:
         #: Each map scaled to [0, 1], for SSIM: once, not at every cascade step.
         self.normalized = normalize_maps(maps) if images else None
 
-    def spearman(self, after: np.ndarray, *, nonzero: bool) -> tuple[np.ndarray, float]:
-        """Spearman per sample over its region, and the mean share of features compared."""
+    def spearman(self, after: np.ndarray, *, nonzero: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Spearman per sample over its region, and the share of features compared."""
         if after.shape != self.maps.shape:
             raise ValueError(f"maps of shape {self.maps.shape} before, {after.shape} after")
         b = after.reshape(len(after), -1)
         keep = self.flat_regions & ((self.flat != 0) | (b != 0)) if nonzero else self.flat_regions
         shares = keep.mean(axis=1) if keep.size else np.full(len(keep), math.nan)
-        return spearman_rows(self.flat, b, keep), float(np.mean(shares))
+        return spearman_rows(self.flat, b, keep), shares
 
     def ssim(self, after: np.ndarray, sigma: float) -> np.ndarray:
         if after.shape != self.maps.shape:
             raise ValueError(f"maps of shape {self.maps.shape} before, {after.shape} after")
         normalized = normalize_maps(self.maps) if self.normalized is None else self.normalized
         return ssim_pairs(normalized, normalize_maps(after), sigma=sigma)
-
-
-def stacked(parts: list[np.ndarray]) -> np.ndarray:
-    """The batches' arrays as one; an empty float array when there are none."""
-    return np.concatenate(parts) if parts else np.zeros((0,))
 
 
 def rounded(value: float) -> float | None:

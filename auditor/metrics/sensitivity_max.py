@@ -5,22 +5,29 @@ Explanations", NeurIPS, https://arxiv.org/abs/1901.09392. Engine:
 ``captum.metrics.sensitivity_max``: the maximum over ``n_perturb`` points drawn uniformly
 from an L-infinity ball of radius ``radius`` times the sample's value range of
 ``||e(x) - e(x')|| / ||e(x)||`` (Frobenius norm), where ``e`` is the explainer run again
-with its params and the run's seed on the audited model. The points come from a
-generator seeded with the run's seed; lower is better. Each sample costs ``n_perturb + 1``
+with its params and the run's seed on the audited model. Each sample's points come from a
+generator of its own (the run's seed and the sample's position: ``auditor.metrics.noise``);
+lower is better. Each sample costs ``n_perturb + 1``
 explanations, so few samples are measured by default.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-import numpy as np
 import torch
 from pydantic import Field
 
-from auditor.metrics.base import Metric, MetricContext, MetricOutput
+from auditor.explainers.base import Explainer
+from auditor.metrics.base import (
+    BatchMetric,
+    ExplainedBatch,
+    MetricContext,
+    MetricOutput,
+    PerSample,
+)
 from auditor.metrics.infidelity import examples_per_batch, input_span
-from auditor.metrics.perturb import explained_batches
+from auditor.metrics.noise import SampleNoise
 from auditor.plugin import Params
 
 
@@ -41,7 +48,7 @@ class SensitivityMaxParams(Params):
     )
 
 
-class SensitivityMax(Metric):
+class SensitivityMax(BatchMetric):
     """Largest relative change of the explanation in a small ball (Yeh et al. 2019)."""
 
     name: ClassVar[str] = "sensitivity_max"
@@ -52,18 +59,21 @@ class SensitivityMax(Metric):
     value_range: ClassVar[tuple[float, float] | None] = (0.0, float("inf"))  # a ratio of norms
     needs: ClassVar[tuple[str, ...]] = ("re-runs the explainer",)
 
-    def measure(self, ctx: MetricContext) -> MetricOutput:
-        from captum.metrics import sensitivity_max
-
-        p = self.params
+    def prepare(self, ctx: MetricContext) -> Explainer:
+        """The explainer, rebuilt with its params on the audited model."""
         run = ctx.explainer
         if run is None:
             raise ValueError("sensitivity_max measures one explainer; none was given")
-        explainer = run.rebuild(ctx.model, ctx.context)
-        generator = torch.Generator().manual_seed(ctx.context.seed)
+        return run.rebuild(ctx.model, ctx.context)
+
+    def measure_batch(self, ctx: MetricContext, prepared: Any, batch: ExplainedBatch) -> PerSample:
+        from captum.metrics import sensitivity_max
+
+        p, explainer = self.params, prepared
+        noise = SampleNoise(ctx.context.seed, self.name, batch.positions, torch.rand)
 
         def perturb(inputs: torch.Tensor) -> torch.Tensor:
-            unit = torch.rand(inputs.shape, generator=generator, dtype=inputs.dtype) * 2 - 1
+            unit = noise.draw(inputs) * 2 - 1
             return inputs + unit * (p.radius * input_span(inputs))
 
         def explain(
@@ -75,25 +85,24 @@ class SensitivityMax(Metric):
                 return (explainer.explain(inputs[0], target),)
             return explainer.explain(inputs, target)
 
-        parts = []
-        for batch in explained_batches(ctx, p.samples):
-            score = sensitivity_max(
-                explain,
-                batch.inputs,
-                perturb_func=perturb,
-                n_perturb_samples=p.n_perturb,
-                max_examples_per_batch=examples_per_batch(
-                    len(batch.inputs), p.n_perturb, p.max_batch
-                ),
-                target=batch.targets,
-            )
-            parts.append(score.detach().to(torch.float64).numpy())
-        values = np.concatenate(parts)
+        score = sensitivity_max(
+            explain,
+            batch.inputs,
+            perturb_func=perturb,
+            n_perturb_samples=p.n_perturb,
+            max_examples_per_batch=examples_per_batch(len(batch.inputs), p.n_perturb, p.max_batch),
+            target=batch.targets,
+        )
+        return {"sensitivity": score.detach().to(torch.float64).numpy()}
+
+    def finish(self, ctx: MetricContext, values: PerSample) -> MetricOutput:
+        p = self.params
+        scores = values["sensitivity"]
         return MetricOutput(
-            per_sample=values,
+            per_sample=scores,
             note=(
-                f"{len(values)} samples, {p.n_perturb} perturbations each, uniform in an "
-                f"L-infinity ball of radius {p.radius:g} x the sample's range; "
-                f"relative Frobenius norm of the change."
+                f"{len(scores)} samples, {p.n_perturb} perturbations each, uniform in an "
+                f"L-infinity ball of radius {p.radius:g} x the sample's range (drawn per "
+                f"sample); relative Frobenius norm of the change."
             ),
         )

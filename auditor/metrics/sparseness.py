@@ -16,8 +16,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from auditor.metrics.base import Metric, MetricContext, MetricOutput
-from auditor.metrics.perturb import explained_batches
+from auditor.metrics.base import Metric, MetricContext, MetricOutput, explained_batches
 from auditor.metrics.similarity import gini
 from auditor.plugin import Params
 

@@ -5,7 +5,8 @@ Robustness of Interpretability Methods", https://arxiv.org/abs/1806.08049 (and t
 explanation "continuity" of Montavon, Samek, Müller 2018, "Methods for Interpreting and
 Understanding Deep Neural Networks", https://arxiv.org/abs/1706.07979). Each measured
 sample gets Gaussian noise of standard deviation ``sigma`` times its value range (max -
-min), drawn from a generator seeded with the run's seed; the explainer runs again (same
+min), drawn from a generator of its own (the run's seed and the sample's position:
+``auditor.metrics.noise``); the explainer runs again (same
 params, same seed, same targets) and its attributions are compared with the stored ones
 by the Spearman rank correlation of |attribution| (images: per pixel, channels averaged)
 or the cosine similarity of the signed attributions. For stochastic explainers (sampling,
@@ -16,15 +17,23 @@ and compared in the same way (``seed_similarity``). Higher is better.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from pydantic import Field
 
-from auditor.metrics.base import ExplainerRun, Metric, MetricContext, MetricOutput
+from auditor.explainers.base import Explainer
+from auditor.metrics.base import (
+    BatchMetric,
+    ExplainedBatch,
+    ExplainerRun,
+    MetricContext,
+    MetricOutput,
+    PerSample,
+)
 from auditor.metrics.infidelity import input_span
-from auditor.metrics.perturb import explained_batches
+from auditor.metrics.noise import SampleNoise
 from auditor.metrics.similarity import cosine, feature_map, nanmean, spearman
 from auditor.plugin import Params
 
@@ -60,7 +69,7 @@ class StabilityParams(Params):
     )
 
 
-class Stability(Metric):
+class Stability(BatchMetric):
     """Similarity of attributions under small input noise and across seeds (higher is better)."""
 
     name: ClassVar[str] = "stability"
@@ -71,35 +80,45 @@ class Stability(Metric):
     value_range: ClassVar[tuple[float, float] | None] = (-1.0, 1.0)  # Spearman or cosine
     needs: ClassVar[tuple[str, ...]] = ("re-runs the explainer",)
 
-    def measure(self, ctx: MetricContext) -> MetricOutput:
-        p = self.params
+    def prepare(self, ctx: MetricContext) -> tuple[Explainer, Explainer | None]:
+        """The explainer rebuilt, and under the seed ``seed + 1`` when seeds are compared."""
         run = ctx.explainer
         if run is None:
             raise ValueError("stability measures one explainer; none was given")
         explainer = run.rebuild(ctx.model, ctx.context)
         reseeded = None
-        if p.seeds == "always" or (p.seeds == "auto" and is_stochastic(run)):
+        if self.compares_seeds(run):
             other = dataclasses.replace(ctx.context, seed=ctx.context.seed + 1)
             reseeded = run.rebuild(ctx.model, other)
-        generator = torch.Generator().manual_seed(ctx.context.seed)
-        noise_scores, seed_scores = [], []
-        for batch in explained_batches(ctx, p.samples):
-            noise = torch.randn(batch.inputs.shape, generator=generator)
-            noisy = batch.inputs + noise * (p.sigma * input_span(batch.inputs))
-            moved = explainer.explain(noisy, batch.targets)
-            noise_scores += self.compare(batch.attributions, moved, ctx)
-            if reseeded is not None:
-                again = reseeded.explain(batch.inputs, batch.targets)
-                seed_scores += self.compare(batch.attributions, again, ctx)
-        values = {"noise_similarity": nanmean(noise_scores)}
+        return explainer, reseeded
+
+    def compares_seeds(self, run: ExplainerRun) -> bool:
+        seeds = self.params.seeds
+        return seeds == "always" or (seeds == "auto" and is_stochastic(run))
+
+    def measure_batch(self, ctx: MetricContext, prepared: Any, batch: ExplainedBatch) -> PerSample:
+        explainer, reseeded = prepared
+        noise = SampleNoise(ctx.context.seed, self.name, batch.positions).draw(batch.inputs)
+        noisy = batch.inputs + noise * (self.params.sigma * input_span(batch.inputs))
+        moved = explainer.explain(noisy, batch.targets)
+        out = {"noise": np.asarray(self.compare(batch.attributions, moved, ctx))}
+        if reseeded is not None:
+            again = reseeded.explain(batch.inputs, batch.targets)
+            out["seed"] = np.asarray(self.compare(batch.attributions, again, ctx))
+        return out
+
+    def finish(self, ctx: MetricContext, values: PerSample) -> MetricOutput:
+        p = self.params
+        noise_scores = values["noise"]
+        result = {"noise_similarity": nanmean(noise_scores)}
         note = (
             f"{len(noise_scores)} samples; {p.similarity} similarity with Gaussian noise of "
-            f"std {p.sigma:g} x the sample's range"
+            f"std {p.sigma:g} x the sample's range (drawn per sample)"
         )
-        if reseeded is not None:
-            values["seed_similarity"] = nanmean(seed_scores)
+        if "seed" in values:
+            result["seed_similarity"] = nanmean(values["seed"])
             note += f", and between seeds {ctx.context.seed} and {ctx.context.seed + 1}"
-        return MetricOutput(per_sample=np.asarray(noise_scores), values=values, note=note + ".")
+        return MetricOutput(per_sample=noise_scores, values=result, note=note + ".")
 
     def compare(self, before: torch.Tensor, after: torch.Tensor, ctx: MetricContext) -> list[float]:
         modality = ctx.context.modality
