@@ -1,11 +1,17 @@
-"""Measure explanation quality: run the spec's metrics over the finished explanations."""
+"""Measure explanation quality: run the spec's metrics over the finished explanations.
+
+Per-sample metrics (``BatchMetric``) run batch by batch, here or, with ``runner.backend:
+ray``, as shards on Ray workers (``auditor.scale.ray_shards``); either way ``finish`` turns
+the slice's per-sample arrays into the record here. Model-scope and cross metrics, and the
+other metrics of one explainer, run here on the whole slice.
+"""
 
 from __future__ import annotations
 
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel
@@ -13,14 +19,18 @@ from pydantic import BaseModel
 from auditor import registries
 from auditor.explainers.base import ExplainContext, Predictions
 from auditor.metrics.base import (
+    BatchMetric,
     ExplainerRun,
     Metric,
     MetricContext,
     MetricOutput,
     NotApplicable,
+    PerSample,
     SliceAccess,
+    concatenated,
+    explained_batches,
 )
-from auditor.progress import Reporter
+from auditor.progress import Reporter, Task
 from auditor.results import ExplainerResult
 from auditor.run_folder import RunFolder, atomic_save_npy
 from auditor.spec.model import AuditSpec, MetricCheck
@@ -81,6 +91,21 @@ def _record(output: MetricOutput, metric: Metric) -> dict[str, Any]:
     return record
 
 
+class MetricShards(Protocol):
+    """Runs a per-sample metric's batches elsewhere (``auditor.scale.ray_shards``)."""
+
+    def measure(
+        self,
+        key: str,
+        metric: BatchMetric,
+        run: ExplainerRun,
+        batches: list[tuple[int, np.ndarray]],
+        task: Task,
+    ) -> list[PerSample]: ...
+
+    def record(self, key: str) -> dict[str, Any]: ...
+
+
 class MeasureStage:
     """Runs metric jobs and writes their per-sample values to ``metrics/``."""
 
@@ -95,6 +120,7 @@ class MeasureStage:
         reporter: Reporter,
         explained: dict[str, ExplainerResult],
         runs: dict[str, ExplainerRun],
+        shards: MetricShards | None = None,
     ) -> None:
         self.model = model
         self.data = data
@@ -104,6 +130,8 @@ class MeasureStage:
         self.reporter = reporter
         self.explained = explained
         self.runs = runs
+        #: Where per-sample metrics run their batches: None for this process.
+        self.shards = shards
         self.model_metrics: dict[str, Any] = {}
         self.cross_metrics: dict[str, Any] = {}
         self.failed = False
@@ -141,28 +169,55 @@ class MeasureStage:
 
     def _one(self, metric: Metric, job: MetricJob, run: ExplainerRun | None) -> dict[str, Any]:
         label = f"{job.key}" + (f" of {run.id}" if run else "")
+        name = f"{run.id}.{job.key}" if run else job.key
+        shards = self.shards if isinstance(metric, BatchMetric) and run is not None else None
         start = time.perf_counter()
         self.reporter.log(f"measure {label} ...")
         try:
-            output = metric.measure(self.ctx(run))
+            output = self._measure(metric, run, name, label)
         except NotApplicable as exc:
             return {"status": "not applicable", "note": str(exc)}
         except Exception as exc:  # isolation, as for explainers
             self.failed = True
             self.reporter.log(f"measure {label}: FAILED: {exc}")
-            return {
+            failed: dict[str, Any] = {
                 "status": "failed",
                 "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(),
             }
+            if shards is not None:
+                failed["ray"] = shards.record(name)
+            return failed
         record = _record(output, metric)
         record["seconds"] = round(time.perf_counter() - start, 4)
+        if shards is not None:  # where its batches ran: workers, shards, retries
+            record["ray"] = shards.record(name)
         if output.per_sample is not None:
-            name = f"{run.id}.{job.key}" if run else job.key
             path = self.folder.file(f"metrics/{name}.npy")
             atomic_save_npy(path, np.asarray(output.per_sample, dtype=np.float32))
             record["file"] = str(path.relative_to(self.folder.path))
         return record
+
+    def _measure(
+        self, metric: Metric, run: ExplainerRun | None, name: str, label: str
+    ) -> MetricOutput:
+        """A per-sample metric batch by batch (on the shards when there are), with
+        progress; any other metric in one call."""
+        ctx = self.ctx(run)
+        if not isinstance(metric, BatchMetric) or run is None:
+            return metric.measure(ctx)
+        metric.check(ctx)
+        batches = list(enumerate(self.data.positions(metric.samples())))
+        with self.reporter.task(f"measure {label}", len(batches)) as task:
+            if self.shards is not None:
+                parts = self.shards.measure(name, metric, run, batches, task)
+            else:
+                prepared = metric.prepare(ctx)
+                parts = []
+                for batch in explained_batches(ctx, metric.samples()):
+                    parts.append(metric.measure_batch(ctx, prepared, batch))
+                    task.advance()
+        return metric.finish(ctx, concatenated(parts))
 
 
 def explainer_runs(

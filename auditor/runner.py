@@ -847,7 +847,10 @@ def explain_context(
 def measure_all(
     audit: Audit, predicted: Predicted, explained: dict[str, ExplainerResult]
 ) -> MeasureStage:
-    """Every metric of the spec (and those its checks name) over the finished explanations."""
+    """Every metric of the spec (and those its checks name) over the finished explanations.
+    Per-sample metrics run here or, with ``runner.backend: ray``, as shards on Ray workers
+    (started only when one such metric runs)."""
+    shards = shard_runner(audit, predicted)
     stage = MeasureStage(
         model=predicted.model,
         data=SliceAccess(audit.dataset, audit.indices, audit.spec.data.batch_size),
@@ -857,9 +860,14 @@ def measure_all(
         reporter=audit.reporter,
         explained=explained,
         runs=explainer_runs(explained, audit.plan.jobs, audit.folder),
+        shards=shards,
     )
-    for job in metric_jobs(audit.spec, audit.validated.metric_params):
-        stage.run(job)
+    try:
+        for job in metric_jobs(audit.spec, audit.validated.metric_params):
+            stage.run(job)
+    finally:
+        if shards is not None:
+            shards.close()
     return stage
 
 

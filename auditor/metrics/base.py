@@ -45,9 +45,13 @@ class SliceAccess:
 
     def batches(self, limit: int | None = None) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
         """(positions in the slice, inputs) for the first ``limit`` samples (all by default)."""
-        positions = np.arange(len(self.indices) if limit is None else min(limit, len(self.indices)))
-        for chunk in iter_batches(positions, self.batch_size):
+        for chunk in self.positions(limit):
             yield chunk, self.dataset.get(self.indices[chunk])
+
+    def positions(self, limit: int | None = None) -> list[np.ndarray]:
+        """The slice positions of each batch ``batches`` reads, in order."""
+        n = len(self.indices) if limit is None else min(limit, len(self.indices))
+        return list(iter_batches(np.arange(n), self.batch_size))
 
 
 @dataclass

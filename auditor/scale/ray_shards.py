@@ -1,4 +1,5 @@
-"""Local explainers as shards of the slice on Ray actors (``runner: {backend: ray}``).
+"""Local explainers and per-sample metrics as shards of the slice on Ray actors
+(``runner: {backend: ray}``).
 
 Each actor (``auditor.scale.worker.AuditWorker``) loads the model, the data and each
 explainer's engine once and then explains shard after shard: a shard is ``shard_size``
@@ -13,10 +14,17 @@ run resumes with the shards not yet written). Workers never need the run folder:
 has no path every node shares in general, and the arrays are small beside the work that
 made them (a 224x224 RGB attribution is 0.6 MB against about 30 forward and backward passes).
 
+Per-sample metrics (``BatchMetric``: deletion, insertion, infidelity, max-sensitivity,
+stability, the randomization sanity check, completeness) run the same way: each shard
+carries its samples' attributions, read by the driver from the stored file, and comes back
+as per-sample arrays; the driver joins them in slice order and computes the summaries
+(``BatchMetric.finish``) from them, as a local run does.
+
 Failures: a worker process that dies (``RayActorError``) is replaced by a new actor and its
-shard is sent again; an explainer that raises in a shard is tried once more. Every retry is
-recorded (``ExplainerResult.extra["ray"]``) and logged. A shard that fails twice fails its
-explainer with the error, as a local run does.
+shard is sent again; an explainer or metric that raises in a shard is tried once more.
+Every retry is recorded (``ExplainerResult.extra["ray"]``, a metric record's ``ray``) and
+logged. A shard that fails twice fails its explainer (or metric record) with the error, as
+a local run does.
 """
 
 from __future__ import annotations
@@ -36,8 +44,10 @@ import numpy as np
 
 from auditor.errors import RunError
 from auditor.explain import ExplainJob
+from auditor.metrics.base import BatchMetric, ExplainerRun, PerSample
 from auditor.progress import Task
 from auditor.run_folder import AttributionWriter
+from auditor.scale.worker import BatchResult
 from auditor.spec.model import RunnerSpec
 
 #: Shards sent ahead to each actor, so that it never waits for the driver between shards.
@@ -236,7 +246,7 @@ class RayShards:
             if self.started_cluster:
                 self.ray.shutdown()
 
-    # -- one explainer ----------------------------------------------------------------------
+    # -- one explainer or metric ------------------------------------------------------------
     def explain(
         self,
         job: ExplainJob,
@@ -245,30 +255,83 @@ class RayShards:
         task: Task,
     ) -> None:
         """Every batch of ``batches`` explained by ``job`` on the actors, written by ``writer``."""
+
+        def submit(actor: Any, shard: Shard) -> Any:
+            return actor.explain.remote(job.index, shard.batches)
+
+        def receive(results: list[BatchResult]) -> None:
+            for b, start, attr, stats in results:
+                writer.write(b, start, attr, stats)
+                task.advance()
+
+        self._shards(job.id, f"explain {job.id}", batches, submit, receive)
+
+    def measure(
+        self,
+        key: str,
+        metric: BatchMetric,
+        run: ExplainerRun,
+        batches: list[tuple[int, np.ndarray]],
+        task: Task,
+    ) -> list[PerSample]:
+        """``metric``'s per-sample arrays of every batch of ``batches`` (in their order),
+        measured on the actors. ``key`` names the record (``<explainer>.<metric>``).
+
+        Each shard carries its samples' attributions, read from the explainer's stored
+        file when the shard is sent (not before: a retried shard reads them again).
+        """
+        parts: dict[int, PerSample] = {}
+
+        def submit(actor: Any, shard: Shard) -> Any:
+            rows = [
+                (b, positions, np.array(run.attributions[positions], dtype=np.float32))
+                for b, positions in shard.batches
+            ]
+            return actor.measure.remote(key, metric, run.id, rows)
+
+        def receive(results: list[tuple[int, PerSample]]) -> None:
+            for b, part in results:
+                parts[b] = part
+                task.advance()
+
+        self._shards(key, f"measure {key}", batches, submit, receive)
+        return [parts[b] for b, _ in batches]
+
+    def _shards(
+        self,
+        key: str,
+        label: str,
+        batches: list[tuple[int, np.ndarray]],
+        submit: Callable[[Any, Shard], Any],
+        receive: Callable[[Any], None],
+    ) -> None:
+        """``batches`` in shards on the actors: ``submit(actor, shard)`` sends one (an object
+        ref back), ``receive(result)`` takes what a shard returned."""
         if not batches:  # a resumed run that had written them all
             return
         starting, began = not self.actors, time.perf_counter()
         self.start()
-        if starting:  # this explainer waited for the cluster and the workers
-            self.startup[job.id] = time.perf_counter() - began
+        if starting:  # this explainer (or metric) waited for the cluster and the workers
+            self.startup[key] = time.perf_counter() - began
         per_shard = max(1, -(-self.runner.shard_size // self.batch_size))
         queue = shards_of(batches, per_shard)
-        self.shards[job.id] = len(queue)
+        self.shards[key] = len(queue)
         pending: dict[Any, tuple[Shard, int]] = {}  # object ref -> shard, actor slot
         try:
-            self._explain(job, queue, pending, writer, task)
+            self._dispatch(key, label, queue, pending, submit, receive)
         finally:
             for ref in pending:  # after a failure: shards still queued on the actors
                 with contextlib.suppress(Exception):  # best effort: close() kills them anyway
                     self.ray.cancel(ref)
 
-    def _explain(
+    def _dispatch(
         self,
-        job: ExplainJob,
+        key: str,
+        label: str,
         queue: list[Shard],
         pending: dict[Any, tuple[Shard, int]],
-        writer: AttributionWriter,
-        task: Task,
+        submit: Callable[[Any, Shard], Any],
+        receive: Callable[[Any], None],
     ) -> None:
         ray = self.ray
         load = [0] * len(self.actors)
@@ -276,8 +339,7 @@ class RayShards:
             for slot in range(len(self.actors)):
                 while queue and load[slot] < IN_FLIGHT:
                     shard = queue.pop(0)
-                    ref = self.actors[slot].explain.remote(job.index, shard.batches)
-                    pending[ref] = (shard, slot)
+                    pending[submit(self.actors[slot], shard)] = (shard, slot)
                     load[slot] += 1
             done, _ = ray.wait(list(pending), num_returns=1)
             shard, slot = pending.pop(done[0])
@@ -286,21 +348,20 @@ class RayShards:
                 results = ray.get(done[0])
             except ray.exceptions.RayActorError as exc:  # the worker process died
                 self._replace(slot, pending, queue, load)  # first: the slot must not stay dead
-                self._retry(job, shard, f"worker died: {_cause(exc)}", queue)
+                self._retry(key, label, shard, f"worker died: {_cause(exc)}", queue)
                 continue
-            except ray.exceptions.RayTaskError as exc:  # the explainer raised
-                self._retry(job, shard, _cause(exc), queue, error=exc)
+            except ray.exceptions.RayTaskError as exc:  # the explainer or metric raised
+                self._retry(key, label, shard, _cause(exc), queue, error=exc)
                 continue
             except ray.exceptions.RayError as exc:  # lost objects, out of memory, ...
-                self._retry(job, shard, f"{type(exc).__name__}: {_cause(exc)}", queue)
+                self._retry(key, label, shard, f"{type(exc).__name__}: {_cause(exc)}", queue)
                 continue
-            for b, start, attr, stats in results:
-                writer.write(b, start, attr, stats)
-                task.advance()
+            receive(results)
 
     def _retry(
         self,
-        job: ExplainJob,
+        key: str,
+        label: str,
         shard: Shard,
         why: str,
         queue: list[Shard],
@@ -308,13 +369,13 @@ class RayShards:
     ) -> None:
         first, last = shard.samples
         record = {"shard": shard.number, "samples": [first, last], "attempt": shard.attempt}
-        self.retries.setdefault(job.id, []).append({**record, "error": why})
+        self.retries.setdefault(key, []).append({**record, "error": why})
         if shard.attempt >= ATTEMPTS:
             if error is not None and isinstance(getattr(error, "cause", None), Exception):
                 raise error.cause from None  # the explainer's own error, as in a local run
             raise RunError(f"shard {shard.number} (samples {first}-{last}) failed twice: {why}")
         self.log(
-            f"explain {job.id}: shard {shard.number} (samples {first}-{last}) failed: "
+            f"{label}: shard {shard.number} (samples {first}-{last}) failed: "
             f"{why.splitlines()[0] if why else why}; retrying"
         )
         queue.insert(0, Shard(shard.number, shard.batches, shard.attempt + 1))
@@ -331,14 +392,15 @@ class RayShards:
         self.ray.kill(self.actors[slot])
         self.actors[slot] = self._new_actor()
 
-    def record(self, job_id: str) -> dict[str, Any]:
-        """What ``ExplainerResult.extra["ray"]`` says of an explainer's shards."""
+    def record(self, key: str) -> dict[str, Any]:
+        """What ``ExplainerResult.extra["ray"]`` (or a metric record's ``ray``) says of the
+        shards of an explainer (its id) or a metric (``<explainer>.<metric>``)."""
         return {
             "workers": len(self.actors) or self.runner.workers,
             "device": self.device,
-            "shards": self.shards.get(job_id, 0),
-            "retries": self.retries.get(job_id, []),
-            "startup_seconds": round(self.startup.get(job_id, 0.0), 3),
+            "shards": self.shards.get(key, 0),
+            "retries": self.retries.get(key, []),
+            "startup_seconds": round(self.startup.get(key, 0.0), 3),
         }
 
 

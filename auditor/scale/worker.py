@@ -4,6 +4,9 @@ A worker rebuilds the run from the spec text the driver runs (the run folder's c
 overrides and the driver's targets, with the same functions the driver uses (load, plan,
 precision, ``slice_context``), so a shard's attributions are those the driver would compute:
 the same batches, the same per-sample seeds (``auditor.explainers.base.sample_seed``).
+Per-sample metrics (``BatchMetric``) measure their batches here too, from the attribution
+rows the driver sends with each shard; their random draws are seeded per sample
+(``auditor.metrics.noise``), so a batch's values are those the driver would compute.
 """
 
 from __future__ import annotations
@@ -15,10 +18,21 @@ import numpy as np
 import torch
 
 from auditor.explain import explain_batch
-from auditor.explainers.base import Explainer
+from auditor.explainers.base import Explainer, Predictions
+from auditor.metrics.base import (
+    BatchMetric,
+    ExplainedBatch,
+    ExplainerRun,
+    MetricContext,
+    PerSample,
+    SliceAccess,
+)
 
 #: One batch's result: (batch index, first sample position, attributions, per-sample stats).
 BatchResult = tuple[int, int, np.ndarray, dict[str, list[float]]]
+#: A metric shard's batch as the driver sends it: (batch index, sample positions, the
+#: explainer's attributions of those samples).
+MetricBatch = tuple[int, np.ndarray, np.ndarray]
 
 
 class AuditWorker:
@@ -64,7 +78,11 @@ class AuditWorker:
         self.dataset = dataset
         self.indices = own
         self.targets = torch.as_tensor(targets)
+        self.batch_size = spec.data.batch_size
         self.explainers: dict[int, Explainer] = {}
+        #: Per metric record (``<explainer>.<metric>``): the metric, its context and what
+        #: its ``prepare`` built, kept for the record's next shards.
+        self.metrics: dict[str, tuple[BatchMetric, MetricContext, object]] = {}
 
     def ready(self) -> str:
         """Where this worker computes, answered once the constructor finished (the driver
@@ -89,3 +107,54 @@ class AuditWorker:
             attr, stats = explain_batch(explainer, x, self.targets[positions])
             out.append((b, int(positions[0]), attr, stats))
         return out
+
+    def measure(
+        self, key: str, metric: BatchMetric, explainer_id: str, batches: list[MetricBatch]
+    ) -> list[tuple[int, PerSample]]:
+        """Per-sample arrays of ``metric`` for the given batches of explainer ``explainer_id``.
+
+        The metric's ``prepare`` runs on the record's first shard; its result is kept.
+        """
+        entry = self.metrics.get(key)
+        if entry is None:
+            ctx = self.metric_context(explainer_id)
+            entry = self.metrics[key] = (metric, ctx, metric.prepare(ctx))
+        metric, ctx, prepared = entry
+        out: list[tuple[int, PerSample]] = []
+        for b, positions, attributions in batches:
+            batch = ExplainedBatch(
+                positions=positions,
+                inputs=self.dataset.get(self.indices[positions]),
+                attributions=torch.as_tensor(attributions),
+                targets=self.targets[positions].long(),
+            )
+            out.append((b, metric.measure_batch(ctx, prepared, batch)))
+        return out
+
+    def metric_context(self, explainer_id: str) -> MetricContext:
+        """What a metric's batches may use here: the model, the context and the explainer's
+        job (its attributions come with each batch, not from a file)."""
+        job = next((j for j in self.jobs if j.id == explainer_id), None)
+        if job is None:
+            raise RuntimeError(f"this worker's plan has no explainer '{explainer_id}'")
+        run = ExplainerRun(
+            id=job.id,
+            type=job.entry.type,
+            cls=job.cls,
+            params=job.params,
+            attributions=np.empty((0,), np.float32),
+        )
+        targets = self.targets.numpy()
+        predictions = Predictions(
+            logits=np.empty((len(targets), 0), np.float32),
+            labels=self.dataset.labels[self.indices],
+            targets=targets,
+        )
+        return MetricContext(
+            model=self.model,
+            data=SliceAccess(self.dataset, self.indices, self.batch_size),
+            predictions=predictions,
+            context=self.context,
+            explainer=run,
+            log=lambda _: None,
+        )
