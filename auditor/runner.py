@@ -845,12 +845,18 @@ def explain_context(
 
 
 def measure_all(
-    audit: Audit, predicted: Predicted, explained: dict[str, ExplainerResult]
+    audit: Audit,
+    predicted: Predicted,
+    explained: dict[str, ExplainerResult],
+    shards: RayShards | None = None,
 ) -> MeasureStage:
     """Every metric of the spec (and those its checks name) over the finished explanations.
-    Per-sample metrics run here or, with ``runner.backend: ray``, as shards on Ray workers
-    (started only when one such metric runs)."""
-    shards = shard_runner(audit, predicted)
+    Per-sample metrics run here or, with ``runner.backend: ray``, as shards on Ray workers:
+    ``shards``' actors when given (the caller closes them), else actors of their own, started
+    when the first such metric runs and stopped at the end."""
+    own = shards is None
+    if shards is None:
+        shards = shard_runner(audit, predicted)
     stage = MeasureStage(
         model=predicted.model,
         data=SliceAccess(audit.dataset, audit.indices, audit.spec.data.batch_size),
@@ -866,7 +872,7 @@ def measure_all(
         for job in metric_jobs(audit.spec, audit.validated.metric_params):
             stage.run(job)
     finally:
-        if shards is not None:
+        if own and shards is not None:
             shards.close()
     return stage
 
