@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 import ray
+import torch
 
+from auditor.metrics.noise import SampleNoise
 from auditor.runner import RunOptions, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,12 +144,14 @@ def close(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def runs(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One spec run locally and on Ray in shards of 16 and of 32 samples (batches of 16)."""
+    """One spec run locally, on Ray in shards of 16 samples (batches of 16) on 2 workers,
+    and in shards of 32 on one."""
     spec = write_spec(tmp_path_factory.mktemp("metrics"), METRICS)
+    one = ("runner.workers=1",)
     return {
         "local": audit(spec, "local"),
         "ray16": audit(spec, "ray16", "runner.backend=ray", "runner.shard_size=16"),
-        "ray32": audit(spec, "ray32", "runner.backend=ray", "runner.shard_size=32"),
+        "ray32": audit(spec, "ray32", "runner.backend=ray", "runner.shard_size=32", *one),
     }
 
 
@@ -208,7 +212,8 @@ def test_a_metric_that_fails_in_a_worker_twice_fails_as_locally(
 
 
 def test_a_sample_value_does_not_depend_on_its_shard(runs: dict[str, Path]) -> None:
-    """Shards of one batch or of two: the same per-sample values, noise included."""
+    """Shards of one batch on 2 workers or of two on one: the same per-sample values, noise
+    included."""
     small, large = runs["ray16"], runs["ray32"]
     for name in ("saliency.infidelity", "saliency.stability", "saliency.sensitivity_max"):
         a, b = records(small)[name], records(large)[name]
@@ -217,3 +222,16 @@ def test_a_sample_value_does_not_depend_on_its_shard(runs: dict[str, Path]) -> N
         values = np.load(small / a["file"])
         assert values.tobytes() == np.load(large / b["file"]).tobytes(), name
         assert np.isfinite(values).all() and len(np.unique(values)) > len(values) // 2, name
+
+
+def test_noise_draws_depend_on_the_sample_only() -> None:
+    """A sample's perturbations are the same in any batch and however Captum splits the
+    copies (``repeat_interleave`` layout): what makes values independent of the shard."""
+    x = torch.arange(8 * 3, dtype=torch.float32).reshape(8, 3)
+    whole = SampleNoise(0, "infidelity", np.arange(8)).draw(x.repeat_interleave(4, dim=0))
+    tail = SampleNoise(0, "infidelity", np.arange(4, 8))
+    part = torch.cat([tail.draw(x[4:].repeat_interleave(2, dim=0)) for _ in range(2)])
+    expected = whole.reshape(8, 4, 3)[4:]  # samples 4-7, copies 0-3
+    assert torch.equal(part.reshape(2, 4, 2, 3).transpose(0, 1).reshape(4, 4, 3), expected)
+    other = SampleNoise(0, "stability", np.arange(8)).draw(x.repeat_interleave(4, dim=0))
+    assert not torch.equal(other, whole)  # each metric draws its own noise
