@@ -219,8 +219,9 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
             model_info = stage("describe model", describe, audit)
             predicted = stage("predict", predict_slice, audit)
             model_info |= stage("layer stats", layer_statistics, audit, predicted)
-            explained = stage("explain", explain_all, audit, predicted)
-            measured = stage("measure", measure_all, audit, predicted, explained)
+            with ray_workers(audit, predicted) as shards:  # None for runner.backend: local
+                explained = stage("explain", explain_all, audit, predicted, shards)
+                measured = stage("measure", measure_all, audit, predicted, explained, shards)
             checks = stage("check", check_all, audit, predicted, explained, measured)
             results = store(
                 audit,
@@ -709,9 +710,12 @@ def with_precision(
     return _Autocast(module, example).eval() if precision == "bfloat16" else module
 
 
-def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult]:
+def explain_all(
+    audit: Audit, predicted: Predicted, shards: RayShards | None = None
+) -> dict[str, ExplainerResult]:
     """Every explainer in spec order; skipped when the model's outputs are not finite.
-    Local explainers run here or, with ``runner.backend: ray``, as shards on Ray workers."""
+    Local explainers run here or, given ``shards`` (``runner.backend: ray``), as shards on
+    its Ray workers."""
     spec, options = audit.spec, audit.options
     inputs_key = (
         f"{predicted.data_sha256}:{audit.loaded.weights_sha256}:{spec.seed}:{spec.precision}:"
@@ -738,13 +742,9 @@ def explain_all(audit: Audit, predicted: Predicted) -> dict[str, ExplainerResult
         resume=options.resume is not None,
         reuse=RunFolder.open(options.reuse) if options.reuse else None,
         inputs=audit.inputs if isinstance(audit.inputs, TextInputs) else None,  # token rankings
-        shards=shard_runner(audit, predicted),
+        shards=shards,
     )
-    try:
-        return explain_jobs(audit, predicted, stage)
-    finally:
-        if stage.shards is not None:
-            stage.shards.close()
+    return explain_jobs(audit, predicted, stage)
 
 
 def explain_device(audit: Audit) -> str:
@@ -754,6 +754,20 @@ def explain_device(audit: Audit) -> str:
     if runner.backend == "ray":
         return "cuda" if runner.resources_per_worker.get("GPU", 0) > 0 else "cpu"
     return audit.plan.device.type
+
+
+@contextmanager
+def ray_workers(audit: Audit, predicted: Predicted) -> Iterator[RayShards | None]:
+    """The run's Ray workers (``runner.backend: ray``; None locally) for the explain and
+    measure stages: started when the first shard is sent, so a run whose explainers and
+    metrics all run on the driver starts none, and stopped (with a cluster the run
+    started) when the measure stage ends."""
+    shards = shard_runner(audit, predicted)
+    try:
+        yield shards
+    finally:
+        if shards is not None:
+            shards.close()
 
 
 def shard_runner(audit: Audit, predicted: Predicted) -> RayShards | None:
@@ -851,12 +865,8 @@ def measure_all(
     shards: RayShards | None = None,
 ) -> MeasureStage:
     """Every metric of the spec (and those its checks name) over the finished explanations.
-    Per-sample metrics run here or, with ``runner.backend: ray``, as shards on Ray workers:
-    ``shards``' actors when given (the caller closes them), else actors of their own, started
-    when the first such metric runs and stopped at the end."""
-    own = shards is None
-    if shards is None:
-        shards = shard_runner(audit, predicted)
+    Per-sample metrics run here or, given ``shards`` (``runner.backend: ray``), as shards on
+    its Ray workers."""
     stage = MeasureStage(
         model=predicted.model,
         data=SliceAccess(audit.dataset, audit.indices, audit.spec.data.batch_size),
@@ -868,12 +878,8 @@ def measure_all(
         runs=explainer_runs(explained, audit.plan.jobs, audit.folder),
         shards=shards,
     )
-    try:
-        for job in metric_jobs(audit.spec, audit.validated.metric_params):
-            stage.run(job)
-    finally:
-        if own and shards is not None:
-            shards.close()
+    for job in metric_jobs(audit.spec, audit.validated.metric_params):
+        stage.run(job)
     return stage
 
 

@@ -189,6 +189,10 @@ def test_per_sample_metrics_on_ray_equal_a_local_run(runs: dict[str, Path]) -> N
             ), name
             assert "ray" not in here[name]
     assert "ray" not in there["saliency.sparseness"]  # numpy on stored attributions: driver
+    # One set of workers for both stages: the first explainer waited for them, no metric did.
+    explainers = json.loads((on_ray / "results.json").read_text())["explainers"]
+    assert explainers["saliency"]["extra"]["ray"]["startup_seconds"] > 0
+    assert all(there[name]["ray"]["startup_seconds"] == 0 for name in expected)
 
 
 def test_a_metric_that_fails_in_a_worker_twice_fails_as_locally(
