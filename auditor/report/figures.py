@@ -75,7 +75,8 @@ def histograms(panels: Sequence[tuple[str, list[float], list[int], float, float]
     for i, (name, edges, counts, mean, std) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1)
         e = np.asarray(edges)
-        ax.bar(e[:-1], counts, width=np.diff(e), align="edge", color=ACCENT, linewidth=0)
+        # one filled step outline, not a rectangle per bin: the same pixels, drawn faster
+        ax.stairs(counts, e, fill=True, color=ACCENT, linewidth=0)
         ax.axvline(0, color=MUTED, linewidth=0.6, linestyle=":")
         ax.set_title(shorten(name, 34), loc="left")
         ax.text(
