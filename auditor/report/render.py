@@ -110,12 +110,15 @@ def render(folder: RunFolder, formats: list[str]) -> list[Path]:
     """
     if not formats:
         return []
-    from auditor.report.canvas import Canvas
     from auditor.report.pdf_worker import PdfWorker
-    from auditor.report.view import draw, open_view
 
+    # Started before the drawing code is imported (a second or more in a fresh process,
+    # `auditor render`): the worker imports weasyprint and warms up meanwhile.
     worker = PdfWorker.start() if "pdf" in formats else None
     try:
+        from auditor.report.canvas import Canvas
+        from auditor.report.view import draw, open_view
+
         view, src = open_view(folder)
         with Canvas(folder, defer_figures=worker is not None) as canvas:
             draw(view, src, canvas)
