@@ -89,7 +89,7 @@ def cases(smoke: bool, runs: int) -> dict[str, Callable[[], Section]]:
         "wide": case("case_wide"),
         "recommendation": case("case_recommendation"),
         "e2e17": case("case_end_to_end", "run_workload17"),
-        "ray": case("case_ray", images=16),
+        "ray": case("case_ray", images=64),
     }
 
 
