@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import ray
 import torch
 
 from auditor.metrics.noise import SampleNoise
@@ -66,18 +64,6 @@ METRICS = """
     explainers: [saliency]
   - type: sparseness
 """
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """A 2-CPU Ray cluster on 127.0.0.1 for this module; its GCS address."""
-    context = ray.init(
-        num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False
-    )
-    try:
-        yield context.address_info["gcs_address"]
-    finally:
-        ray.shutdown()
 
 
 EXPLAINERS = """

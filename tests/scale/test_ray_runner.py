@@ -14,11 +14,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import ray
 
 from auditor.runner import RunOptions, run
@@ -27,18 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 AUDITOR = Path(sys.executable).parent / "auditor"
 LOCAL = ("saliency", "integrated_gradients", "occlusion", "smoothgrad", "gradient_shap")
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """A 2-CPU Ray cluster on 127.0.0.1 for this module; its GCS address."""
-    context = ray.init(
-        num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False
-    )
-    try:
-        yield context.address_info["gcs_address"]
-    finally:
-        ray.shutdown()
 
 
 def write_spec(tmp_path: Path, explainers: str, *, stop: int = 96, batch: int = 16) -> Path:
