@@ -811,7 +811,7 @@ def explain_jobs(
             continue
         results[job.id] = stage.run(job)
         if isinstance(stage.shards, RayShards) and job.cls.scope == "local":
-            results[job.id].extra["ray"] = stage.shards.record(job.id)
+            results[job.id] = with_ray_record(results[job.id], stage.shards.record(job.id))
         if results[job.id].status == "failed":
             audit.reporter.log(f"explain {job.id}: FAILED: {results[job.id].error}")
         elif hasattr(audit.inputs, "save_fields"):  # structured: attributions/<id>/<field>.npy
@@ -819,6 +819,17 @@ def explain_jobs(
         if audit.plan.groups is not None and results[job.id].status == "ok":
             results[job.id] = with_group_ranking(results[job.id], audit.folder, audit.plan.groups)
     return results
+
+
+def with_ray_record(result: ExplainerResult, record: dict[str, Any]) -> ExplainerResult:
+    """``result`` with its Ray record in ``extra["ray"]``; its time per sample without the
+    wait for the cluster and the workers to start (``seconds`` keeps the whole time)."""
+    result.extra["ray"] = record
+    startup = record.get("startup_seconds") or 0.0
+    if result.seconds_per_sample and result.seconds is not None and startup:
+        n = result.seconds / result.seconds_per_sample
+        result.seconds_per_sample = max(result.seconds - startup, 0.0) / n
+    return result
 
 
 def weight_histograms(module: nn.Module, bins: int = 40) -> dict[str, dict[str, list[float]]]:

@@ -225,3 +225,22 @@ def test_noise_draws_depend_on_the_sample_only() -> None:
     assert torch.equal(part.reshape(2, 4, 2, 3).transpose(0, 1).reshape(4, 4, 3), expected)
     other = SampleNoise(0, "stability", np.arange(8)).draw(x.repeat_interleave(4, dim=0))
     assert not torch.equal(other, whole)  # each metric draws its own noise
+
+
+def test_time_per_sample_leaves_out_the_ray_start_up(runs: dict[str, Path]) -> None:
+    """The first explainer waited for the workers: its per-sample time leaves that wait out,
+    and the report's note says how much of its time it was."""
+    from auditor.report.sections.summary import ray_note
+    from auditor.results import Results
+
+    results = Results.model_validate_json((runs["ray16"] / "results.json").read_text())
+    first = results.explainers["saliency"]
+    startup = first.extra["ray"]["startup_seconds"]
+    assert startup > 0 and first.seconds is not None and first.seconds_per_sample is not None
+    assert math.isclose(first.seconds_per_sample * 48, first.seconds - startup, rel_tol=1e-6)
+    assert ray_note(first).startswith("On 2 Ray worker(s); the time includes ")
+    second = results.explainers["integrated_gradients"]
+    assert second.extra["ray"]["startup_seconds"] == 0
+    assert ray_note(second) == "On 2 Ray worker(s)."
+    local = Results.model_validate_json((runs["local"] / "results.json").read_text())
+    assert ray_note(local.explainers["saliency"]) == ""

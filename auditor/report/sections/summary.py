@@ -173,6 +173,19 @@ def checks_fact(results: Results) -> Fact:
     )
 
 
+def ray_note(e: ExplainerResult) -> str:
+    """On Ray (``runner.backend: ray``): the workers, and the start-up the time includes
+    (the time per sample leaves it out)."""
+    ray = e.extra.get("ray")
+    if not isinstance(ray, dict):
+        return ""
+    text = f"On {ray.get('workers')} Ray worker(s)"
+    startup = ray.get("startup_seconds") or 0.0
+    if startup:
+        text += f"; the time includes {fmt_seconds(startup)} of start-up"
+    return text + "."
+
+
 def steps_note(e: ExplainerResult) -> str:
     """Integrated Gradients with ``n_steps: auto``: the steps its samples took, and how many
     stopped above the tolerance (from its per-sample ``steps`` and ``above_tolerance``)."""
@@ -238,6 +251,7 @@ def build(src: ReportSource) -> Summary:
                         f"reused from {e.reused}" if e.reused else e.error,
                         steps_note(e),
                         budget_note(e),
+                        ray_note(e),
                     ],
                 )
             ),
