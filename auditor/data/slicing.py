@@ -10,14 +10,16 @@ and dataset.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from auditor.data.base import AuditDataset
 from auditor.errors import SpecError
 from auditor.suggest import did_you_mean
+
+if TYPE_CHECKING:  # auditor.data.base imports torch; the report reads SliceSpec only
+    from auditor.data.base import AuditDataset
 
 #: Far above any dataset; larger values are typos, reported by pydantic.
 MAX_INDEX = 2**40

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from auditor.errors import RunError, SpecError, SpecIssue
 from auditor.explainers.base import ExplainContext, Explainer, issues_of
+from auditor.explainers.names import tabular_names as tabular_names  # re-exported
 from auditor.explainers.regions import cell_names, uses_regions
 from auditor.modalities import modality_of
 
@@ -145,18 +146,6 @@ def slice_features(
     """Tabular columns as they are, images pooled on ``grid``, texts as a bag of words;
     names for every column (``Modality.slice_features``)."""
     return modality_of(modality).slice_features(inputs, feature_names, grid, pad_id)
-
-
-def tabular_names(n_features: int, feature_names: list[str] | None) -> list[str]:
-    """The dataset's names, or ``x0, x1, ...``; a ValueError if the count is wrong."""
-    if feature_names is None:
-        return [f"x{i}" for i in range(n_features)]
-    if len(feature_names) != n_features:
-        raise ValueError(
-            f"{len(feature_names)} feature names for {n_features} features: "
-            f"{', '.join(feature_names[:10])}"
-        )
-    return [str(name) for name in feature_names]
 
 
 def holdout_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

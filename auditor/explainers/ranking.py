@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from auditor.explainers.grid import tabular_names
+from auditor.explainers.names import tabular_names
 from auditor.modalities import modality_of
 
 #: Importances this close, relative to the largest, are a tie (float32 storage rounds). No

@@ -19,36 +19,22 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
-from torch import nn
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported where tensors are built: the report needs none
+    import torch
+    from torch import nn
+
     from auditor.explainers.grid import SliceFeatures
+    from auditor.modalities.feed import ModelFeed
 
 
-class ModelFeed(nn.Module):
-    """The user's model behind a feed that turns one tensor per sample into its arguments.
+def __getattr__(name: str) -> type[ModelFeed]:
+    """``ModelFeed`` (now in ``auditor.modalities.feed``), imported with torch on first use."""
+    if name == "ModelFeed":
+        from auditor.modalities.feed import ModelFeed
 
-    Its modules have the model's own names (``fc1``, not ``inner.fc1``), so layer names in
-    specs, model tables and randomization steps read as the user wrote them: the model is
-    kept unregistered as ``inner`` and called, and its children, parameters and buffers are
-    registered here too (the same objects; a deep copy keeps them shared)."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        object.__setattr__(self, "inner", module)
-        for name, child in module.named_children():
-            self.add_module(name, child)
-        for name, param in module.named_parameters(recurse=False):
-            self.register_parameter(name, param)
-        for name, buffer in module.named_buffers(recurse=False):
-            self.register_buffer(name, buffer)
-        self.training = module.training
-
-    def train(self, mode: bool = True) -> ModelFeed:
-        super().train(mode)
-        self.inner.train(mode)
-        return self
+        return ModelFeed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Modality(ABC):
@@ -121,6 +107,8 @@ class Modality(ABC):
         self, input_shape: tuple[int, ...], patch: int | None
     ) -> tuple[torch.Tensor, int]:
         """The group of each element that deletion/insertion remove together, and the count."""
+        import torch
+
         n = math.prod(input_shape)
         return torch.arange(n).reshape(input_shape), n
 

@@ -7,12 +7,13 @@ import math
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 
 from auditor.errors import SpecError
 from auditor.modalities.base import Modality, register
 
 if TYPE_CHECKING:
+    import torch
+
     from auditor.explainers.grid import SliceFeatures
 
 #: Cells per side of the default grid of LIME, feature ablation and occlusion.
@@ -83,6 +84,8 @@ class ImageModality(Modality):
     def feature_mask(self, shape: tuple[int, ...], cell: int | None) -> torch.Tensor:
         """The grid cell of side ``cell`` (default: ``ceil(max(H, W) / 8)``, an 8x8 grid)
         that holds each pixel, numbered row by row, the same over every channel."""
+        import torch
+
         channels, height, width = shape
         if cell is None:
             cell = -(-max(height, width) // GRID_CELLS)
@@ -99,6 +102,8 @@ class ImageModality(Modality):
         (edge patches may be smaller)."""
         if len(input_shape) != 3:
             return super().perturbation_groups(input_shape, patch)
+        import torch
+
         channels, height, width = input_shape
         side = patch or default_patch(input_shape)
         cols = math.ceil(width / side)

@@ -25,15 +25,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from auditor.errors import SpecError, SpecIssue
-from auditor.modalities.base import ModelFeed, register
-from auditor.modalities.tabular import TabularModality
+from auditor.modalities.feed import ModelFeed
+from auditor.modalities.structured_modality import STRUCTURED as STRUCTURED  # re-exported
+from auditor.modalities.structured_modality import (
+    StructuredModality as StructuredModality,  # re-exported
+)
 from auditor.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -55,22 +58,6 @@ PERTURBATION_EXPLAINERS = (
     "surrogate_linear",
     "surrogate_forest",
 )
-
-
-class StructuredModality(TabularModality):
-    """Decisions for structured rows: the columns (across fields) are the features, as in a
-    table (a categorical column as its ids); what differs is how the model is fed and where
-    gradient methods run (``prepare``)."""
-
-    name: ClassVar[str] = "structured"
-    gradients_hook: ClassVar[bool] = True
-    precisions: ClassVar[tuple[str, ...]] = ("float32",)
-
-    def prepare(self, dataset: Any, module: nn.Module) -> StructuredInputs:
-        return StructuredInputs.build(dataset, module)
-
-
-STRUCTURED = register(StructuredModality())
 
 
 # -- calling the model --------------------------------------------------------------------

@@ -6,11 +6,12 @@ import math
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 
 from auditor.modalities.base import Modality, register
 
 if TYPE_CHECKING:
+    import torch
+
     from auditor.explainers.grid import SliceFeatures
 
 
@@ -42,7 +43,10 @@ class TabularModality(Modality):
         pad_id: int | None = None,
     ) -> SliceFeatures:
         """The columns as they are, with a name for every column."""
-        from auditor.explainers.grid import SliceFeatures, tabular_names
+        import torch
+
+        from auditor.explainers.grid import SliceFeatures
+        from auditor.explainers.names import tabular_names
 
         table = inputs.detach().to("cpu", torch.float64).reshape(len(inputs), -1).numpy()
         names = tabular_names(table.shape[1], feature_names)

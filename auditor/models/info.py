@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from auditor.errors import RunError
-from auditor.models.base import LoadedModel
+
+if TYPE_CHECKING:  # torch is imported where a model is described: the report reads the tables
+    import torch
+    from torch import nn
+
+    from auditor.models.base import LoadedModel
 
 
 @dataclass
@@ -74,6 +76,8 @@ def describe_model(loaded: LoadedModel, sample: torch.Tensor) -> ModelInfo:
 def _trace_shapes(
     module: nn.Module, sample: torch.Tensor
 ) -> tuple[dict[str, list[int] | None], Any, list[str]]:
+    import torch
+
     shapes: dict[str, list[int] | None] = {}
     refused: list[str] = []
     handles = []
@@ -110,6 +114,8 @@ def _trace_shapes(
 
 
 def _shape(out: Any) -> list[int] | None:
+    import torch
+
     if isinstance(out, torch.Tensor):
         return list(out.shape)
     if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
@@ -118,6 +124,8 @@ def _shape(out: Any) -> list[int] | None:
 
 
 def _type_name(module: nn.Module) -> str:
+    import torch
+
     if isinstance(module, torch.jit.ScriptModule):
         return getattr(module, "original_name", type(module).__name__)
     return type(module).__name__

@@ -19,7 +19,7 @@ from html import escape
 from grandalf.graphs import Edge, Graph, Vertex
 from grandalf.layouts import SugiyamaLayout
 
-from auditor.models.graph import BlockGraph, GraphNode
+from auditor.models.graph_model import BlockGraph, GraphNode
 from auditor.report.common import fmt_shape
 
 MAX_WIDTH = 660.0  # 180 mm of A4 text width is 680 CSS px

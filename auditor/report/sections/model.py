@@ -16,7 +16,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from auditor.models.graph import ModelGraph
+from auditor.models.graph_model import ModelGraph
 from auditor.models.info import LayerInfo, layer_table
 from auditor.report import diagram, figures
 from auditor.report.canvas import Canvas
