@@ -7,6 +7,9 @@ Usage:
                                             #     workload wide recommendation e2e17 ray
     python bench/run_all.py --cases 4 --update   # rerun case 4, keep the others' sections
 
+RESULTS.md sections that no case writes (measured by hand) are kept, marked as such; a
+hand-measured "Case <name>: ..." section is replaced when that case runs.
+
 Benchmarks are not tests: the process exits 0 whether or not a target is met (non-zero only
 when a case crashes). ``--smoke`` writes to a temporary folder (or ``--out``) and prints the
 results, so that CI does not overwrite the committed RESULTS.md.
@@ -163,6 +166,30 @@ def previous(path: Path) -> dict[str, Section]:
     }
 
 
+#: RESULTS.md's own sections, rewritten on every run.
+GENERATED = ("Targets", "The same targets on other machines")
+KEPT_NOTE = "_Kept from the previous RESULTS.md: measured by hand, not rerun by this command._"
+
+
+def kept_sections(previous_text: str, sections: list[Section]) -> list[str]:
+    """Sections of the previous RESULTS.md that this run does not produce (measurements made
+    by hand, say), so that a rerun does not drop them: every ``## `` section except the
+    generated ones, those with a title this run writes, and ``## Case <name>: ...`` ones
+    whose case this run wrote (a hand-measured version of a case is replaced by the case)."""
+    titles = {s.title for s in sections}
+    cases = {s.title.split(":", 1)[0] for s in sections if s.title.startswith("Case ")}
+    kept = []
+    for part in ("\n" + previous_text).split("\n## ")[1:]:
+        title, _, body = part.partition("\n")
+        if title in GENERATED or title in titles:
+            continue
+        if title.startswith("Case ") and title.split(":", 1)[0] in cases:
+            continue
+        note = "" if KEPT_NOTE in body else f"\n{KEPT_NOTE}\n"
+        kept.append(f"## {title}\n{note}{body.rstrip()}\n")
+    return kept
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes, one run each.")
@@ -208,6 +235,8 @@ def main() -> int:
     text = "\n".join([header(args, started, info), summary(sections), elsewhere]
                      + [s.markdown() for s in sections])  # fmt: skip
     results = out_dir / "RESULTS.md"
+    if results.exists():  # keep what was measured by hand
+        text = "\n".join([text, *kept_sections(results.read_text(), sections)])
     results.write_text(text)
     raw = {"machine": info, "versions": package_versions(), "runs": args.runs,
            "smoke": args.smoke,
