@@ -1,7 +1,7 @@
 """Run the benchmarks of issue 6 and write bench/RESULTS.md (and bench/results.json).
 
 Usage:
-    python bench/run_all.py                 # every case, >= 5 alternating runs (~20 min)
+    python bench/run_all.py                 # every case, >= 5 alternating runs (~75 min on 2 cores)
     python bench/run_all.py --smoke         # tiny sizes, 1 run each, for CI (< 60 s)
     python bench/run_all.py --cases 1,shap  # of: 1 2 3 4 shap passes text history adaptive
                                             #     workload wide recommendation e2e17 ray
