@@ -28,7 +28,6 @@ from auditor.metrics.base import (
     PerSample,
     SliceAccess,
     concatenated,
-    explained_batches,
 )
 from auditor.progress import Reporter, Task
 from auditor.results import ExplainerResult
@@ -212,11 +211,7 @@ class MeasureStage:
             if self.shards is not None:
                 parts = self.shards.measure(name, metric, run, batches, task)
             else:
-                prepared = metric.prepare(ctx)
-                parts = []
-                for batch in explained_batches(ctx, metric.samples()):
-                    parts.append(metric.measure_batch(ctx, prepared, batch))
-                    task.advance()
+                parts = metric.measure_here(ctx, task.advance)
         return metric.finish(ctx, concatenated(parts))
 
 

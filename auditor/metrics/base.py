@@ -207,7 +207,17 @@ class BatchMetric(Metric):
     def measure(self, ctx: MetricContext) -> MetricOutput:
         """Every batch here, in order, then ``finish``."""
         self.check(ctx)
+        return self.finish(ctx, concatenated(self.measure_here(ctx)))
+
+    def measure_here(
+        self, ctx: MetricContext, advance: Callable[[], None] | None = None
+    ) -> list[PerSample]:
+        """Every batch's per-sample arrays, measured in this process, in order
+        (``advance`` called after each batch)."""
         prepared = self.prepare(ctx)
-        batches = explained_batches(ctx, self.samples())
-        parts = [self.measure_batch(ctx, prepared, batch) for batch in batches]
-        return self.finish(ctx, concatenated(parts))
+        parts = []
+        for batch in explained_batches(ctx, self.samples()):
+            parts.append(self.measure_batch(ctx, prepared, batch))
+            if advance is not None:
+                advance()
+        return parts
