@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -79,6 +79,9 @@ from auditor.resume import RunInputs, record_data, refuse_changed_weights, spec_
 from auditor.run_folder import RunFolder, atomic_save_npy
 from auditor.scale.ray_shards import RayShards, WorkerSetup
 from auditor.spec import AuditSpec, ValidatedSpec
+
+if TYPE_CHECKING:
+    from auditor.report.pdf_worker import PdfWorker
 
 T = TypeVar("T")
 BACKGROUND_SIZE = 64  # slice samples given to explainers as background (SHAP, mean baseline)
@@ -215,7 +218,7 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
         baseline = find_baseline(validated.spec, options, reporter)
         folder = open_run_folder(validated, options, loaded)
         audit = Audit(validated, options, reporter, planned, folder, baseline)
-        with internal_errors(folder.path):
+        with internal_errors(folder.path), pdf_worker(audit) as pdf:  # warms up meanwhile
             model_info = stage("describe model", describe, audit)
             predicted = stage("predict", predict_slice, audit)
             model_info |= stage("layer stats", layer_statistics, audit, predicted)
@@ -236,7 +239,7 @@ def run(spec_path: Path | None, options: RunOptions | None = None) -> RunOutcome
             )
             if baseline.path is not None:
                 results = stage("compare with baseline", compare_baseline, audit, results)
-            reports = stage("render", render_reports, audit, results)
+            reports = stage("render", render_reports, audit, results, pdf)
             if results.exit_code in (
                 0,
                 1,
@@ -1018,14 +1021,34 @@ def feature_summary(
     ]
 
 
-def render_reports(audit: Audit, results: Results) -> list[Path]:
-    """The spec's report formats. A report that cannot be rendered is an internal error,
-    and results.json and junit.xml say so: they must not call a run passed that exits 3."""
+@contextmanager
+def pdf_worker(audit: Audit) -> Iterator[PdfWorker | None]:
+    """A PDF worker started now, for a spec that asks for a PDF: it imports weasyprint and
+    lays out a warm-up page while the audit computes (about 1 to 2 s of one core that the
+    report would otherwise wait for). Stopped on the way out if the report did not use it.
+    None for a spec without a PDF, or on one CPU."""
+    if "pdf" not in audit.spec.report.formats:
+        yield None
+        return
+    from auditor.report.pdf_worker import PdfWorker
+
+    worker = PdfWorker.start()
+    try:
+        yield worker
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def render_reports(audit: Audit, results: Results, worker: PdfWorker | None = None) -> list[Path]:
+    """The spec's report formats (the PDF through ``worker`` when one was started). A
+    report that cannot be rendered is an internal error, and results.json and junit.xml say
+    so: they must not call a run passed that exits 3."""
     from auditor.report import render
 
     folder = audit.folder
     try:
-        return render(folder, audit.spec.report.formats)
+        return render(folder, audit.spec.report.formats, worker)
     except Exception as exc:
         error = as_internal_error(exc, folder.path)
         failed = results.model_copy(

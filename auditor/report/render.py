@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 
 if TYPE_CHECKING:
     from auditor.report.canvas import Image
+    from auditor.report.pdf_worker import PdfWorker
     from auditor.report.view import View
     from auditor.run_folder import RunFolder
 
@@ -103,18 +104,27 @@ def render_html(view: View, images: dict[str, Image], *, for_print: bool) -> str
     )
 
 
-def render(folder: RunFolder, formats: list[str]) -> list[Path]:
+def render(folder: RunFolder, formats: list[str], worker: PdfWorker | None = None) -> list[Path]:
     """Write the requested report formats into the run folder; return their paths.
 
-    No format, no work: figures are drawn only for a report that shows them.
+    No format, no work: figures are drawn only for a report that shows them. ``worker``: a
+    PDF worker started earlier (``auditor run`` starts one before it computes, so that
+    weasyprint is imported and warm when the report starts); it is used for the PDF and
+    closed. Without one, one is started here.
     """
     if not formats:
+        if worker is not None:
+            worker.close()
         return []
     from auditor.report.pdf_worker import PdfWorker
 
     # Started before the drawing code is imported (a second or more in a fresh process,
     # `auditor render`): the worker imports weasyprint and warms up meanwhile.
-    worker = PdfWorker.start() if "pdf" in formats else None
+    if "pdf" not in formats and worker is not None:
+        worker.close()
+        worker = None
+    elif "pdf" in formats and worker is None:
+        worker = PdfWorker.start()
     try:
         from auditor.report.canvas import Canvas
         from auditor.report.view import draw, open_view
