@@ -263,5 +263,10 @@ class Section:
         return f"## {self.title}\n\n{self.text.strip()}\n"
 
 
+#: Numbers one case measures and a later case of the same ``run_all.py`` process reads
+#: (case workload's explainers-alone share of the sanity metric, for case e2e17's floor).
+MEASURED: dict[str, float] = {}
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
