@@ -104,12 +104,16 @@ def rows_of(result: dict[str, Any]) -> list[list[Any]]:
                 f"{a['evaluations'] / n:.1f}",
                 f"{a['worst']:.4f}",
                 f"{a['feature_mean']:.4f} / {a['feature_worst']:.4f}",
-                f"GL {smallest}: {smallest * n} ({ratio:.2f}x)" if smallest else "none scanned",
+                f"GL {smallest}: {smallest * n} ({ratio:.2f}x)"
+                if smallest
+                else f"none up to GL {max(result['fixed'])}: > "
+                f"{max(result['fixed']) * n / a['evaluations']:.2f}x",
                 a["above_tolerance"],
             ]
         )
     fixed = result["fixed"]
-    for steps in sorted({a["smallest_fixed"] for a in result["auto"].values()} - {None}):
+    shown = {a["smallest_fixed"] for a in result["auto"].values()} | {max(result["fixed"])}
+    for steps in sorted(shown - {None}):
         f = fixed[steps]
         rows.append(
             [
@@ -191,17 +195,20 @@ def run(
             if any(a["smallest_fixed"] for a in result["auto"].values())
             else (float("nan"), 0)
         )
-        ratio = (
-            default["smallest_fixed"] * result["samples"] / default["evaluations"]
-            if default["smallest_fixed"]
-            else float("nan")
-        )
+        largest = max(result["fixed"])
+        if default["smallest_fixed"]:
+            ratio = default["smallest_fixed"] * result["samples"] / default["evaluations"]
+            shown, ok = f"{ratio:.2f}x", ratio >= 2
+        else:  # no scanned fixed rule is as good: the saving is at least this
+            ratio = largest * result["samples"] / default["evaluations"]
+            shown = f"> {ratio:.2f}x (no fixed rule up to GL {largest} is as good)"
+            ok = True if ratio >= 2 else None
         targets.append(
             (
                 f"adaptive IG on {name}: >= 2x fewer gradients than the smallest fixed "
                 "n_steps with the same worst-sample error (default min_steps 27)",
-                f"{ratio:.2f}x (best start {best[1]}: {best[0]:.2f}x)",
-                bool(ratio >= 2) if ratio == ratio else None,
+                f"{shown}; best start {best[1]}: {best[0]:.2f}x",
+                ok,
             )
         )
     intro = (
@@ -209,6 +216,13 @@ def run(
         "while the relative completeness error is above the tolerance) against fixed "
         "Gauss-Legendre `n_steps`. Per-feature error: relative L1 distance to "
         f"Gauss-Legendre with {reference} steps. Counts are deterministic; no timing.\n\n"
+        "Floor of the default start: every sample costs at least `min_steps` (27) gradients, "
+        "and a start of 9 or 3 meets the 2x on completeness alone by giving up per-feature "
+        "accuracy (compare the per-feature columns with the fixed rule's): a rule can add up "
+        "to f(x) - f(0) by luck, and stopping on completeness selects those samples. The "
+        "default keeps fixed-32 accuracy with a completeness guarantee. Analysis and the "
+        'choice of nested midpoint rules: section "Adaptive integrated gradients: '
+        'analysis" below.\n\n'
     )
     return Section("Adaptive integrated gradients", intro + "\n".join(text), parts, targets)
 
