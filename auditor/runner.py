@@ -9,7 +9,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1021,23 +1021,16 @@ def feature_summary(
     ]
 
 
-@contextmanager
-def pdf_worker(audit: Audit) -> Iterator[PdfWorker | None]:
+def pdf_worker(audit: Audit) -> AbstractContextManager[PdfWorker | None]:
     """A PDF worker started now, for a spec that asks for a PDF: it imports weasyprint and
     lays out a warm-up page while the audit computes (about 1 to 2 s of one core that the
-    report would otherwise wait for). Stopped on the way out if the report did not use it.
-    None for a spec without a PDF, or on one CPU."""
+    report would otherwise wait for); stopped on the way out. None (``nullcontext``) for a
+    spec without a PDF, or on one CPU."""
     if "pdf" not in audit.spec.report.formats:
-        yield None
-        return
+        return nullcontext()
     from auditor.report.pdf_worker import PdfWorker
 
-    worker = PdfWorker.start()
-    try:
-        yield worker
-    finally:
-        if worker is not None:
-            worker.close()
+    return PdfWorker.start() or nullcontext()
 
 
 def render_reports(audit: Audit, results: Results, worker: PdfWorker | None = None) -> list[Path]:

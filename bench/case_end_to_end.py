@@ -434,9 +434,8 @@ def run_workload17(runs: int, samples: int = 1000, formats: str = "html, pdf") -
 
     # Floors. Report: the PDF worker's path in one weasyprint process, measured on this PDF.
     def median_of(*keys: str) -> float:  # nan where no PDF was asked (--smoke)
-        return float(np.median([sum(f[k] for k in keys) for f in floors])) if floors else nan
+        return float(np.median([sum(f[k] for k in keys) for f in floors])) if floors else np.nan
 
-    nan = float("nan")
     pdf_import, pdf_write = median_of("import_s", "warm_up_s"), median_of("write_pdf_s")
     pages = floors[-1]["pages"] if floors else 0
     # End to end: auditor's wall time with the report stage at weasyprint's write_pdf alone

@@ -13,26 +13,13 @@ is arranged (the main process builds the page and draws the figures meanwhile).
 
 from __future__ import annotations
 
+import io
 import json
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-
-def page_count(data: bytes) -> int | None:
-    """Pages of a PDF, from poppler's ``pdfinfo`` (None where it is not installed)."""
-    if shutil.which("pdfinfo") is None:
-        return None
-    with tempfile.NamedTemporaryFile(suffix=".pdf") as f:
-        f.write(data)
-        f.flush()
-        info = subprocess.run(["pdfinfo", f.name], capture_output=True, text=True, check=False)
-    pages = re.search(r"^Pages:\s+(\d+)", info.stdout, re.MULTILINE)
-    return int(pages.group(1)) if pages else None
+from pypdf import PdfReader
 
 
 def main() -> int:
@@ -57,7 +44,7 @@ def main() -> int:
     t2 = time.perf_counter()
     data = pdf.write_pdf(folder, html)
     t3 = time.perf_counter()
-    pages = page_count(data)
+    pages = len(PdfReader(io.BytesIO(data)).pages)
     out.write_text(json.dumps({"import_s": t1 - t0, "warm_up_s": t2 - t1,
                                "write_pdf_s": t3 - t2, "pages": pages}))  # fmt: skip
     return 0

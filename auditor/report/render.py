@@ -108,23 +108,18 @@ def render(folder: RunFolder, formats: list[str], worker: PdfWorker | None = Non
     """Write the requested report formats into the run folder; return their paths.
 
     No format, no work: figures are drawn only for a report that shows them. ``worker``: a
-    PDF worker started earlier (``auditor run`` starts one before it computes, so that
-    weasyprint is imported and warm when the report starts); it is used for the PDF and
-    closed. Without one, one is started here.
+    PDF worker started earlier by the caller, who closes it (``auditor run`` starts one
+    before it computes, so that weasyprint is warm when the report starts). Without one,
+    one is started (and closed) here.
     """
     if not formats:
-        if worker is not None:
-            worker.close()
         return []
     from auditor.report.pdf_worker import PdfWorker
 
     # Started before the drawing code is imported (a second or more in a fresh process,
     # `auditor render`): the worker imports weasyprint and warms up meanwhile.
-    if "pdf" not in formats and worker is not None:
-        worker.close()
-        worker = None
-    elif "pdf" in formats and worker is None:
-        worker = PdfWorker.start()
+    own = PdfWorker.start() if "pdf" in formats and worker is None else None
+    worker = (worker or own) if "pdf" in formats else None
     try:
         from auditor.report.canvas import Canvas
         from auditor.report.view import draw, open_view
@@ -150,5 +145,5 @@ def render(folder: RunFolder, formats: list[str], worker: PdfWorker | None = Non
             written.append(folder.write_bytes("report.pdf", pdf))
         return written
     finally:
-        if worker is not None:
-            worker.close()
+        if own is not None:
+            own.close()
